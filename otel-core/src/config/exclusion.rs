@@ -1,0 +1,83 @@
+//! Which requests get no span: exact paths, path prefixes, regular expressions, a predicate.
+
+use regex::RegexSet;
+use std::fmt;
+use std::sync::Arc;
+
+/// The request as an exclusion rule sees it.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct RequestTarget<'a> {
+    /// The method as received, e.g. `GET`.
+    pub method: &'a str,
+    /// The path, e.g. `/health`.
+    pub path: &'a str,
+    /// The query without `?`, when there is one.
+    pub query: Option<&'a str>,
+    /// Path and query as received, e.g. `/health?probe=1`: what regular expressions match.
+    pub path_and_query: &'a str,
+}
+
+impl<'a> RequestTarget<'a> {
+    /// Splits a request target (`/path?query`) for the rules.
+    pub fn new(method: &'a str, path_and_query: &'a str) -> Self {
+        let (path, query) = match path_and_query.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (path_and_query, None),
+        };
+        Self { method, path, query, path_and_query }
+    }
+}
+
+type Predicate = Arc<dyn Fn(&RequestTarget<'_>) -> bool + Send + Sync>;
+
+/// The exclusion rules of a server adapter. Exact and prefix checks compare borrowed strings and
+/// never allocate; regular expressions are compiled once into one set.
+#[derive(Clone, Default)]
+pub struct UrlExclusion {
+    exact: Box<[Box<str>]>,
+    prefixes: Box<[Box<str>]>,
+    regexes: Option<RegexSet>,
+    predicate: Option<Predicate>,
+}
+
+impl fmt::Debug for UrlExclusion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UrlExclusion")
+            .field("exact", &self.exact)
+            .field("prefixes", &self.prefixes)
+            .field("regexes", &self.regexes.as_ref().map(RegexSet::patterns))
+            .field("predicate", &self.predicate.is_some())
+            .finish()
+    }
+}
+
+impl UrlExclusion {
+    pub(crate) fn new(
+        exact: Vec<String>,
+        prefixes: Vec<String>,
+        regexes: Option<RegexSet>,
+        predicate: Option<Predicate>,
+    ) -> Self {
+        let boxed = |v: Vec<String>| v.into_iter().map(String::into_boxed_str).collect();
+        Self { exact: boxed(exact), prefixes: boxed(prefixes), regexes, predicate }
+    }
+
+    /// True when no rule is configured.
+    pub fn is_empty(&self) -> bool {
+        self.exact.is_empty() && self.prefixes.is_empty() && self.regexes.is_none() && self.predicate.is_none()
+    }
+
+    /// Whether the request matches any rule. Cheapest checks first.
+    pub fn is_excluded(&self, target: &RequestTarget<'_>) -> bool {
+        self.exact.iter().any(|p| **p == *target.path)
+            || self.prefixes.iter().any(|p| target.path.starts_with(&**p))
+            || self.regexes.as_ref().is_some_and(|set| set.is_match(target.path_and_query))
+            || self.predicate.as_ref().is_some_and(|f| f(target))
+    }
+
+    /// The regular expressions in force (from code and from the environment).
+    pub fn patterns(&self) -> &[String] {
+        self.regexes.as_ref().map_or(&[], RegexSet::patterns)
+    }
+}

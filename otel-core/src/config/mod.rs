@@ -1,0 +1,445 @@
+//! The configuration every HTTP adapter shares, filled from code and from the environment.
+//!
+//! One type per side, so that axum and actix-web behave the same:
+//! [`HttpServerConfig`] for server adapters, [`HttpClientConfig`] for client adapters.
+//!
+//! # Code and environment
+//! - Exclusion rules from code and from the environment are combined: a request excluded by
+//!   either gets no span. The environment gives regular expressions in
+//!   `OTEL_RUST_EXCLUDED_URLS`, replaced for one adapter by `OTEL_RUST_<ADAPTER>_EXCLUDED_URLS`
+//!   when that is set (even to an empty value).
+//! - For every other setting a value given in code wins over the environment, which wins over
+//!   the default.
+//! - An invalid value (a regular expression that does not compile, a header name that is not a
+//!   token, `maybe` for a boolean) is reported once as a `tracing` warning naming its source and
+//!   value, then ignored; the rest of the setting still applies. [`reported_problems`] lists them.
+//!
+//! Building a configuration reads the environment once; nothing on the request path does.
+
+mod env;
+mod exclusion;
+
+pub use env::{
+    CLIENT_CAPTURE_REQUEST_HEADERS, CLIENT_CAPTURE_RESPONSE_HEADERS, ConfigProblem, EXCLUDED_URLS, KNOWN_METHODS,
+    SENSITIVE_QUERY_PARAMETERS, SERVER_CAPTURE_REQUEST_HEADERS, SERVER_CAPTURE_RESPONSE_HEADERS,
+    SERVER_PUBLIC_ENDPOINT, adapter_excluded_urls, reported_problems,
+};
+pub use exclusion::{RequestTarget, UrlExclusion};
+
+use crate::semconv::http::{HeaderCapture, KnownMethods, SensitiveQueryParameters, is_token};
+use env::{Env, report};
+use opentelemetry::Context;
+use opentelemetry::trace::{SpanContext, TraceContextExt};
+use regex::RegexSet;
+use std::fmt;
+use std::sync::Arc;
+
+/// How a server treats the trace context a request arrives with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ContextPolicy {
+    /// The server span continues the caller's trace, and incoming baggage is kept (the default:
+    /// right for services called by services you run).
+    #[default]
+    Continue,
+    /// For internet-facing services: each request starts a new trace whose root links to the
+    /// incoming context, and incoming baggage is dropped, so that a caller can neither join
+    /// your traces nor inject baggage into them.
+    PublicEndpoint,
+}
+
+/// What a server span (or, for an excluded request, the handler) starts from.
+#[derive(Debug)]
+pub struct SpanParent {
+    /// The parent context: the extracted one, or an empty one for a public endpoint.
+    pub context: Context,
+    /// For a public endpoint, the incoming span context to link to.
+    pub link: Option<SpanContext>,
+}
+
+impl ContextPolicy {
+    /// Applies the policy to the context a propagator extracted from the request.
+    ///
+    /// ```
+    /// use otel_core::config::ContextPolicy;
+    /// let parent = ContextPolicy::PublicEndpoint.apply(opentelemetry::Context::new());
+    /// assert!(parent.link.is_none());
+    /// ```
+    pub fn apply(self, extracted: Context) -> SpanParent {
+        match self {
+            Self::Continue => SpanParent { context: extracted, link: None },
+            Self::PublicEndpoint => {
+                let incoming = extracted.span().span_context().clone();
+                SpanParent { context: Context::new(), link: incoming.is_valid().then_some(incoming) }
+            }
+        }
+    }
+}
+
+/// Configuration shared by every HTTP server adapter.
+///
+/// ```
+/// use otel_core::config::{HttpServerConfig, RequestTarget};
+/// let config = HttpServerConfig::builder()
+///     .adapter("tower")
+///     .exclude_path("/health")
+///     .exclude_prefix("/internal/")
+///     .capture_request_headers(["x-user-id"])
+///     .build();
+/// assert!(config.is_excluded(&RequestTarget::new("GET", "/health")));
+/// assert!(!config.is_excluded(&RequestTarget::new("GET", "/users/7")));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct HttpServerConfig {
+    exclusion: UrlExclusion,
+    known_methods: KnownMethods,
+    request_headers: HeaderCapture,
+    response_headers: HeaderCapture,
+    sensitive_query: SensitiveQueryParameters,
+    context_policy: ContextPolicy,
+}
+
+impl HttpServerConfig {
+    /// A builder; [`HttpServerConfigBuilder::build`] reads the environment.
+    pub fn builder() -> HttpServerConfigBuilder {
+        HttpServerConfigBuilder::default()
+    }
+
+    /// The configuration from the environment alone, for the adapter named `adapter`.
+    pub fn from_env(adapter: &str) -> Self {
+        Self::builder().adapter(adapter).build()
+    }
+
+    /// Whether the request gets no span.
+    pub fn is_excluded(&self, target: &RequestTarget<'_>) -> bool {
+        self.exclusion.is_excluded(target)
+    }
+
+    /// The exclusion rules.
+    pub fn exclusion(&self) -> &UrlExclusion {
+        &self.exclusion
+    }
+
+    /// Methods recorded as themselves; others become `_OTHER`.
+    pub fn known_methods(&self) -> &KnownMethods {
+        &self.known_methods
+    }
+
+    /// Request headers recorded as `http.request.header.<name>`.
+    pub fn request_headers(&self) -> &HeaderCapture {
+        &self.request_headers
+    }
+
+    /// Response headers recorded as `http.response.header.<name>`.
+    pub fn response_headers(&self) -> &HeaderCapture {
+        &self.response_headers
+    }
+
+    /// Query parameters whose values `url.query` redacts.
+    pub fn sensitive_query_parameters(&self) -> &SensitiveQueryParameters {
+        &self.sensitive_query
+    }
+
+    /// How the incoming trace context is treated.
+    pub fn context_policy(&self) -> ContextPolicy {
+        self.context_policy
+    }
+}
+
+/// Builds an [`HttpServerConfig`] from code, then fills what code left open from the environment.
+#[derive(Clone, Default)]
+pub struct HttpServerConfigBuilder {
+    adapter: Option<String>,
+    exact: Vec<String>,
+    prefixes: Vec<String>,
+    regexes: Vec<String>,
+    predicate: Option<Arc<dyn Fn(&RequestTarget<'_>) -> bool + Send + Sync>>,
+    known_methods: Option<Vec<String>>,
+    request_headers: Option<Vec<String>>,
+    response_headers: Option<Vec<String>>,
+    sensitive_query: Option<Vec<String>>,
+    context_policy: Option<ContextPolicy>,
+    env: Env,
+}
+
+impl fmt::Debug for HttpServerConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpServerConfigBuilder")
+            .field("adapter", &self.adapter)
+            .field("exact", &self.exact)
+            .field("prefixes", &self.prefixes)
+            .field("regexes", &self.regexes)
+            .field("env", &self.env)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpServerConfigBuilder {
+    /// The adapter's name, which selects its own `OTEL_RUST_<ADAPTER>_EXCLUDED_URLS` variable.
+    /// Adapters set it; set it yourself only to override theirs.
+    pub fn adapter(mut self, name: impl Into<String>) -> Self {
+        self.adapter = Some(name.into());
+        self
+    }
+
+    /// Sets the adapter name unless one was set already (for adapters wrapping a user's builder).
+    pub fn default_adapter(mut self, name: impl Into<String>) -> Self {
+        self.adapter.get_or_insert_with(|| name.into());
+        self
+    }
+
+    /// Excludes requests whose path is exactly `path` (the query is not compared).
+    pub fn exclude_path(mut self, path: impl Into<String>) -> Self {
+        self.exact.push(path.into());
+        self
+    }
+
+    /// Excludes requests whose path starts with `prefix` (a plain string prefix: `/health`
+    /// also matches `/healthz`; end it with `/` to match whole segments only).
+    pub fn exclude_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefixes.push(prefix.into());
+        self
+    }
+
+    /// Excludes requests whose path and query match `regex` anywhere (unanchored; write `^` and
+    /// `$` to anchor). An invalid expression is reported and ignored.
+    pub fn exclude_regex(mut self, regex: impl Into<String>) -> Self {
+        self.regexes.push(regex.into());
+        self
+    }
+
+    /// Excludes requests for which `predicate` returns true.
+    pub fn exclude_if(mut self, predicate: impl Fn(&RequestTarget<'_>) -> bool + Send + Sync + 'static) -> Self {
+        self.predicate = Some(Arc::new(predicate));
+        self
+    }
+
+    /// Replaces the known methods (default: the nine standard ones).
+    pub fn known_methods<I: IntoIterator<Item = S>, S: Into<String>>(mut self, methods: I) -> Self {
+        self.known_methods = Some(methods.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Request headers to record (none by default).
+    pub fn capture_request_headers<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
+        self.request_headers = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Response headers to record (none by default).
+    pub fn capture_response_headers<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
+        self.response_headers = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Replaces the list of query parameters whose values are redacted.
+    pub fn sensitive_query_parameters<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
+        self.sensitive_query = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Treats every request as coming from the internet ([`ContextPolicy::PublicEndpoint`]).
+    pub fn public_endpoint(self, public: bool) -> Self {
+        self.context_policy(if public { ContextPolicy::PublicEndpoint } else { ContextPolicy::Continue })
+    }
+
+    /// Sets how the incoming trace context is treated.
+    pub fn context_policy(mut self, policy: ContextPolicy) -> Self {
+        self.context_policy = Some(policy);
+        self
+    }
+
+    /// Reads settings through `lookup` instead of the process environment.
+    pub fn environment(mut self, lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+        self.env = Env::from_fn(lookup);
+        self
+    }
+
+    /// Builds the configuration, reading the environment for what code left open.
+    pub fn build(self) -> HttpServerConfig {
+        let env = &self.env;
+        let adapter_var = self.adapter.as_deref().map(adapter_excluded_urls);
+        let (env_source, env_regexes) = match adapter_var.as_deref().and_then(|var| Some((var, env.list(var)?))) {
+            Some((var, list)) => (var.to_owned(), list),
+            None => (EXCLUDED_URLS.to_owned(), env.list(EXCLUDED_URLS).unwrap_or_default()),
+        };
+        let regexes = self
+            .regexes
+            .iter()
+            .map(|r| ("code", r.as_str()))
+            .chain(env_regexes.iter().map(|r| (env_source.as_str(), r.as_str())));
+        HttpServerConfig {
+            exclusion: UrlExclusion::new(self.exact, self.prefixes, compile(regexes), self.predicate),
+            known_methods: known_methods(self.known_methods, env),
+            request_headers: HeaderCapture::request(headers(self.request_headers, SERVER_CAPTURE_REQUEST_HEADERS, env)),
+            response_headers: HeaderCapture::response(headers(
+                self.response_headers,
+                SERVER_CAPTURE_RESPONSE_HEADERS,
+                env,
+            )),
+            sensitive_query: sensitive_query(self.sensitive_query, env),
+            context_policy: self.context_policy.unwrap_or_else(|| match env.bool(SERVER_PUBLIC_ENDPOINT) {
+                Some(true) => ContextPolicy::PublicEndpoint,
+                _ => ContextPolicy::Continue,
+            }),
+        }
+    }
+}
+
+/// Configuration shared by every HTTP client adapter.
+#[derive(Clone, Debug, Default)]
+pub struct HttpClientConfig {
+    known_methods: KnownMethods,
+    request_headers: HeaderCapture,
+    response_headers: HeaderCapture,
+    sensitive_query: SensitiveQueryParameters,
+}
+
+impl HttpClientConfig {
+    /// A builder; [`HttpClientConfigBuilder::build`] reads the environment.
+    pub fn builder() -> HttpClientConfigBuilder {
+        HttpClientConfigBuilder::default()
+    }
+
+    /// The configuration from the environment alone.
+    pub fn from_env() -> Self {
+        Self::builder().build()
+    }
+
+    /// Methods recorded as themselves; others become `_OTHER`.
+    pub fn known_methods(&self) -> &KnownMethods {
+        &self.known_methods
+    }
+
+    /// Request headers recorded as `http.request.header.<name>`.
+    pub fn request_headers(&self) -> &HeaderCapture {
+        &self.request_headers
+    }
+
+    /// Response headers recorded as `http.response.header.<name>`.
+    pub fn response_headers(&self) -> &HeaderCapture {
+        &self.response_headers
+    }
+
+    /// Query parameters whose values `url.full` redacts.
+    pub fn sensitive_query_parameters(&self) -> &SensitiveQueryParameters {
+        &self.sensitive_query
+    }
+}
+
+/// Builds an [`HttpClientConfig`]; code wins over the environment.
+#[derive(Clone, Debug, Default)]
+pub struct HttpClientConfigBuilder {
+    known_methods: Option<Vec<String>>,
+    request_headers: Option<Vec<String>>,
+    response_headers: Option<Vec<String>>,
+    sensitive_query: Option<Vec<String>>,
+    env: Env,
+}
+
+impl HttpClientConfigBuilder {
+    /// Replaces the known methods (default: the nine standard ones).
+    pub fn known_methods<I: IntoIterator<Item = S>, S: Into<String>>(mut self, methods: I) -> Self {
+        self.known_methods = Some(methods.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Request headers to record (none by default).
+    pub fn capture_request_headers<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
+        self.request_headers = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Response headers to record (none by default).
+    pub fn capture_response_headers<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
+        self.response_headers = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Replaces the list of query parameters whose values are redacted.
+    pub fn sensitive_query_parameters<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
+        self.sensitive_query = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Reads settings through `lookup` instead of the process environment.
+    pub fn environment(mut self, lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) -> Self {
+        self.env = Env::from_fn(lookup);
+        self
+    }
+
+    /// Builds the configuration, reading the environment for what code left open.
+    pub fn build(self) -> HttpClientConfig {
+        let env = &self.env;
+        HttpClientConfig {
+            known_methods: known_methods(self.known_methods, env),
+            request_headers: HeaderCapture::request(headers(self.request_headers, CLIENT_CAPTURE_REQUEST_HEADERS, env)),
+            response_headers: HeaderCapture::response(headers(
+                self.response_headers,
+                CLIENT_CAPTURE_RESPONSE_HEADERS,
+                env,
+            )),
+            sensitive_query: sensitive_query(self.sensitive_query, env),
+        }
+    }
+}
+
+/// Compiles the valid expressions into one set, reporting each invalid one with its source.
+fn compile<'a>(regexes: impl Iterator<Item = (&'a str, &'a str)>) -> Option<RegexSet> {
+    let valid: Vec<&str> = regexes
+        .filter(|(source, pattern)| match regex::Regex::new(pattern) {
+            Ok(_) => true,
+            Err(e) => {
+                report(source, pattern, format!("not a valid regular expression: {e}"));
+                false
+            }
+        })
+        .map(|(_, pattern)| pattern)
+        .collect();
+    if valid.is_empty() {
+        return None;
+    }
+    RegexSet::new(&valid).ok()
+}
+
+/// Keeps the entries that are tokens (methods, header names), reporting the others.
+fn tokens(source: &str, entries: Vec<String>) -> Vec<String> {
+    entries
+        .into_iter()
+        .filter(|entry| {
+            let ok = is_token(entry);
+            if !ok {
+                report(source, entry, "not an HTTP token");
+            }
+            ok
+        })
+        .collect()
+}
+
+fn known_methods(code: Option<Vec<String>>, env: &Env) -> KnownMethods {
+    let (source, list) = match code {
+        Some(list) => ("code", list),
+        None => match env.list(KNOWN_METHODS) {
+            Some(list) => (KNOWN_METHODS, list),
+            None => return KnownMethods::default(),
+        },
+    };
+    let methods = tokens(source, list);
+    if methods.is_empty() {
+        return KnownMethods::default();
+    }
+    KnownMethods::new(methods)
+}
+
+fn headers(code: Option<Vec<String>>, var: &str, env: &Env) -> Vec<String> {
+    match code {
+        Some(list) => tokens("code", list),
+        None => tokens(var, env.list(var).unwrap_or_default()),
+    }
+}
+
+fn sensitive_query(code: Option<Vec<String>>, env: &Env) -> SensitiveQueryParameters {
+    match code.or_else(|| env.list(SENSITIVE_QUERY_PARAMETERS)) {
+        Some(list) => SensitiveQueryParameters::new(list),
+        None => SensitiveQueryParameters::default(),
+    }
+}

@@ -1,0 +1,19 @@
+//! Shared pieces of the OpenTelemetry instrumentation adapters.
+//!
+//! Everything two adapters would otherwise both write lives here, once:
+//!
+//! - [`config`]: the configuration every HTTP server adapter shares (URL exclusion, known
+//!   methods, header capture, sensitive query parameters, the public-endpoint policy), filled
+//!   from code and from the environment.
+//! - [`semconv`]: the HTTP semantic-convention rules (method normalization, span names, server and
+//!   client addresses, URL redaction, status mapping, header capture).
+//! - [`propagation`]: a strict W3C Trace Context propagator and header carriers.
+//! - `testing` (feature `testing`): capture finished spans in memory and assert on them.
+//!
+//! Adapters depend on the `opentelemetry` API only; the SDK enters through the `testing` feature.
+
+pub mod config;
+pub mod semconv;
+pub mod propagation;
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -1,0 +1,138 @@
+//! Header carriers: reading every value of a repeated header, and writing the propagated ones.
+
+use opentelemetry::propagation::{Extractor, Injector};
+
+/// Read access to request or response headers, whatever HTTP crate they come from.
+///
+/// Implemented here for [`http::HeaderMap`] (http 1: axum, hyper, reqwest, tonic); an adapter for a
+/// framework on other header types (actix-web on http 0.2) implements it for its own map and gets
+/// the propagation carrier, the address rules and header capture of this crate for free.
+pub trait HeaderSource {
+    /// Every value of the header `name` (lowercase), in the order received, as raw bytes.
+    fn values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a [u8]>
+    where
+        Self: 'a;
+
+    /// Every header name present, lowercase; a repeated name may appear more than once.
+    fn names(&self) -> impl Iterator<Item = &str>;
+
+    /// The first value of the header `name`, if any.
+    fn first(&self, name: &str) -> Option<&[u8]> {
+        self.values(name).next()
+    }
+
+    /// The first value of the header `name`, when it is valid UTF-8.
+    fn first_str(&self, name: &str) -> Option<&str> {
+        self.first(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+}
+
+impl HeaderSource for http::HeaderMap {
+    fn values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a [u8]>
+    where
+        Self: 'a,
+    {
+        self.get_all(name).iter().map(http::HeaderValue::as_bytes)
+    }
+
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.keys().map(http::HeaderName::as_str)
+    }
+
+    fn first(&self, name: &str) -> Option<&[u8]> {
+        self.get(name).map(http::HeaderValue::as_bytes)
+    }
+}
+
+/// Stands in for a header value that is not valid UTF-8, so that the propagator sees the header
+/// as present (a repeated `traceparent` stays invalid) and rejects its value.
+const UNDECODABLE: &str = "\u{fffd}";
+
+/// An [`Extractor`] over any [`HeaderSource`] that reports every value of a repeated header.
+///
+/// ```
+/// use opentelemetry::propagation::TextMapPropagator;
+/// use otel_core::propagation::{HeaderExtractor, StrictTraceContextPropagator};
+///
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".parse().unwrap());
+/// let cx = StrictTraceContextPropagator::new().extract(&HeaderExtractor(&headers));
+/// ```
+#[derive(Debug)]
+pub struct HeaderExtractor<'a, H: ?Sized>(pub &'a H);
+
+impl<H: HeaderSource + ?Sized> Extractor for HeaderExtractor<'_, H> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .first(key)
+            .map(|v| std::str::from_utf8(v).unwrap_or(UNDECODABLE))
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.names().collect()
+    }
+
+    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
+        let values: Vec<&str> = self
+            .0
+            .values(key)
+            .map(|v| std::str::from_utf8(v).unwrap_or(UNDECODABLE))
+            .collect();
+        (!values.is_empty()).then_some(values)
+    }
+}
+
+/// An [`Injector`] for [`http::HeaderMap`]: each propagated header replaces any value of the same
+/// name. Names or values that are not valid in HTTP are skipped, never a panic.
+#[derive(Debug)]
+pub struct HeaderInjector<'a>(pub &'a mut http::HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(key.as_bytes()),
+            http::HeaderValue::try_from(value),
+        ) {
+            self.0.insert(name, value);
+        }
+    }
+
+    fn reserve(&mut self, additional: usize) {
+        self.0.reserve(additional);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extractor_reads_every_value_in_order() {
+        let mut headers = http::HeaderMap::new();
+        headers.append("tracestate", "a=1".parse().unwrap());
+        headers.append("tracestate", "b=2".parse().unwrap());
+        let extractor = HeaderExtractor(&headers);
+        assert_eq!(extractor.get("tracestate"), Some("a=1"));
+        assert_eq!(extractor.get_all("tracestate"), Some(vec!["a=1", "b=2"]));
+        assert_eq!(extractor.get_all("traceparent"), None);
+    }
+
+    #[test]
+    fn undecodable_values_are_present_but_invalid() {
+        let mut headers = http::HeaderMap::new();
+        headers.append("traceparent", http::HeaderValue::from_bytes(b"\xff\xfe").unwrap());
+        let extractor = HeaderExtractor(&headers);
+        assert_eq!(extractor.get("traceparent"), Some(UNDECODABLE));
+    }
+
+    #[test]
+    fn injector_replaces_and_skips_invalid_values() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("traceparent", "old".parse().unwrap());
+        let mut injector = HeaderInjector(&mut headers);
+        injector.set("traceparent", "new".into());
+        injector.set("tracestate", "bad\nvalue".into());
+        assert_eq!(headers.get("traceparent").unwrap(), "new");
+        assert!(headers.get("tracestate").is_none());
+    }
+}

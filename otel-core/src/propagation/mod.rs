@@ -1,0 +1,128 @@
+//! W3C Trace Context propagation that follows the specification to the letter.
+//!
+//! The SDK's stock `TraceContextPropagator` accepts some invalid headers (version `0`, short ids,
+//! `001` flags) and reads only the first of repeated headers. [`StrictTraceContextPropagator`]
+//! passes every case of the official W3C test suite; install it instead:
+//!
+//! ```
+//! opentelemetry::global::set_text_map_propagator(otel_core::propagation::StrictTraceContextPropagator::new());
+//! ```
+
+mod carrier;
+mod traceparent;
+mod tracestate;
+
+pub use carrier::{HeaderExtractor, HeaderInjector, HeaderSource};
+pub use traceparent::{Traceparent, TRACEPARENT_HEADER};
+pub use tracestate::{TRACESTATE_HEADER, parse_tracestate};
+
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator, text_map_propagator::FieldIter};
+use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags};
+use opentelemetry::Context;
+use std::sync::OnceLock;
+
+/// A `traceparent`/`tracestate` propagator that enforces the W3C Trace Context rules exactly.
+///
+/// - `traceparent`: exact field lengths, lowercase hex, version `ff` and all-zero ids rejected,
+///   higher versions parsed by their first four fields, repeated headers rejected, leading and
+///   trailing spaces and tabs tolerated. A rejected `traceparent` means a new trace, and its
+///   `tracestate` is ignored.
+/// - Flags: the sampled bit and the random-trace-id bit are kept; other bits are zeroed.
+/// - `tracestate`: repeated headers are joined in order; the Level 2 key grammar, 256-character
+///   keys and values and 32 members are enforced, and a malformed header is dropped whole. On
+///   output the header is kept within 512 characters by dropping whole members (the longest over
+///   128 characters first, then from the right), as the specification asks.
+///
+/// It never panics, whatever bytes arrive.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StrictTraceContextPropagator {
+    _private: (),
+}
+
+impl StrictTraceContextPropagator {
+    /// Creates the propagator.
+    pub const fn new() -> Self {
+        Self { _private: () }
+    }
+
+    /// Reads the trace context from `extractor`, or `None` when there is none or it is invalid.
+    ///
+    /// This is the decision [`TextMapPropagator::extract_with_context`] makes, exposed for
+    /// adapters that need to know whether an incoming context was accepted.
+    pub fn extract_span_context(&self, extractor: &dyn Extractor) -> Option<SpanContext> {
+        self.extract_parts(extractor).map(|parts| parts.span_context)
+    }
+
+    fn extract_parts(&self, extractor: &dyn Extractor) -> Option<ExtractedParts> {
+        // `get` first: a request without `traceparent` costs no allocation.
+        extractor.get(TRACEPARENT_HEADER)?;
+        let values = extractor.get_all(TRACEPARENT_HEADER)?;
+        let [value] = values.as_slice() else {
+            return None; // two `traceparent` headers are invalid
+        };
+        let parent = Traceparent::parse(value)?;
+        let members = match extractor.get(TRACESTATE_HEADER) {
+            Some(_) => extractor
+                .get_all(TRACESTATE_HEADER)
+                .and_then(|values| parse_tracestate(values.iter().copied()))
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let (trace_state, full) = tracestate::to_api_trace_state(parent.trace_id, members);
+        let span_context = SpanContext::new(
+            parent.trace_id,
+            parent.span_id,
+            parent.flags,
+            true,
+            trace_state,
+        );
+        Some(ExtractedParts { span_context, full_trace_state: full })
+    }
+}
+
+struct ExtractedParts {
+    span_context: SpanContext,
+    full_trace_state: Option<tracestate::FullTraceState>,
+}
+
+impl TextMapPropagator for StrictTraceContextPropagator {
+    fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
+        let span = cx.span();
+        let span_context = span.span_context();
+        if !span_context.is_valid() {
+            return;
+        }
+        injector.set(
+            TRACEPARENT_HEADER,
+            Traceparent::format(span_context.trace_id(), span_context.span_id(), span_context.trace_flags()),
+        );
+        if let Some(header) = tracestate::header_for(cx, span_context) {
+            injector.set(TRACESTATE_HEADER, header);
+        }
+    }
+
+    fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
+        match self.extract_parts(extractor) {
+            Some(parts) => {
+                let cx = cx.with_remote_span_context(parts.span_context);
+                match parts.full_trace_state {
+                    Some(full) => cx.with_value(full),
+                    None => cx,
+                }
+            }
+            None => cx.clone(),
+        }
+    }
+
+    fn fields(&self) -> FieldIter<'_> {
+        static FIELDS: OnceLock<[String; 2]> = OnceLock::new();
+        FieldIter::new(FIELDS.get_or_init(|| [TRACEPARENT_HEADER.to_owned(), TRACESTATE_HEADER.to_owned()]))
+    }
+}
+
+/// The flag bits this propagator keeps: sampled (bit 0) and random trace id (bit 1).
+pub(crate) const KEPT_FLAGS: u8 = 0b11;
+
+pub(crate) fn kept_flags(flags: TraceFlags) -> TraceFlags {
+    TraceFlags::new(flags.to_u8() & KEPT_FLAGS)
+}

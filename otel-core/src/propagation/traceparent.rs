@@ -1,0 +1,174 @@
+//! The `traceparent` header: `version-traceid-parentid-flags`, parsed byte by byte.
+
+use super::kept_flags;
+use opentelemetry::trace::{SpanId, TraceFlags, TraceId};
+
+/// The `traceparent` header name.
+pub const TRACEPARENT_HEADER: &str = "traceparent";
+
+/// Length of a version-00 `traceparent`: `2-32-16-2` hex digits and three dashes.
+const LEN: usize = 55;
+
+/// A valid `traceparent` value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Traceparent {
+    /// The trace id (never all zeros).
+    pub trace_id: TraceId,
+    /// The caller's span id (never all zeros).
+    pub span_id: SpanId,
+    /// The flags, with only the sampled and random bits kept.
+    pub flags: TraceFlags,
+}
+
+impl Traceparent {
+    /// Parses a header value, or `None` when it breaks any rule of the specification.
+    ///
+    /// ```
+    /// use otel_core::propagation::Traceparent;
+    /// assert!(Traceparent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").is_some());
+    /// assert!(Traceparent::parse("0-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").is_none());
+    /// ```
+    pub fn parse(value: &str) -> Option<Self> {
+        let bytes = trim_ows(value.as_bytes());
+        if bytes.len() < LEN {
+            return None;
+        }
+        let version = hex_u8(&bytes[0..2])?;
+        if version == 0xff {
+            return None;
+        }
+        // Version 00 has exactly four fields; a later version may append `-...` after them.
+        if (version == 0 && bytes.len() != LEN) || (bytes.len() > LEN && bytes[LEN] != b'-') {
+            return None;
+        }
+        if bytes[2] != b'-' || bytes[35] != b'-' || bytes[52] != b'-' {
+            return None;
+        }
+        let trace_id = hex_u128(&bytes[3..35])?;
+        let span_id = hex_u64(&bytes[36..52])?;
+        let flags = hex_u8(&bytes[53..55])?;
+        if trace_id == 0 || span_id == 0 {
+            return None;
+        }
+        Some(Self {
+            trace_id: TraceId::from(trace_id),
+            span_id: SpanId::from(span_id),
+            flags: kept_flags(TraceFlags::new(flags)),
+        })
+    }
+
+    /// Formats a version-00 header value, keeping only the sampled and random flag bits.
+    pub fn format(trace_id: TraceId, span_id: SpanId, flags: TraceFlags) -> String {
+        let mut out = String::with_capacity(LEN);
+        out.push_str("00-");
+        push_hex(&mut out, &trace_id.to_bytes());
+        out.push('-');
+        push_hex(&mut out, &span_id.to_bytes());
+        out.push('-');
+        push_hex(&mut out, &[kept_flags(flags).to_u8()]);
+        out
+    }
+}
+
+/// Strips the optional white space (spaces and tabs) HTTP allows around a header value.
+pub(crate) fn trim_ows(bytes: &[u8]) -> &[u8] {
+    let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = bytes.iter().position(|b| !is_ows(b)).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|b| !is_ows(b)).map_or(start, |i| i + 1);
+    &bytes[start..end]
+}
+
+/// Value of one lowercase hex digit; uppercase is invalid in `traceparent`.
+fn hex_digit(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        _ => None,
+    }
+}
+
+fn hex_u128(digits: &[u8]) -> Option<u128> {
+    digits
+        .iter()
+        .try_fold(0u128, |acc, &b| Some((acc << 4) | u128::from(hex_digit(b)?)))
+}
+
+fn hex_u64(digits: &[u8]) -> Option<u64> {
+    digits
+        .iter()
+        .try_fold(0u64, |acc, &b| Some((acc << 4) | u64::from(hex_digit(b)?)))
+}
+
+fn hex_u8(digits: &[u8]) -> Option<u8> {
+    Some((hex_digit(digits[0])? << 4) | hex_digit(digits[1])?)
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    #[test]
+    fn parses_a_valid_header() {
+        let parent = Traceparent::parse(VALID).unwrap();
+        assert_eq!(format!("{:032x}", parent.trace_id), "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(format!("{:016x}", parent.span_id), "b7ad6b7169203331");
+        assert!(parent.flags.is_sampled());
+    }
+
+    #[test]
+    fn round_trips_through_format() {
+        let parent = Traceparent::parse(VALID).unwrap();
+        assert_eq!(Traceparent::format(parent.trace_id, parent.span_id, parent.flags), VALID);
+    }
+
+    #[test]
+    fn keeps_random_bit_and_zeroes_unknown_bits() {
+        let parent = Traceparent::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-ff").unwrap();
+        assert_eq!(parent.flags.to_u8(), 0x03);
+        let out = Traceparent::format(parent.trace_id, parent.span_id, TraceFlags::new(0xfe));
+        assert!(out.ends_with("-02"), "{out}");
+    }
+
+    #[test]
+    fn rejects_wrong_lengths_and_characters() {
+        for bad in [
+            "0-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "000-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b716920333-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-001",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-1",
+            "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",
+            "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+            "cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01.x",
+            "00_0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "",
+            "é0-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        ] {
+            assert!(Traceparent::parse(bad).is_none(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn accepts_future_versions_and_surrounding_white_space() {
+        for good in [
+            "cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-what-the-future-holds",
+            " \t00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\t ",
+        ] {
+            assert!(Traceparent::parse(good).is_some(), "{good:?} was rejected");
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! HTTP method normalization and span names.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock};
+
+/// The methods of RFC 9110 and RFC 5789 that semantic conventions know by default.
+const DEFAULT_METHODS: [&str; 9] = ["CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"];
+
+/// `http.request.method` for a method outside the known set.
+pub const OTHER_METHOD: &str = "_OTHER";
+
+/// The set of HTTP methods recorded as themselves; any other becomes `_OTHER`.
+///
+/// The default is the nine standard methods. `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS` (read by
+/// [`crate::config`]) or [`KnownMethods::new`] replaces the whole set. Matching is case-sensitive,
+/// as the conventions require: `get` is not `GET`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownMethods {
+    /// `None`: the standard nine, matched without a lookup table.
+    custom: Option<Box<[&'static str]>>,
+}
+
+impl Default for KnownMethods {
+    fn default() -> Self {
+        Self { custom: None }
+    }
+}
+
+impl KnownMethods {
+    /// Replaces the known set. Names are kept as given (case-sensitive).
+    ///
+    /// ```
+    /// use otel_core::semconv::http::KnownMethods;
+    /// let methods = KnownMethods::new(["GET", "PROPFIND"]);
+    /// assert_eq!(methods.normalize("PROPFIND").as_str(), "PROPFIND");
+    /// assert_eq!(methods.normalize("POST").as_str(), "_OTHER");
+    /// ```
+    pub fn new<I, S>(methods: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let list: Vec<&'static str> = methods.into_iter().map(|m| intern(m.as_ref())).collect();
+        Self { custom: Some(list.into_boxed_slice()) }
+    }
+
+    /// Normalizes a request method for `http.request.method`.
+    pub fn normalize<'a>(&self, method: &'a str) -> HttpMethod<'a> {
+        let known = match &self.custom {
+            None => DEFAULT_METHODS.iter().find(|m| **m == method).copied(),
+            Some(list) => list.iter().find(|m| **m == method).copied(),
+        };
+        match known {
+            Some(name) => HttpMethod { name, original: None },
+            None => HttpMethod { name: OTHER_METHOD, original: Some(method) },
+        }
+    }
+
+    /// The known methods, in the order configured.
+    pub fn iter(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.custom.as_deref().unwrap_or(&DEFAULT_METHODS).iter().copied()
+    }
+}
+
+/// Custom method names live for the whole program so that a normalized method is always a
+/// `&'static str`. Only configuration calls this, and each distinct name is stored once.
+fn intern(name: &str) -> &'static str {
+    if let Some(m) = DEFAULT_METHODS.iter().find(|m| **m == name) {
+        return m;
+    }
+    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(m) = names.get(name) {
+        return m;
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.insert(leaked);
+    leaked
+}
+
+/// A request method as the semantic conventions record it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpMethod<'a> {
+    name: &'static str,
+    original: Option<&'a str>,
+}
+
+impl<'a> HttpMethod<'a> {
+    /// The `http.request.method` value: a known method, or `_OTHER`.
+    pub fn as_str(&self) -> &'static str {
+        self.name
+    }
+
+    /// The `http.request.method_original` value: the method as received, only when it was not
+    /// known.
+    pub fn original(&self) -> Option<&'a str> {
+        self.original
+    }
+
+    /// The method as it starts a span name: the method, or `HTTP` when it was not known.
+    pub fn span_name_prefix(&self) -> &'static str {
+        if self.original.is_some() { "HTTP" } else { self.name }
+    }
+}
+
+/// The span name for an HTTP server or client span: `{method} {target}`, or `{method}` alone.
+///
+/// `target` is the server's matched route template (`http.route`) or the client's URL template;
+/// never a raw path. Without one, the name is a static string and nothing is allocated.
+///
+/// ```
+/// use otel_core::semconv::http::{KnownMethods, span_name};
+/// let methods = KnownMethods::default();
+/// assert_eq!(span_name(methods.normalize("GET"), Some("/users/{id}")), "GET /users/{id}");
+/// assert_eq!(span_name(methods.normalize("GET"), None), "GET");
+/// assert_eq!(span_name(methods.normalize("FOO"), None), "HTTP");
+/// ```
+pub fn span_name(method: HttpMethod<'_>, target: Option<&str>) -> Cow<'static, str> {
+    let prefix = method.span_name_prefix();
+    match target {
+        Some(target) if !target.is_empty() => {
+            let mut name = String::with_capacity(prefix.len() + 1 + target.len());
+            name.push_str(prefix);
+            name.push(' ');
+            name.push_str(target);
+            Cow::Owned(name)
+        }
+        _ => Cow::Borrowed(prefix),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_methods_are_known_and_case_sensitive() {
+        let methods = KnownMethods::default();
+        for m in DEFAULT_METHODS {
+            let n = methods.normalize(m);
+            assert_eq!((n.as_str(), n.original()), (m, None));
+        }
+        let lower = methods.normalize("get");
+        assert_eq!((lower.as_str(), lower.original()), ("_OTHER", Some("get")));
+        assert_eq!(lower.span_name_prefix(), "HTTP");
+    }
+
+    #[test]
+    fn a_custom_set_replaces_the_default() {
+        let methods = KnownMethods::new(["GET", "QUERY"]);
+        assert_eq!(methods.normalize("QUERY").as_str(), "QUERY");
+        assert_eq!(methods.normalize("POST").as_str(), "_OTHER");
+        assert_eq!(methods.iter().collect::<Vec<_>>(), ["GET", "QUERY"]);
+        // Interned: the same name twice is the same static string.
+        assert!(std::ptr::eq(intern("QUERY"), intern("QUERY")));
+    }
+
+    #[test]
+    fn span_names_follow_the_conventions() {
+        let methods = KnownMethods::default();
+        assert_eq!(span_name(methods.normalize("POST"), Some("/items")), "POST /items");
+        assert_eq!(span_name(methods.normalize("BREW"), Some("/pot")), "HTTP /pot");
+        assert!(matches!(span_name(methods.normalize("GET"), None), Cow::Borrowed("GET")));
+        assert!(matches!(span_name(methods.normalize("GET"), Some("")), Cow::Borrowed("GET")));
+    }
+}

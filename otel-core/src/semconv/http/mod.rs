@@ -1,0 +1,24 @@
+//! HTTP semantic conventions for server and client spans (OpenTelemetry semconv 1.x).
+//!
+//! Each function takes borrowed request parts and gives attribute values without allocating
+//! where a static string serves, so both server adapters and both client adapters apply the
+//! same rules.
+
+mod address;
+mod headers;
+mod method;
+mod status;
+mod url;
+
+pub use address::{HostPort, client_address, server_address};
+pub use headers::HeaderCapture;
+pub use method::{HttpMethod, KnownMethods, OTHER_METHOD, span_name};
+pub use status::{ERROR_TYPE_OTHER, client_error_type, server_error_type, status_code_str};
+pub use url::{DEFAULT_SENSITIVE_QUERY_PARAMETERS, SensitiveQueryParameters, redact_query, redact_url};
+
+/// Whether `s` is an RFC 9110 token: the grammar of header names and method names.
+pub(crate) fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}

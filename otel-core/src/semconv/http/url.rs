@@ -1,0 +1,168 @@
+//! Redaction of `url.query` and `url.full`: credentials and sensitive query values never leave.
+
+use std::borrow::Cow;
+
+/// The query parameters whose values the conventions ask to redact by default.
+pub const DEFAULT_SENSITIVE_QUERY_PARAMETERS: [&str; 7] = [
+    "AWSAccessKeyId",
+    "Signature",
+    "sig",
+    "X-Goog-Signature",
+    "X-Amz-Signature",
+    "X-Amz-Credential",
+    "X-Amz-Security-Token",
+];
+
+const REDACTED: &str = "REDACTED";
+
+/// Query parameter names whose values are replaced by `REDACTED` (case-sensitive, the key kept).
+///
+/// A configured list replaces the default one whole, as the conventions specify.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SensitiveQueryParameters {
+    names: Cow<'static, [Cow<'static, str>]>,
+}
+
+impl Default for SensitiveQueryParameters {
+    fn default() -> Self {
+        const DEFAULTS: [Cow<'static, str>; 7] = {
+            let d = DEFAULT_SENSITIVE_QUERY_PARAMETERS;
+            [
+                Cow::Borrowed(d[0]),
+                Cow::Borrowed(d[1]),
+                Cow::Borrowed(d[2]),
+                Cow::Borrowed(d[3]),
+                Cow::Borrowed(d[4]),
+                Cow::Borrowed(d[5]),
+                Cow::Borrowed(d[6]),
+            ]
+        };
+        Self { names: Cow::Borrowed(&DEFAULTS) }
+    }
+}
+
+impl SensitiveQueryParameters {
+    /// Replaces the default list. An empty list turns redaction of query values off.
+    pub fn new<I, S>(names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let names: Vec<Cow<'static, str>> = names.into_iter().map(|n| Cow::Owned(n.into())).collect();
+        Self { names: Cow::Owned(names) }
+    }
+
+    /// Whether `name` is sensitive.
+    pub fn contains(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n == name)
+    }
+
+    /// The names, in the order configured.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.names.iter().map(|n| n.as_ref())
+    }
+}
+
+/// `url.query` with sensitive values replaced by `REDACTED`; borrowed when nothing changes.
+///
+/// ```
+/// use otel_core::semconv::http::{SensitiveQueryParameters, redact_query};
+/// let sensitive = SensitiveQueryParameters::default();
+/// assert_eq!(redact_query("q=rust&sig=abc", &sensitive), "q=rust&sig=REDACTED");
+/// ```
+pub fn redact_query<'a>(query: &'a str, sensitive: &SensitiveQueryParameters) -> Cow<'a, str> {
+    let needs_redaction = |pair: &str| match pair.split_once('=') {
+        Some((key, value)) => !value.is_empty() && value != REDACTED && sensitive.contains(key),
+        None => false,
+    };
+    if !query.split('&').any(needs_redaction) {
+        return Cow::Borrowed(query);
+    }
+    let mut out = String::with_capacity(query.len());
+    for (i, pair) in query.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        match pair.split_once('=') {
+            Some((key, _)) if needs_redaction(pair) => {
+                out.push_str(key);
+                out.push('=');
+                out.push_str(REDACTED);
+            }
+            _ => out.push_str(pair),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `url.full` without credentials: user and password become `REDACTED`, sensitive query values
+/// too. Borrowed when nothing changes.
+///
+/// ```
+/// use otel_core::semconv::http::{SensitiveQueryParameters, redact_url};
+/// let sensitive = SensitiveQueryParameters::default();
+/// assert_eq!(
+///     redact_url("https://alice:secret@api.example.com/v1?X-Amz-Signature=abc", &sensitive),
+///     "https://REDACTED:REDACTED@api.example.com/v1?X-Amz-Signature=REDACTED",
+/// );
+/// ```
+pub fn redact_url<'a>(url: &'a str, sensitive: &SensitiveQueryParameters) -> Cow<'a, str> {
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    let after_scheme = &url[authority_start..];
+    let authority_len = after_scheme.find(['/', '?', '#']).unwrap_or(after_scheme.len());
+    let userinfo = after_scheme[..authority_len].rfind('@').map(|at| &after_scheme[..at]);
+
+    // The query runs from the first `?` to the fragment; a `?` inside the fragment is not one.
+    let fragment = url.find('#').unwrap_or(url.len());
+    let query_range = url[..fragment].find('?').map(|q| (q + 1, fragment));
+    let redacted_query = query_range.map(|(s, e)| redact_query(&url[s..e], sensitive));
+
+    let query_changed = matches!(redacted_query, Some(Cow::Owned(_)));
+    if userinfo.is_none() && !query_changed {
+        return Cow::Borrowed(url);
+    }
+    let mut out = String::with_capacity(url.len() + 16);
+    out.push_str(&url[..authority_start]);
+    let mut rest_start = authority_start;
+    if let Some(info) = userinfo {
+        out.push_str(if info.contains(':') { "REDACTED:REDACTED" } else { REDACTED });
+        rest_start = authority_start + info.len();
+    }
+    match (query_range, redacted_query) {
+        (Some((s, e)), Some(query)) => {
+            out.push_str(&url[rest_start..s]);
+            out.push_str(&query);
+            out.push_str(&url[e..]);
+        }
+        _ => out.push_str(&url[rest_start..]),
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_redacted_keys_kept() {
+        let s = SensitiveQueryParameters::default();
+        assert_eq!(redact_query("a=1&X-Amz-Credential=k&sig=&Signature", &s), "a=1&X-Amz-Credential=REDACTED&sig=&Signature");
+        assert!(matches!(redact_query("a=1&SIG=x", &s), Cow::Borrowed(_)), "matching is case-sensitive");
+        let custom = SensitiveQueryParameters::new(["token"]);
+        assert_eq!(redact_query("token=t&sig=x", &custom), "token=REDACTED&sig=x");
+        assert!(matches!(redact_query("sig=x", &SensitiveQueryParameters::new(Vec::<String>::new())), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn url_credentials_and_query_are_redacted() {
+        let s = SensitiveQueryParameters::default();
+        assert_eq!(redact_url("http://u@h:8080/p?sig=1#f", &s), "http://REDACTED@h:8080/p?sig=REDACTED#f");
+        assert_eq!(redact_url("http://u:p@h", &s), "http://REDACTED:REDACTED@h");
+        assert_eq!(redact_url("http://h/p@x?y=1", &s), "http://h/p@x?y=1", "an @ in the path is not userinfo");
+        assert!(matches!(redact_url("https://h/p?q=1#sig=2", &s), Cow::Borrowed(_)));
+        assert_eq!(redact_url("https://h/?a=1&sig=2#x?sig=3", &s), "https://h/?a=1&sig=REDACTED#x?sig=3");
+        assert_eq!(redact_url("https://h/p#frag?sig=3", &s), "https://h/p#frag?sig=3");
+        assert_eq!(redact_url("", &s), "");
+        assert_eq!(redact_url("u:p@h/x", &s), "REDACTED:REDACTED@h/x");
+    }
+}

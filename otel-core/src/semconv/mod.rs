@@ -1,0 +1,3 @@
+//! Semantic-convention rules shared by the adapters, written once.
+
+pub mod http;
