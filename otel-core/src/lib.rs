@@ -13,7 +13,16 @@
 //! Adapters depend on the `opentelemetry` API only; the SDK enters through the `testing` feature.
 
 pub mod config;
-pub mod semconv;
 pub mod propagation;
+pub mod semconv;
 #[cfg(feature = "testing")]
 pub mod testing;
+
+// The READMEs' examples are compiled and run as doctests, so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct CrateReadme;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct WorkspaceReadme;

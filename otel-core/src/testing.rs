@@ -44,10 +44,8 @@ impl SpanRecorder {
     /// Records the spans `sampler` samples.
     pub fn with_sampler(sampler: Sampler) -> Self {
         let exporter = InMemorySpanExporter::default();
-        let provider = SdkTracerProvider::builder()
-            .with_sampler(sampler)
-            .with_simple_exporter(exporter.clone())
-            .build();
+        let provider =
+            SdkTracerProvider::builder().with_sampler(sampler).with_simple_exporter(exporter.clone()).build();
         Self { exporter, provider }
     }
 
@@ -218,7 +216,13 @@ impl<'a> SpanView<'a> {
     #[track_caller]
     pub fn assert_attr(self, key: &str, value: impl Into<Value>) -> Self {
         let value = value.into();
-        assert_eq!(self.attr(key), Some(&value), "attribute {key:?} of span {:?}: {:#?}", self.name(), self.0.attributes);
+        assert_eq!(
+            self.attr(key),
+            Some(&value),
+            "attribute {key:?} of span {:?}: {:#?}",
+            self.name(),
+            self.0.attributes
+        );
         self
     }
 
@@ -232,7 +236,8 @@ impl<'a> SpanView<'a> {
     /// Panics unless the attributes are exactly `expected`, in any order.
     #[track_caller]
     pub fn assert_attrs_exactly(self, expected: &[KeyValue]) -> Self {
-        let mut actual: Vec<String> = self.0.attributes.iter().map(|kv| format!("{} = {:?}", kv.key, kv.value)).collect();
+        let mut actual: Vec<String> =
+            self.0.attributes.iter().map(|kv| format!("{} = {:?}", kv.key, kv.value)).collect();
         let mut wanted: Vec<String> = expected.iter().map(|kv| format!("{} = {:?}", kv.key, kv.value)).collect();
         actual.sort();
         wanted.sort();
@@ -281,9 +286,10 @@ impl<'a> SpanView<'a> {
     /// Panics unless this span links to `target`.
     #[track_caller]
     pub fn assert_links_to(self, target: &SpanContext) -> Self {
-        let linked = self.0.links.iter().any(|l| {
-            l.span_context.trace_id() == target.trace_id() && l.span_context.span_id() == target.span_id()
-        });
+        let linked =
+            self.0.links.iter().any(|l| {
+                l.span_context.trace_id() == target.trace_id() && l.span_context.span_id() == target.span_id()
+            });
         assert!(linked, "span {:?} has no link to {target:?}: {:?}", self.name(), self.0.links);
         self
     }

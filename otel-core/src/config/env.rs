@@ -69,8 +69,10 @@ pub fn reported_problems() -> Vec<ConfigProblem> {
 /// applications that keep their settings elsewhere).
 #[derive(Clone, Default)]
 pub(crate) struct Env {
-    lookup: Option<Arc<dyn Fn(&str) -> Option<String> + Send + Sync>>,
+    lookup: Option<Lookup>,
 }
+
+type Lookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 impl fmt::Debug for Env {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

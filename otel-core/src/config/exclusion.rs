@@ -29,7 +29,7 @@ impl<'a> RequestTarget<'a> {
     }
 }
 
-type Predicate = Arc<dyn Fn(&RequestTarget<'_>) -> bool + Send + Sync>;
+pub(crate) type Predicate = Arc<dyn Fn(&RequestTarget<'_>) -> bool + Send + Sync>;
 
 /// The exclusion rules of a server adapter. Exact and prefix checks compare borrowed strings and
 /// never allocate; regular expressions are compiled once into one set.

@@ -152,7 +152,7 @@ pub struct HttpServerConfigBuilder {
     exact: Vec<String>,
     prefixes: Vec<String>,
     regexes: Vec<String>,
-    predicate: Option<Arc<dyn Fn(&RequestTarget<'_>) -> bool + Send + Sync>>,
+    predicate: Option<exclusion::Predicate>,
     known_methods: Option<Vec<String>>,
     request_headers: Option<Vec<String>>,
     response_headers: Option<Vec<String>>,
@@ -441,5 +441,195 @@ fn sensitive_query(code: Option<Vec<String>>, env: &Env) -> SensitiveQueryParame
     match code.or_else(|| env.list(SENSITIVE_QUERY_PARAMETERS)) {
         Some(list) => SensitiveQueryParameters::new(list),
         None => SensitiveQueryParameters::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::KeyValue;
+    use opentelemetry::baggage::BaggageExt;
+    use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
+    use std::collections::HashMap;
+
+    /// An environment made of the given pairs.
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| map.get(name).cloned()
+    }
+
+    fn excluded(config: &HttpServerConfig, path_and_query: &str) -> bool {
+        config.is_excluded(&RequestTarget::new("GET", path_and_query))
+    }
+
+    fn problems_for(source: &str, value: &str) -> usize {
+        reported_problems().iter().filter(|p| p.source == source && p.value == value).count()
+    }
+
+    #[test]
+    fn code_exclusions_exact_prefix_regex_predicate() {
+        let config = HttpServerConfig::builder()
+            .exclude_path("/health")
+            .exclude_prefix("/internal/")
+            .exclude_regex(r"^/metrics")
+            .exclude_regex(r"probe=1")
+            .exclude_if(|t| t.method == "OPTIONS")
+            .environment(env(&[]))
+            .build();
+        assert!(excluded(&config, "/health"));
+        assert!(excluded(&config, "/health?verbose=1"), "exact paths ignore the query");
+        assert!(!excluded(&config, "/health/deep"));
+        assert!(excluded(&config, "/internal/jobs"));
+        assert!(!excluded(&config, "/internal"));
+        assert!(excluded(&config, "/metrics/prometheus"));
+        assert!(!excluded(&config, "/api/metrics"), "anchored by the user's ^");
+        assert!(excluded(&config, "/users?probe=1"), "regexes see the query");
+        assert!(config.is_excluded(&RequestTarget::new("OPTIONS", "/users")));
+        assert!(!excluded(&config, "/users/7"));
+    }
+
+    #[test]
+    fn environment_exclusions_combine_with_code_and_adapter_variable_wins() {
+        let general = env(&[(EXCLUDED_URLS, "/ready, ^/live$ ,,")]);
+        let config = HttpServerConfig::builder().adapter("tower").exclude_path("/health").environment(general).build();
+        assert!(excluded(&config, "/health"));
+        assert!(excluded(&config, "/api/ready"), "unanchored");
+        assert!(excluded(&config, "/live"));
+        assert!(!excluded(&config, "/lively"));
+        assert_eq!(config.exclusion().patterns(), ["/ready", "^/live$"]);
+
+        let both = env(&[(EXCLUDED_URLS, "/ready"), ("OTEL_RUST_TOWER_EXCLUDED_URLS", "/ping")]);
+        let config = HttpServerConfig::builder().adapter("tower").environment(both).build();
+        assert!(excluded(&config, "/ping"));
+        assert!(!excluded(&config, "/ready"), "the adapter's variable replaces the general one");
+
+        let other_adapter = env(&[(EXCLUDED_URLS, "/ready"), ("OTEL_RUST_ACTIX_EXCLUDED_URLS", "/ping")]);
+        let config = HttpServerConfig::builder().adapter("tower").environment(other_adapter).build();
+        assert!(excluded(&config, "/ready") && !excluded(&config, "/ping"));
+
+        let emptied = env(&[(EXCLUDED_URLS, "/ready"), ("OTEL_RUST_TOWER_EXCLUDED_URLS", "")]);
+        let config = HttpServerConfig::builder().adapter("tower").environment(emptied).build();
+        assert!(!excluded(&config, "/ready"), "set but empty means none for this adapter");
+        assert!(config.exclusion().is_empty());
+    }
+
+    #[test]
+    fn invalid_regex_is_reported_once_and_the_rest_applies() {
+        let lookup = env(&[(EXCLUDED_URLS, "/ok,(unclosed-7f3a")]);
+        let lookup = Arc::new(lookup);
+        for _ in 0..3 {
+            let l = Arc::clone(&lookup);
+            let config = HttpServerConfig::builder().environment(move |n| l(n)).build();
+            assert!(excluded(&config, "/ok"));
+        }
+        assert_eq!(problems_for(EXCLUDED_URLS, "(unclosed-7f3a"), 1);
+        let problem = reported_problems().into_iter().find(|p| p.value == "(unclosed-7f3a").unwrap();
+        assert!(problem.to_string().starts_with("OTEL_RUST_EXCLUDED_URLS: ignoring invalid value"), "{problem}");
+
+        HttpServerConfig::builder().exclude_regex("[bad-code-9c1").environment(env(&[])).build();
+        assert_eq!(problems_for("code", "[bad-code-9c1"), 1);
+    }
+
+    #[test]
+    fn known_methods_from_env_and_code() {
+        let config =
+            HttpServerConfig::builder().environment(env(&[(KNOWN_METHODS, "GET, PROPFIND,bad method-4e2")])).build();
+        assert_eq!(config.known_methods().normalize("PROPFIND").as_str(), "PROPFIND");
+        assert_eq!(config.known_methods().normalize("POST").as_str(), "_OTHER");
+        assert_eq!(problems_for(KNOWN_METHODS, "bad method-4e2"), 1);
+
+        let config = HttpServerConfig::builder()
+            .known_methods(["GET", "POST"])
+            .environment(env(&[(KNOWN_METHODS, "PROPFIND")]))
+            .build();
+        assert_eq!(config.known_methods().iter().collect::<Vec<_>>(), ["GET", "POST"], "code wins");
+
+        let config = HttpServerConfig::builder().environment(env(&[(KNOWN_METHODS, "no good-81a")])).build();
+        assert_eq!(config.known_methods(), &KnownMethods::default(), "nothing valid: default kept");
+    }
+
+    #[test]
+    fn header_capture_from_env_and_code() {
+        let lookup = env(&[
+            (SERVER_CAPTURE_REQUEST_HEADERS, "X-User-Id, x-request-id"),
+            (SERVER_CAPTURE_RESPONSE_HEADERS, "content-type,not valid-5b"),
+            (CLIENT_CAPTURE_REQUEST_HEADERS, "x-client"),
+        ]);
+        let lookup = Arc::new(lookup);
+        let l = Arc::clone(&lookup);
+        let server = HttpServerConfig::builder().environment(move |n| l(n)).build();
+        assert_eq!(server.request_headers().names().collect::<Vec<_>>(), ["x-user-id", "x-request-id"]);
+        assert_eq!(server.response_headers().names().collect::<Vec<_>>(), ["content-type"]);
+        assert_eq!(problems_for(SERVER_CAPTURE_RESPONSE_HEADERS, "not valid-5b"), 1);
+
+        let l = Arc::clone(&lookup);
+        let server =
+            HttpServerConfig::builder().capture_request_headers(["x-tenant"]).environment(move |n| l(n)).build();
+        assert_eq!(server.request_headers().names().collect::<Vec<_>>(), ["x-tenant"], "code wins");
+
+        let l = Arc::clone(&lookup);
+        let client = HttpClientConfig::builder().environment(move |n| l(n)).build();
+        assert_eq!(client.request_headers().names().collect::<Vec<_>>(), ["x-client"]);
+        assert!(client.response_headers().is_empty());
+    }
+
+    #[test]
+    fn sensitive_query_parameters_replace_the_default() {
+        let config = HttpServerConfig::builder().environment(env(&[])).build();
+        assert!(config.sensitive_query_parameters().contains("X-Amz-Signature"));
+        let config =
+            HttpServerConfig::builder().environment(env(&[(SENSITIVE_QUERY_PARAMETERS, "token, api_key")])).build();
+        assert!(config.sensitive_query_parameters().contains("api_key"));
+        assert!(!config.sensitive_query_parameters().contains("sig"), "a full override");
+        let client = HttpClientConfig::builder()
+            .sensitive_query_parameters(["code"])
+            .environment(env(&[(SENSITIVE_QUERY_PARAMETERS, "token")]))
+            .build();
+        assert_eq!(client.sensitive_query_parameters().iter().collect::<Vec<_>>(), ["code"]);
+        let none = HttpClientConfig::builder().environment(env(&[(SENSITIVE_QUERY_PARAMETERS, "")])).build();
+        assert_eq!(none.sensitive_query_parameters().iter().count(), 0);
+    }
+
+    #[test]
+    fn public_endpoint_from_env_and_code() {
+        let on = HttpServerConfig::builder().environment(env(&[(SERVER_PUBLIC_ENDPOINT, "TRUE")])).build();
+        assert_eq!(on.context_policy(), ContextPolicy::PublicEndpoint);
+        let code_wins = HttpServerConfig::builder()
+            .public_endpoint(false)
+            .environment(env(&[(SERVER_PUBLIC_ENDPOINT, "true")]))
+            .build();
+        assert_eq!(code_wins.context_policy(), ContextPolicy::Continue);
+        let invalid = HttpServerConfig::builder().environment(env(&[(SERVER_PUBLIC_ENDPOINT, "yes-2c")])).build();
+        assert_eq!(invalid.context_policy(), ContextPolicy::Continue);
+        assert_eq!(problems_for(SERVER_PUBLIC_ENDPOINT, "yes-2c"), 1);
+    }
+
+    #[test]
+    fn context_policy_continue_keeps_everything_public_endpoint_links_and_drops_baggage() {
+        let incoming = SpanContext::new(
+            TraceId::from(0x1234_u128),
+            SpanId::from(0x99_u64),
+            TraceFlags::SAMPLED,
+            true,
+            TraceState::NONE,
+        );
+        let extracted = Context::new()
+            .with_remote_span_context(incoming.clone())
+            .with_baggage([KeyValue::new("user.tier", "gold")]);
+
+        let kept = ContextPolicy::Continue.apply(extracted.clone());
+        assert_eq!(kept.context.span().span_context(), &incoming);
+        assert_eq!(kept.context.baggage().get("user.tier").map(|v| v.as_str().to_owned()), Some("gold".to_owned()));
+        assert!(kept.link.is_none());
+
+        let public = ContextPolicy::PublicEndpoint.apply(extracted);
+        assert!(!public.context.span().span_context().is_valid(), "a new trace");
+        assert_eq!(public.context.baggage().len(), 0, "incoming baggage dropped");
+        assert_eq!(public.link, Some(incoming));
+    }
+
+    #[test]
+    fn adapter_variable_name() {
+        assert_eq!(adapter_excluded_urls("actix"), "OTEL_RUST_ACTIX_EXCLUDED_URLS");
     }
 }

@@ -63,9 +63,7 @@ pub struct HeaderExtractor<'a, H: ?Sized>(pub &'a H);
 
 impl<H: HeaderSource + ?Sized> Extractor for HeaderExtractor<'_, H> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .first(key)
-            .map(|v| std::str::from_utf8(v).unwrap_or(UNDECODABLE))
+        self.0.first(key).map(|v| std::str::from_utf8(v).unwrap_or(UNDECODABLE))
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -73,11 +71,7 @@ impl<H: HeaderSource + ?Sized> Extractor for HeaderExtractor<'_, H> {
     }
 
     fn get_all(&self, key: &str) -> Option<Vec<&str>> {
-        let values: Vec<&str> = self
-            .0
-            .values(key)
-            .map(|v| std::str::from_utf8(v).unwrap_or(UNDECODABLE))
-            .collect();
+        let values: Vec<&str> = self.0.values(key).map(|v| std::str::from_utf8(v).unwrap_or(UNDECODABLE)).collect();
         (!values.is_empty()).then_some(values)
     }
 }
@@ -89,10 +83,9 @@ pub struct HeaderInjector<'a>(pub &'a mut http::HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(key.as_bytes()),
-            http::HeaderValue::try_from(value),
-        ) {
+        if let (Ok(name), Ok(value)) =
+            (http::HeaderName::from_bytes(key.as_bytes()), http::HeaderValue::try_from(value))
+        {
             self.0.insert(name, value);
         }
     }

@@ -13,12 +13,12 @@ mod traceparent;
 mod tracestate;
 
 pub use carrier::{HeaderExtractor, HeaderInjector, HeaderSource};
-pub use traceparent::{Traceparent, TRACEPARENT_HEADER};
+pub use traceparent::{TRACEPARENT_HEADER, Traceparent};
 pub use tracestate::{TRACESTATE_HEADER, parse_tracestate};
 
+use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator, text_map_propagator::FieldIter};
 use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags};
-use opentelemetry::Context;
 use std::sync::OnceLock;
 
 /// A `traceparent`/`tracestate` propagator that enforces the W3C Trace Context rules exactly.
@@ -27,7 +27,8 @@ use std::sync::OnceLock;
 ///   higher versions parsed by their first four fields, repeated headers rejected, leading and
 ///   trailing spaces and tabs tolerated. A rejected `traceparent` means a new trace, and its
 ///   `tracestate` is ignored.
-/// - Flags: the sampled bit and the random-trace-id bit are kept; other bits are zeroed.
+/// - Flags: the sampled bit and the random-trace-id bit are kept; other bits are zeroed. The
+///   random bit received is sent on by every span of the same trace, sampled or not.
 /// - `tracestate`: repeated headers are joined in order; the Level 2 key grammar, 256-character
 ///   keys and values and 32 members are enforced, and a malformed header is dropped whole. On
 ///   output the header is kept within 512 characters by dropping whole members (the longest over
@@ -69,13 +70,7 @@ impl StrictTraceContextPropagator {
             None => Vec::new(),
         };
         let (trace_state, full) = tracestate::to_api_trace_state(parent.trace_id, members);
-        let span_context = SpanContext::new(
-            parent.trace_id,
-            parent.span_id,
-            parent.flags,
-            true,
-            trace_state,
-        );
+        let span_context = SpanContext::new(parent.trace_id, parent.span_id, parent.flags, true, trace_state);
         Some(ExtractedParts { span_context, full_trace_state: full })
     }
 }
@@ -92,10 +87,11 @@ impl TextMapPropagator for StrictTraceContextPropagator {
         if !span_context.is_valid() {
             return;
         }
-        injector.set(
-            TRACEPARENT_HEADER,
-            Traceparent::format(span_context.trace_id(), span_context.span_id(), span_context.trace_flags()),
-        );
+        let mut flags = span_context.trace_flags();
+        if cx.get::<RandomTraceId>().is_some_and(|random| random.0 == span_context.trace_id()) {
+            flags = TraceFlags::new(flags.to_u8() | RANDOM_FLAG);
+        }
+        injector.set(TRACEPARENT_HEADER, Traceparent::format(span_context.trace_id(), span_context.span_id(), flags));
         if let Some(header) = tracestate::header_for(cx, span_context) {
             injector.set(TRACESTATE_HEADER, header);
         }
@@ -104,7 +100,12 @@ impl TextMapPropagator for StrictTraceContextPropagator {
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
         match self.extract_parts(extractor) {
             Some(parts) => {
-                let cx = cx.with_remote_span_context(parts.span_context);
+                let random = parts.span_context.trace_flags().to_u8() & RANDOM_FLAG != 0;
+                let trace_id = parts.span_context.trace_id();
+                let mut cx = cx.with_remote_span_context(parts.span_context);
+                if random {
+                    cx = cx.with_value(RandomTraceId(trace_id));
+                }
                 match parts.full_trace_state {
                     Some(full) => cx.with_value(full),
                     None => cx,
@@ -122,6 +123,17 @@ impl TextMapPropagator for StrictTraceContextPropagator {
 
 /// The flag bits this propagator keeps: sampled (bit 0) and random trace id (bit 1).
 pub(crate) const KEPT_FLAGS: u8 = 0b11;
+
+/// The random-trace-id flag (Trace Context Level 2).
+const RANDOM_FLAG: u8 = 0b10;
+
+/// Marks an extracted trace id whose caller set the random flag.
+///
+/// The flag describes the trace id, so every child in the same trace must send it on; but the
+/// SDK gives a span it does not sample `TraceFlags::default()`, losing the bit. Kept in the
+/// context beside the span, it is set again on injection for spans of the same trace.
+#[derive(Debug)]
+struct RandomTraceId(opentelemetry::trace::TraceId);
 
 pub(crate) fn kept_flags(flags: TraceFlags) -> TraceFlags {
     TraceFlags::new(flags.to_u8() & KEPT_FLAGS)

@@ -88,15 +88,11 @@ fn hex_digit(b: u8) -> Option<u8> {
 }
 
 fn hex_u128(digits: &[u8]) -> Option<u128> {
-    digits
-        .iter()
-        .try_fold(0u128, |acc, &b| Some((acc << 4) | u128::from(hex_digit(b)?)))
+    digits.iter().try_fold(0u128, |acc, &b| Some((acc << 4) | u128::from(hex_digit(b)?)))
 }
 
 fn hex_u64(digits: &[u8]) -> Option<u64> {
-    digits
-        .iter()
-        .try_fold(0u64, |acc, &b| Some((acc << 4) | u64::from(hex_digit(b)?)))
+    digits.iter().try_fold(0u64, |acc, &b| Some((acc << 4) | u64::from(hex_digit(b)?)))
 }
 
 fn hex_u8(digits: &[u8]) -> Option<u8> {

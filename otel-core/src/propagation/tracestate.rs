@@ -105,10 +105,7 @@ pub(crate) fn to_api_trace_state(
     if let Ok(state) = TraceState::from_key_value(members.iter().copied()) {
         return (state, None);
     }
-    let accepted = members
-        .iter()
-        .copied()
-        .filter(|&(k, v)| TraceState::from_key_value([(k, v)]).is_ok());
+    let accepted = members.iter().copied().filter(|&(k, v)| TraceState::from_key_value([(k, v)]).is_ok());
     let api = TraceState::from_key_value(accepted).unwrap_or_default();
     let full = FullTraceState {
         trace_id,
@@ -132,9 +129,8 @@ pub(crate) fn header_for(cx: &Context, span_context: &SpanContext) -> Option<Str
 fn format_members<'a>(members: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<String> {
     let mut members: Vec<(&str, &str)> = members.into_iter().collect();
     let member_len = |(k, v): &(&str, &str)| k.len() + 1 + v.len();
-    let total = |members: &[(&str, &str)]| {
-        members.iter().map(member_len).sum::<usize>() + members.len().saturating_sub(1)
-    };
+    let total =
+        |members: &[(&str, &str)]| members.iter().map(member_len).sum::<usize>() + members.len().saturating_sub(1);
     // Over the limit: drop members longer than 128 characters, longest first, then from the right.
     while total(&members) > OUTPUT_LIMIT {
         let longest = members

@@ -100,10 +100,7 @@ fn forwarded_param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
             return None;
         }
         let val = val.trim();
-        let val = val
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .unwrap_or(val);
+        let val = val.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(val);
         // `unknown` and obfuscated identifiers (`_hidden`) are not addresses.
         (!val.is_empty() && !val.eq_ignore_ascii_case("unknown") && !val.starts_with('_')).then_some(val)
     })
@@ -168,10 +165,8 @@ mod tests {
 
     #[test]
     fn client_address_precedence() {
-        let fwd = headers(&[
-            ("forwarded", "For=\"[2001:db8:cafe::17]:4711\";proto=http"),
-            ("x-forwarded-for", "9.9.9.9"),
-        ]);
+        let fwd =
+            headers(&[("forwarded", "For=\"[2001:db8:cafe::17]:4711\";proto=http"), ("x-forwarded-for", "9.9.9.9")]);
         assert_eq!(client_address(&fwd), hp("2001:db8:cafe::17", Some(4711)));
         let xff = headers(&[("forwarded", "for=unknown"), ("x-forwarded-for", " 9.9.9.9 , 10.0.0.1")]);
         assert_eq!(client_address(&xff), hp("9.9.9.9", None));

@@ -95,7 +95,6 @@ impl HeaderCapture {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,16 +15,10 @@ pub const OTHER_METHOD: &str = "_OTHER";
 /// The default is the nine standard methods. `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS` (read by
 /// [`crate::config`]) or [`KnownMethods::new`] replaces the whole set. Matching is case-sensitive,
 /// as the conventions require: `get` is not `GET`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KnownMethods {
     /// `None`: the standard nine, matched without a lookup table.
     custom: Option<Box<[&'static str]>>,
-}
-
-impl Default for KnownMethods {
-    fn default() -> Self {
-        Self { custom: None }
-    }
 }
 
 impl KnownMethods {
@@ -70,10 +64,7 @@ fn intern(name: &str) -> &'static str {
         return m;
     }
     static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
-    let mut names = NAMES
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut names = NAMES.get_or_init(Default::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(m) = names.get(name) {
         return m;
     }

@@ -18,7 +18,5 @@ pub use url::{DEFAULT_SENSITIVE_QUERY_PARAMETERS, SensitiveQueryParameters, reda
 
 /// Whether `s` is an RFC 9110 token: the grammar of header names and method names.
 pub(crate) fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }

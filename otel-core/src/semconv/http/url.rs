@@ -146,11 +146,17 @@ mod tests {
     #[test]
     fn query_values_are_redacted_keys_kept() {
         let s = SensitiveQueryParameters::default();
-        assert_eq!(redact_query("a=1&X-Amz-Credential=k&sig=&Signature", &s), "a=1&X-Amz-Credential=REDACTED&sig=&Signature");
+        assert_eq!(
+            redact_query("a=1&X-Amz-Credential=k&sig=&Signature", &s),
+            "a=1&X-Amz-Credential=REDACTED&sig=&Signature"
+        );
         assert!(matches!(redact_query("a=1&SIG=x", &s), Cow::Borrowed(_)), "matching is case-sensitive");
         let custom = SensitiveQueryParameters::new(["token"]);
         assert_eq!(redact_query("token=t&sig=x", &custom), "token=REDACTED&sig=x");
-        assert!(matches!(redact_query("sig=x", &SensitiveQueryParameters::new(Vec::<String>::new())), Cow::Borrowed(_)));
+        assert!(matches!(
+            redact_query("sig=x", &SensitiveQueryParameters::new(Vec::<String>::new())),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]

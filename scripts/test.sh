@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what is missing, starts the services the
+# tests need, then runs formatting, lints, docs and every test. `.ci/run` calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain"
+if ! command -v cargo >/dev/null; then
+    echo "cargo is not installed: install Rust with rustup (https://rustup.rs), then run this again." >&2
+    exit 1
+fi
+for component in rustfmt clippy; do
+    if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+        rustup component add "$component"
+    fi
+done
+cargo --version
+
+# Services the integration tests talk to are started here by the issues that add such tests.
+
+step "one version of opentelemetry, http 1, hyper and tokio"
+# `--depth 0` lists only the packages present in two versions (not their dependents).
+duplicates=$(cargo tree --workspace --all-features --duplicates --depth 0 --prefix none --format '{p}' --locked | sort -u)
+if [ "$(printf '%s\n' "$duplicates" | grep -c '^http v1\.')" -gt 1 ] \
+    || printf '%s\n' "$duplicates" | grep -qE '^(opentelemetry|hyper|tokio) v'; then
+    echo "second versions in the dependency tree (cargo tree -d):" >&2
+    printf '%s\n' "$duplicates" >&2
+    exit 1
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+
+step "cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --locked
+
+step "cargo test"
+cargo test --workspace --all-features --locked
