@@ -8,11 +8,16 @@
 //! - [`semconv`]: the HTTP semantic-convention rules (method normalization, span names, server and
 //!   client addresses, URL redaction, status mapping, header capture).
 //! - [`propagation`]: a strict W3C Trace Context propagator and header carriers.
+//! - [`hooks`]: request hooks, response hooks and span-name formatters, one shape for every
+//!   adapter.
+//! - [`metrics`]: the HTTP duration and active-request metrics, ended exactly once.
 //! - `testing` (feature `testing`): capture finished spans in memory and assert on them.
 //!
 //! Adapters depend on the `opentelemetry` API only; the SDK enters through the `testing` feature.
 
 pub mod config;
+pub mod hooks;
+pub mod metrics;
 pub mod propagation;
 pub mod semconv;
 #[cfg(feature = "testing")]

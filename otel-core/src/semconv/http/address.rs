@@ -58,7 +58,10 @@ impl<'a> HostPort<'a> {
 /// headers.insert("x-forwarded-host", "shop.example.com".parse().unwrap());
 /// assert_eq!(server_address(&headers, None), Some(HostPort { host: "shop.example.com", port: None }));
 /// ```
-pub fn server_address<'a>(headers: &'a impl HeaderSource, authority: Option<&'a str>) -> Option<HostPort<'a>> {
+pub fn server_address<'a>(
+    headers: &'a (impl HeaderSource + ?Sized),
+    authority: Option<&'a str>,
+) -> Option<HostPort<'a>> {
     headers
         .first_str("forwarded")
         .and_then(|v| forwarded_param(v, "host"))
@@ -78,7 +81,7 @@ pub fn server_address<'a>(headers: &'a impl HeaderSource, authority: Option<&'a 
 /// headers.insert("x-forwarded-for", "203.0.113.7, 10.0.0.1".parse().unwrap());
 /// assert_eq!(client_address(&headers).unwrap().host, "203.0.113.7");
 /// ```
-pub fn client_address(headers: &impl HeaderSource) -> Option<HostPort<'_>> {
+pub fn client_address(headers: &(impl HeaderSource + ?Sized)) -> Option<HostPort<'_>> {
     headers
         .first_str("forwarded")
         .and_then(|v| forwarded_param(v, "for"))

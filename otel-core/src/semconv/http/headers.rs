@@ -71,6 +71,11 @@ impl HeaderCapture {
         Self { headers: headers.into() }
     }
 
+    /// How many headers are captured.
+    pub fn len(&self) -> usize {
+        self.headers.len()
+    }
+
     /// True when no header is captured: adapters then skip the work entirely.
     pub fn is_empty(&self) -> bool {
         self.headers.is_empty()
@@ -82,7 +87,7 @@ impl HeaderCapture {
     }
 
     /// Appends one attribute per captured header present in `headers`.
-    pub fn record(&self, headers: &impl HeaderSource, attributes: &mut Vec<KeyValue>) {
+    pub fn record(&self, headers: &(impl HeaderSource + ?Sized), attributes: &mut Vec<KeyValue>) {
         for captured in self.headers.iter() {
             let values: Vec<StringValue> = headers
                 .values(&captured.name)

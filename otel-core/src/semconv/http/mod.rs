@@ -5,14 +5,18 @@
 //! same rules.
 
 mod address;
+mod client;
 mod headers;
 mod method;
+mod server;
 mod status;
 mod url;
 
 pub use address::{HostPort, client_address, server_address};
+pub use client::{ClientRequest, protocol_version, record_client_failure, record_client_response};
 pub use headers::HeaderCapture;
 pub use method::{HttpMethod, KnownMethods, OTHER_METHOD, span_name};
+pub use server::{ServerRequest, record_server_failure, record_server_response};
 pub use status::{ERROR_TYPE_OTHER, client_error_type, server_error_type, status_code_str};
 pub use url::{DEFAULT_SENSITIVE_QUERY_PARAMETERS, SensitiveQueryParameters, redact_query, redact_url};
 

@@ -1,0 +1,171 @@
+//! The HTTP metrics of the semantic conventions, shared by every HTTP adapter.
+//!
+//! Adapters hold these as `Option<Arc<...>>`: when metrics are off, nothing here runs.
+
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Histogram, Meter, UpDownCounter};
+use opentelemetry_semantic_conventions::{attribute as semconv, metric};
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The bucket boundaries the conventions recommend for HTTP durations, in seconds.
+pub const HTTP_DURATION_BUCKETS: [f64; 14] =
+    [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0];
+
+/// `http.server.request.duration` and `http.server.active_requests`.
+#[derive(Clone, Debug)]
+pub struct HttpServerMetrics {
+    duration: Histogram<f64>,
+    active: UpDownCounter<i64>,
+}
+
+impl HttpServerMetrics {
+    /// Creates the instruments on `meter`.
+    pub fn new(meter: &Meter) -> Self {
+        Self {
+            duration: meter
+                .f64_histogram(metric::HTTP_SERVER_REQUEST_DURATION)
+                .with_unit("s")
+                .with_description("Duration of HTTP server requests.")
+                .with_boundaries(HTTP_DURATION_BUCKETS.to_vec())
+                .build(),
+            active: meter
+                .i64_up_down_counter(metric::HTTP_SERVER_ACTIVE_REQUESTS)
+                .with_unit("{request}")
+                .with_description("Number of active HTTP server requests.")
+                .build(),
+        }
+    }
+
+    /// Counts a request as active until the returned guard finishes or is dropped.
+    pub fn start(self: &Arc<Self>, method: &'static str, scheme: &'static str) -> ActiveServerRequest {
+        self.active
+            .add(1, &[KeyValue::new(semconv::HTTP_REQUEST_METHOD, method), KeyValue::new(semconv::URL_SCHEME, scheme)]);
+        ActiveServerRequest { metrics: Some(Arc::clone(self)), method, scheme, start: Instant::now() }
+    }
+}
+
+/// One request in flight. [`ActiveServerRequest::finish`] records its duration; dropping it
+/// unfinished (the request was cancelled or the handler panicked) records it with
+/// `error.type` = `_OTHER`. Either way the active count goes down exactly once.
+#[derive(Debug)]
+pub struct ActiveServerRequest {
+    metrics: Option<Arc<HttpServerMetrics>>,
+    method: &'static str,
+    scheme: &'static str,
+    start: Instant,
+}
+
+/// How a request ended, for the duration metric.
+#[derive(Debug, Default)]
+pub struct RequestOutcome<'a> {
+    /// `http.response.status_code`, when a response was produced.
+    pub status: Option<u16>,
+    /// `http.route`, when the router matched one.
+    pub route: Option<&'a str>,
+    /// `error.type`, when the request failed.
+    pub error_type: Option<Cow<'static, str>>,
+    /// `network.protocol.version`, when known.
+    pub protocol_version: Option<&'static str>,
+}
+
+impl ActiveServerRequest {
+    /// Records the request's duration with its outcome and stops counting it as active.
+    pub fn finish(mut self, outcome: RequestOutcome<'_>) {
+        self.record(outcome);
+    }
+
+    fn record(&mut self, outcome: RequestOutcome<'_>) {
+        let Some(metrics) = self.metrics.take() else { return };
+        let base =
+            [KeyValue::new(semconv::HTTP_REQUEST_METHOD, self.method), KeyValue::new(semconv::URL_SCHEME, self.scheme)];
+        metrics.active.add(-1, &base);
+        let mut attributes = Vec::with_capacity(6);
+        attributes.extend(base);
+        if let Some(status) = outcome.status {
+            attributes.push(KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status)));
+        }
+        if let Some(route) = outcome.route {
+            attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route.to_owned()));
+        }
+        if let Some(error_type) = outcome.error_type {
+            attributes.push(KeyValue::new(semconv::ERROR_TYPE, error_type));
+        }
+        if let Some(version) = outcome.protocol_version {
+            attributes.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
+        }
+        metrics.duration.record(self.start.elapsed().as_secs_f64(), &attributes);
+    }
+}
+
+impl Drop for ActiveServerRequest {
+    fn drop(&mut self) {
+        self.record(RequestOutcome {
+            error_type: Some(Cow::Borrowed(crate::semconv::http::ERROR_TYPE_OTHER)),
+            ..Default::default()
+        });
+    }
+}
+
+/// `http.client.request.duration`.
+#[derive(Clone, Debug)]
+pub struct HttpClientMetrics {
+    duration: Histogram<f64>,
+}
+
+/// What the client duration metric records about one request.
+#[derive(Debug)]
+pub struct ClientRequestOutcome<'a> {
+    /// `http.request.method` (normalized).
+    pub method: &'static str,
+    /// `server.address`.
+    pub server_address: &'a str,
+    /// `server.port`.
+    pub server_port: Option<u16>,
+    /// `url.scheme`.
+    pub scheme: Option<&'static str>,
+    /// `http.response.status_code`, when a response arrived.
+    pub status: Option<u16>,
+    /// `error.type`, when the request failed (transport error, 4xx or 5xx).
+    pub error_type: Option<Cow<'static, str>>,
+    /// `network.protocol.version`, when known.
+    pub protocol_version: Option<&'static str>,
+}
+
+impl HttpClientMetrics {
+    /// Creates the instrument on `meter`.
+    pub fn new(meter: &Meter) -> Self {
+        Self {
+            duration: meter
+                .f64_histogram(metric::HTTP_CLIENT_REQUEST_DURATION)
+                .with_unit("s")
+                .with_description("Duration of HTTP client requests.")
+                .with_boundaries(HTTP_DURATION_BUCKETS.to_vec())
+                .build(),
+        }
+    }
+
+    /// Records one request that started at `start`.
+    pub fn record(&self, start: Instant, outcome: ClientRequestOutcome<'_>) {
+        let mut attributes = Vec::with_capacity(7);
+        attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, outcome.method));
+        attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, outcome.server_address.to_owned()));
+        if let Some(port) = outcome.server_port {
+            attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+        }
+        if let Some(scheme) = outcome.scheme {
+            attributes.push(KeyValue::new(semconv::URL_SCHEME, scheme));
+        }
+        if let Some(status) = outcome.status {
+            attributes.push(KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status)));
+        }
+        if let Some(error_type) = outcome.error_type {
+            attributes.push(KeyValue::new(semconv::ERROR_TYPE, error_type));
+        }
+        if let Some(version) = outcome.protocol_version {
+            attributes.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
+        }
+        self.duration.record(start.elapsed().as_secs_f64(), &attributes);
+    }
+}
