@@ -18,7 +18,8 @@ for component in rustfmt clippy; do
 done
 cargo --version
 
-# Services the integration tests talk to are started here by the issues that add such tests.
+step "services (Redis)"
+bash scripts/services.sh start
 
 step "one version of opentelemetry, http 1, hyper and tokio"
 # `--depth 0` lists only the packages present in two versions (not their dependents).

@@ -17,17 +17,21 @@
 
 pub mod config;
 pub mod hooks;
+#[cfg(feature = "setup")]
+pub mod logs;
 pub mod metrics;
 pub mod propagation;
+#[cfg(feature = "setup")]
+pub mod sampling;
 pub mod semconv;
+#[cfg(feature = "setup")]
+pub mod setup;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "setup")]
+pub mod waterfall;
 
 // The READMEs' examples are compiled and run as doctests, so they stay true.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct CrateReadme;
-
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct WorkspaceReadme;

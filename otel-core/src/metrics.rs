@@ -169,3 +169,33 @@ impl HttpClientMetrics {
         self.duration.record(start.elapsed().as_secs_f64(), &attributes);
     }
 }
+
+/// The bucket boundaries the conventions recommend for database operation durations, in seconds.
+pub const DB_DURATION_BUCKETS: [f64; 9] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0];
+
+/// `db.client.operation.duration`, shared by the database adapters.
+#[derive(Clone, Debug)]
+pub struct DbClientMetrics {
+    duration: Histogram<f64>,
+}
+
+impl DbClientMetrics {
+    /// Creates the instrument on `meter`.
+    pub fn new(meter: &Meter) -> Self {
+        Self {
+            duration: meter
+                .f64_histogram(metric::DB_CLIENT_OPERATION_DURATION)
+                .with_unit("s")
+                .with_description("Duration of database client operations.")
+                .with_boundaries(DB_DURATION_BUCKETS.to_vec())
+                .build(),
+        }
+    }
+
+    /// Records one operation that started at `start`, with its attributes (`db.system.name`,
+    /// `db.operation.name`, `db.namespace`, `server.address`, `server.port`, and on failure
+    /// `error.type` and `db.response.status_code`).
+    pub fn record(&self, start: Instant, attributes: &[KeyValue]) {
+        self.duration.record(start.elapsed().as_secs_f64(), attributes);
+    }
+}

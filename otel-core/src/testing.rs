@@ -233,15 +233,17 @@ impl<'a> SpanView<'a> {
         self
     }
 
-    /// Panics unless the attributes are exactly `expected`, in any order.
+    /// Panics unless the attributes are exactly `expected`, in any order. Values compare by
+    /// content and type (a string is equal whatever its storage; `1` and `"1"` differ).
     #[track_caller]
     pub fn assert_attrs_exactly(self, expected: &[KeyValue]) -> Self {
-        let mut actual: Vec<String> =
-            self.0.attributes.iter().map(|kv| format!("{} = {:?}", kv.key, kv.value)).collect();
-        let mut wanted: Vec<String> = expected.iter().map(|kv| format!("{} = {:?}", kv.key, kv.value)).collect();
-        actual.sort();
-        wanted.sort();
-        assert_eq!(actual, wanted, "attributes of span {:?}", self.name());
+        let describe = |attributes: &[KeyValue]| {
+            let mut lines: Vec<String> =
+                attributes.iter().map(|kv| format!("{} = {}", kv.key, describe_value(&kv.value))).collect();
+            lines.sort();
+            lines
+        };
+        assert_eq!(describe(&self.0.attributes), describe(expected), "attributes of span {:?}", self.name());
         self
     }
 
@@ -292,6 +294,17 @@ impl<'a> SpanView<'a> {
             });
         assert!(linked, "span {:?} has no link to {target:?}: {:?}", self.name(), self.0.links);
         self
+    }
+}
+
+/// A value with its type, for comparisons and failure messages: `"text"`, `42`, `true`, `[..]`.
+fn describe_value(value: &Value) -> String {
+    match value {
+        Value::String(s) => format!("{:?}", s.as_str()),
+        Value::I64(i) => i.to_string(),
+        Value::F64(f) => format!("{f:?}"),
+        Value::Bool(b) => b.to_string(),
+        other => format!("{other:?}").replace("Static(", "(").replace("Owned(", "(").replace("RefCounted(", "("),
     }
 }
 

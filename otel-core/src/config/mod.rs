@@ -27,7 +27,7 @@ pub use env::{
 pub use exclusion::{RequestTarget, UrlExclusion};
 
 use crate::semconv::http::{HeaderCapture, KnownMethods, SensitiveQueryParameters, is_token};
-use env::{Env, report};
+pub(crate) use env::{Env, report};
 use opentelemetry::Context;
 use opentelemetry::trace::{SpanContext, TraceContextExt};
 use regex::RegexSet;

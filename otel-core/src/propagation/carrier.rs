@@ -46,7 +46,7 @@ impl HeaderSource for http::HeaderMap {
 
 /// Stands in for a header value that is not valid UTF-8, so that the propagator sees the header
 /// as present (a repeated `traceparent` stays invalid) and rejects its value.
-const UNDECODABLE: &str = "\u{fffd}";
+pub(crate) const UNDECODABLE: &str = "\u{fffd}";
 
 /// An [`Extractor`] over any [`HeaderSource`] that reports every value of a repeated header.
 ///
@@ -83,15 +83,23 @@ pub struct HeaderInjector<'a>(pub &'a mut http::HeaderMap);
 
 impl Injector for HeaderInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) =
-            (http::HeaderName::from_bytes(key.as_bytes()), http::HeaderValue::try_from(value))
-        {
+        if let (Ok(name), Ok(value)) = (header_name(key), http::HeaderValue::try_from(value)) {
             self.0.insert(name, value);
         }
     }
 
     fn reserve(&mut self, additional: usize) {
         self.0.reserve(additional);
+    }
+}
+
+/// The propagation headers' names are static: a custom name built from bytes would cost an
+/// allocation per request, and another when the client clones the header map.
+fn header_name(key: &str) -> Result<http::HeaderName, http::header::InvalidHeaderName> {
+    const STATIC: [&str; 3] = [super::TRACEPARENT_HEADER, super::TRACESTATE_HEADER, "baggage"];
+    match STATIC.iter().find(|name| **name == key) {
+        Some(name) => Ok(http::HeaderName::from_static(name)),
+        None => http::HeaderName::from_bytes(key.as_bytes()),
     }
 }
 

@@ -61,17 +61,51 @@ impl StrictTraceContextPropagator {
         let [value] = values.as_slice() else {
             return None; // two `traceparent` headers are invalid
         };
-        let parent = Traceparent::parse(value)?;
-        let members = match extractor.get(TRACESTATE_HEADER) {
-            Some(_) => extractor
-                .get_all(TRACESTATE_HEADER)
-                .and_then(|values| parse_tracestate(values.iter().copied()))
-                .unwrap_or_default(),
-            None => Vec::new(),
-        };
+        let tracestate = extractor.get(TRACESTATE_HEADER).and_then(|_| extractor.get_all(TRACESTATE_HEADER));
+        Self::parts(value, tracestate)
+    }
+
+    fn parts<'a>(traceparent: &str, tracestate: Option<impl IntoIterator<Item = &'a str>>) -> Option<ExtractedParts> {
+        let parent = Traceparent::parse(traceparent)?;
+        let members = tracestate.and_then(parse_tracestate).unwrap_or_default();
         let (trace_state, full) = tracestate::to_api_trace_state(parent.trace_id, members);
         let span_context = SpanContext::new(parent.trace_id, parent.span_id, parent.flags, true, trace_state);
         Some(ExtractedParts { span_context, full_trace_state: full })
+    }
+
+    /// [`TextMapPropagator::extract_with_context`] reading `headers` directly, for adapters that
+    /// know their propagator is this one: the same rules, without the `Vec` an [`Extractor`]
+    /// needs to report repeated headers, and with one lookup per header.
+    pub fn extract_from_headers(&self, cx: &Context, headers: &(impl HeaderSource + ?Sized)) -> Context {
+        let mut values = headers.values(TRACEPARENT_HEADER);
+        let (Some(value), None) = (values.next(), values.next()) else {
+            return cx.clone(); // none, or two (invalid)
+        };
+        let Ok(value) = std::str::from_utf8(value) else { return cx.clone() };
+        let mut tracestate = headers.values(TRACESTATE_HEADER).peekable();
+        let tracestate = tracestate
+            .peek()
+            .is_some()
+            .then(|| tracestate.map(|v| std::str::from_utf8(v).unwrap_or(carrier::UNDECODABLE)));
+        Self::with_parts(cx, Self::parts(value, tracestate))
+    }
+
+    fn with_parts(cx: &Context, parts: Option<ExtractedParts>) -> Context {
+        match parts {
+            Some(parts) => {
+                let random = parts.span_context.trace_flags().to_u8() & RANDOM_FLAG != 0;
+                let trace_id = parts.span_context.trace_id();
+                let mut cx = cx.with_remote_span_context(parts.span_context);
+                if random {
+                    cx = cx.with_value(RandomTraceId(trace_id));
+                }
+                match parts.full_trace_state {
+                    Some(full) => cx.with_value(full),
+                    None => cx,
+                }
+            }
+            None => cx.clone(),
+        }
     }
 }
 
@@ -98,21 +132,7 @@ impl TextMapPropagator for StrictTraceContextPropagator {
     }
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
-        match self.extract_parts(extractor) {
-            Some(parts) => {
-                let random = parts.span_context.trace_flags().to_u8() & RANDOM_FLAG != 0;
-                let trace_id = parts.span_context.trace_id();
-                let mut cx = cx.with_remote_span_context(parts.span_context);
-                if random {
-                    cx = cx.with_value(RandomTraceId(trace_id));
-                }
-                match parts.full_trace_state {
-                    Some(full) => cx.with_value(full),
-                    None => cx,
-                }
-            }
-            None => cx.clone(),
-        }
+        Self::with_parts(cx, self.extract_parts(extractor))
     }
 
     fn fields(&self) -> FieldIter<'_> {

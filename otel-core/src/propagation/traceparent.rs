@@ -78,25 +78,42 @@ pub(crate) fn trim_ows(bytes: &[u8]) -> &[u8] {
     &bytes[start..end]
 }
 
-/// Value of one lowercase hex digit; uppercase is invalid in `traceparent`.
-fn hex_digit(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
+/// Value of each byte as a lowercase hex digit; `0xff` for anything else (uppercase is invalid in
+/// `traceparent`). A table keeps the parse branch-free: it runs on every request.
+static HEX: [u8; 256] = {
+    let mut table = [0xff_u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
     }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Up to 16 hex digits; `None` when any is not a lowercase hex digit.
+fn hex_u64(digits: &[u8]) -> Option<u64> {
+    let mut value = 0u64;
+    let mut invalid = 0u8;
+    for &b in digits {
+        let digit = HEX[usize::from(b)];
+        invalid |= digit;
+        value = (value << 4) | u64::from(digit & 0x0f);
+    }
+    (invalid & 0xf0 == 0).then_some(value)
 }
 
 fn hex_u128(digits: &[u8]) -> Option<u128> {
-    digits.iter().try_fold(0u128, |acc, &b| Some((acc << 4) | u128::from(hex_digit(b)?)))
-}
-
-fn hex_u64(digits: &[u8]) -> Option<u64> {
-    digits.iter().try_fold(0u64, |acc, &b| Some((acc << 4) | u64::from(hex_digit(b)?)))
+    let (high, low) = digits.split_at(16);
+    Some((u128::from(hex_u64(high)?) << 64) | u128::from(hex_u64(low)?))
 }
 
 fn hex_u8(digits: &[u8]) -> Option<u8> {
-    Some((hex_digit(digits[0])? << 4) | hex_digit(digits[1])?)
+    hex_u64(&digits[..2]).map(|v| v as u8)
 }
 
 fn push_hex(out: &mut String, bytes: &[u8]) {

@@ -17,7 +17,9 @@ pub use client::{ClientRequest, protocol_version, record_client_failure, record_
 pub use headers::HeaderCapture;
 pub use method::{HttpMethod, KnownMethods, OTHER_METHOD, span_name};
 pub use server::{ServerRequest, record_server_failure, record_server_response};
-pub use status::{ERROR_TYPE_OTHER, client_error_type, server_error_type, status_code_str};
+pub use status::{
+    ERROR_TYPE_CANCELLED, ERROR_TYPE_OTHER, ERROR_TYPE_PANIC, client_error_type, server_error_type, status_code_str,
+};
 pub use url::{DEFAULT_SENSITIVE_QUERY_PARAMETERS, SensitiveQueryParameters, redact_query, redact_url};
 
 /// Whether `s` is an RFC 9110 token: the grammar of header names and method names.

@@ -84,7 +84,7 @@ impl<H: HeaderSource + ?Sized> ServerRequest<'_, H> {
             attributes.push(KeyValue::new(semconv::USER_AGENT_ORIGINAL, agent));
         }
         // The peer's address serves twice when no proxy named the client: format it once.
-        let peer_ip: Option<StringValue> = self.peer.map(|p| Arc::<str>::from(p.ip().to_string()).into());
+        let peer_ip: Option<StringValue> = self.peer.map(|p| ip_string(p.ip()));
         match client_address(self.headers) {
             Some(client) => attributes.push(KeyValue::new(semconv::CLIENT_ADDRESS, client.host.to_owned())),
             None => {
@@ -100,6 +100,22 @@ impl<H: HeaderSource + ?Sized> ServerRequest<'_, H> {
         config.request_headers().record(self.headers, &mut attributes);
         attributes
     }
+}
+
+/// An IP address as text in one allocation (formatted on the stack, then shared).
+fn ip_string(ip: std::net::IpAddr) -> StringValue {
+    use std::io::Write as _;
+    // 45 bytes hold the longest form, an IPv4-mapped IPv6 address.
+    let mut buf = [0u8; 45];
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    let text = match write!(cursor, "{ip}") {
+        Ok(()) => {
+            let len = usize::try_from(cursor.position()).unwrap_or(0);
+            std::str::from_utf8(&buf[..len]).ok().map(Arc::<str>::from)
+        }
+        Err(_) => None,
+    };
+    text.unwrap_or_else(|| Arc::<str>::from(ip.to_string())).into()
 }
 
 /// The port a scheme implies when the request names none.
@@ -202,6 +218,13 @@ mod tests {
             ("user_agent.original".into(), "curl/8.5".into()),
         ];
         assert_eq!(attrs_of(&request, &config), expected);
+    }
+
+    #[test]
+    fn ip_addresses_as_text() {
+        for ip in ["10.0.0.2", "255.255.255.255", "::1", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "::ffff:1.2.3.4"] {
+            assert_eq!(ip_string(ip.parse().unwrap()).as_str(), ip);
+        }
     }
 
     #[test]

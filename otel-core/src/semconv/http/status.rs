@@ -5,6 +5,13 @@ use std::borrow::Cow;
 /// `error.type` when the failure has no better low-cardinality name.
 pub const ERROR_TYPE_OTHER: &str = "_OTHER";
 
+/// `error.type` of a server span whose handler (or response body) panicked.
+pub const ERROR_TYPE_PANIC: &str = "panic";
+
+/// `error.type` of a server span whose request was dropped before a response (the connection
+/// closed, or the server shut down, while the handler ran).
+pub const ERROR_TYPE_CANCELLED: &str = "cancelled";
+
 /// Three ASCII digits for every code from 100 to 599, so that a status code as a string is
 /// always a static slice.
 static CODES: [u8; 1500] = {

@@ -1,0 +1,104 @@
+//! Added cost per command: bare connection vs `TracedConnection`, same process, same Redis.
+//!
+//! `cargo bench -p otel-redis --bench redis_overhead -- <bare|sampled|unsampled> <commands>` prints the
+//! heap allocations per command; `otel-redis/benches/measure.sh` runs every mode under callgrind
+//! (instructions are counted for N commands and for 0, and the difference divided by N) and
+//! prints the table the README shows. The SDK runs with a batch processor and an exporter that
+//! drops spans; commands run under an incoming (remote) parent, sampled or not.
+#![allow(unsafe_code)] // the counting allocator
+
+use opentelemetry::Context;
+use opentelemetry::trace::FutureExt;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter};
+use otel_core::testing::remote_context;
+use otel_redis::TracedConnection;
+use redis::aio::ConnectionLike;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+struct Counting;
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Counts exported spans and drops them.
+#[derive(Debug)]
+struct Dropping(&'static AtomicU64);
+
+impl SpanExporter for Dropping {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+static EXPORTED: AtomicU64 = AtomicU64::new(0);
+
+async fn run<C: ConnectionLike + Send>(con: &mut C, commands: usize, parent: Context) {
+    let get = redis::cmd("GET").arg("otel-redis:bench:key").clone();
+    async {
+        for _ in 0..commands {
+            let _: Option<String> = get.query_async(con).await.expect("GET");
+        }
+    }
+    .with_context(parent)
+    .await;
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
+    let mode = args.next().unwrap_or_else(|| "sampled".into());
+    let commands: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(10_000);
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let provider = SdkTracerProvider::builder()
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
+        .with_span_processor(BatchSpanProcessor::builder(Dropping(&EXPORTED)).build())
+        .build();
+    let flags = if mode == "unsampled" { "00" } else { "01" };
+    let parent = remote_context(&format!("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-{flags}"));
+
+    let allocations = runtime.block_on(async {
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let inner = client.get_multiplexed_async_connection().await.expect("Redis on REDIS_URL");
+        // Warm up (connection buffers, lazy statics), then count.
+        let mut bare = inner.clone();
+        let mut traced = TracedConnection::builder()
+            .tracer_provider(&provider)
+            .connection_info(client.get_connection_info())
+            .build(inner);
+        let before;
+        if mode == "bare" {
+            run(&mut bare, 100, parent.clone()).await;
+            before = ALLOCATIONS.load(Ordering::Relaxed);
+            run(&mut bare, commands, parent).await;
+        } else {
+            run(&mut traced, 100, parent.clone()).await;
+            before = ALLOCATIONS.load(Ordering::Relaxed);
+            run(&mut traced, commands, parent).await;
+        }
+        ALLOCATIONS.load(Ordering::Relaxed) - before
+    });
+    provider.force_flush().unwrap();
+    let exported = EXPORTED.load(Ordering::Relaxed);
+    println!(
+        "mode={mode} commands={commands} allocations/command={:.2} exported_spans={exported}",
+        allocations as f64 / commands.max(1) as f64
+    );
+}
