@@ -43,9 +43,75 @@ start_redis() {
     wait_for_port 127.0.0.1 6379 redis
 }
 
+# Kafka: tansu 0.6, an Apache-Kafka-compatible broker, on 127.0.0.1:9092 with sqlite storage in
+# /var/lib/tansu (tests read KAFKA_BROKERS, default 127.0.0.1:9092). rdkafka builds librdkafka
+# itself (cmake-build), which needs cmake, libcurl and zlib headers: installed here because
+# `cargo clippy --workspace` compiles it too.
+KAFKA_DIR=/var/lib/tansu
+KAFKA_PORT=9092
+
+kafka_build_deps() {
+    local missing=()
+    for package in cmake libcurl4-openssl-dev zlib1g-dev sqlite3; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        apt_install "${missing[@]}"
+    fi
+}
+
+tansu_bin() {
+    command -v tansu 2>/dev/null || echo "${CARGO_HOME:-$HOME/.cargo}/bin/tansu"
+}
+
+start_kafka() {
+    kafka_build_deps
+    local tansu
+    tansu=$(tansu_bin)
+    if [ ! -x "$tansu" ]; then
+        log "installing tansu 0.6.0 (cargo install, 15-25 minutes, once)"
+        cargo install tansu --version 0.6.0 --locked --features dynostore,libsql
+        tansu=$(tansu_bin)
+    fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null; then
+        log "kafka: running on 127.0.0.1:$KAFKA_PORT"
+        return 0
+    fi
+    log "kafka: starting tansu on 127.0.0.1:$KAFKA_PORT"
+    mkdir -p "$KAFKA_DIR"
+    # Every flag explicit, from its own directory and with a clean environment: tansu reads `.env`
+    # files and variables such as STORAGE_ENGINE and CLUSTER_ID.
+    (cd "$KAFKA_DIR" && exec setsid env -i PATH=/usr/bin:/bin HOME="$KAFKA_DIR" "$tansu" broker         --cluster-id tansu_cluster         --listener-url "tcp://127.0.0.1:$KAFKA_PORT"         --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT"         --storage-engine sqlite://tansu.db         </dev/null >"$KAFKA_DIR/broker.log" 2>&1) &
+    echo $! >"$KAFKA_DIR/tansu.pid"
+    for _ in $(seq 1 300); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null; then break; fi
+        sleep 0.1
+    done
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null; then
+        echo "kafka (tansu) did not start on 127.0.0.1:$KAFKA_PORT; see $KAFKA_DIR/broker.log" >&2
+        return 1
+    fi
+    # Without this index, fetching a record's headers scans the whole header table.
+    sqlite3 -cmd ".timeout 10000" "$KAFKA_DIR/tansu.db" \
+        "create index if not exists header_topition_offset on header (topition, offset_id);"
+}
+
+stop_kafka() {
+    if [ -f "$KAFKA_DIR/tansu.pid" ]; then
+        kill "$(cat "$KAFKA_DIR/tansu.pid")" 2>/dev/null || true
+        rm -f "$KAFKA_DIR/tansu.pid"
+        log "kafka: stopped"
+    fi
+}
+
 case "${1:-start}" in
     start)
         start_redis
+        start_kafka
+        ;;
+    stop-kafka)
+        stop_kafka
         ;;
     *)
         echo "usage: $0 start" >&2

@@ -26,6 +26,7 @@ pub mod sampling;
 pub mod semconv;
 #[cfg(feature = "setup")]
 pub mod setup;
+pub mod span_start;
 #[cfg(feature = "testing")]
 pub mod testing;
 #[cfg(feature = "setup")]

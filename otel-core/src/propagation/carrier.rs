@@ -32,7 +32,12 @@ impl HeaderSource for http::HeaderMap {
     where
         Self: 'a,
     {
-        self.get_all(name).iter().map(http::HeaderValue::as_bytes)
+        match known_header(name) {
+            Some(name) => self.get_all(name),
+            None => self.get_all(name),
+        }
+        .iter()
+        .map(http::HeaderValue::as_bytes)
     }
 
     fn names(&self) -> impl Iterator<Item = &str> {
@@ -40,8 +45,36 @@ impl HeaderSource for http::HeaderMap {
     }
 
     fn first(&self, name: &str) -> Option<&[u8]> {
-        self.get(name).map(http::HeaderValue::as_bytes)
+        match known_header(name) {
+            Some(name) => self.get(name),
+            None => self.get(name),
+        }
+        .map(http::HeaderValue::as_bytes)
     }
+}
+
+/// The names the propagation and address rules read on every request, as `HeaderName`s built
+/// once: looking a map up by `&str` validates and lowercases the name each time.
+fn known_header(name: &str) -> Option<&'static http::HeaderName> {
+    static TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+    static TRACESTATE: http::HeaderName = http::HeaderName::from_static("tracestate");
+    static BAGGAGE: http::HeaderName = http::HeaderName::from_static("baggage");
+    static X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
+    static X_FORWARDED_HOST: http::HeaderName = http::HeaderName::from_static("x-forwarded-host");
+    static HOST: http::HeaderName = http::header::HOST;
+    static USER_AGENT: http::HeaderName = http::header::USER_AGENT;
+    static FORWARDED: http::HeaderName = http::header::FORWARDED;
+    Some(match name {
+        "traceparent" => &TRACEPARENT,
+        "tracestate" => &TRACESTATE,
+        "baggage" => &BAGGAGE,
+        "host" => &HOST,
+        "user-agent" => &USER_AGENT,
+        "forwarded" => &FORWARDED,
+        "x-forwarded-for" => &X_FORWARDED_FOR,
+        "x-forwarded-host" => &X_FORWARDED_HOST,
+        _ => return None,
+    })
 }
 
 /// Stands in for a header value that is not valid UTF-8, so that the propagator sees the header
@@ -93,12 +126,30 @@ impl Injector for HeaderInjector<'_> {
     }
 }
 
+/// Reads the headers an injector writes to, so that injection can respect what is already there.
+impl HeaderSource for HeaderInjector<'_> {
+    fn values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a [u8]>
+    where
+        Self: 'a,
+    {
+        HeaderSource::values(&*self.0, name)
+    }
+
+    fn names(&self) -> impl Iterator<Item = &str> {
+        HeaderSource::names(&*self.0)
+    }
+}
+
 /// The propagation headers' names are static: a custom name built from bytes would cost an
 /// allocation per request, and another when the client clones the header map.
 fn header_name(key: &str) -> Result<http::HeaderName, http::header::InvalidHeaderName> {
-    const STATIC: [&str; 3] = [super::TRACEPARENT_HEADER, super::TRACESTATE_HEADER, "baggage"];
-    match STATIC.iter().find(|name| **name == key) {
-        Some(name) => Ok(http::HeaderName::from_static(name)),
+    static NAMES: [http::HeaderName; 3] = [
+        http::HeaderName::from_static(super::TRACEPARENT_HEADER),
+        http::HeaderName::from_static(super::TRACESTATE_HEADER),
+        http::HeaderName::from_static("baggage"),
+    ];
+    match NAMES.iter().find(|name| name.as_str() == key) {
+        Some(name) => Ok(name.clone()),
         None => http::HeaderName::from_bytes(key.as_bytes()),
     }
 }
@@ -116,6 +167,18 @@ mod tests {
         assert_eq!(extractor.get("tracestate"), Some("a=1"));
         assert_eq!(extractor.get_all("tracestate"), Some(vec!["a=1", "b=2"]));
         assert_eq!(extractor.get_all("traceparent"), None);
+    }
+
+    #[test]
+    fn known_and_other_names_read_the_same_values() {
+        let mut map = http::HeaderMap::new();
+        map.append("x-forwarded-for", "1.2.3.4".parse().unwrap());
+        map.append("x-forwarded-for", "5.6.7.8".parse().unwrap());
+        map.append("x-other", "v".parse().unwrap());
+        assert_eq!(HeaderSource::values(&map, "x-forwarded-for").collect::<Vec<_>>(), [b"1.2.3.4", b"5.6.7.8"]);
+        assert_eq!(HeaderSource::first(&map, "x-other"), Some(&b"v"[..]));
+        assert_eq!(HeaderSource::first(&map, "host"), None);
+        assert_eq!(HeaderSource::first(&map, "Bad Name"), None);
     }
 
     #[test]

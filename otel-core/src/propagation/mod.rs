@@ -9,10 +9,12 @@
 //! ```
 
 mod carrier;
+mod configured;
 mod traceparent;
 mod tracestate;
 
 pub use carrier::{HeaderExtractor, HeaderInjector, HeaderSource};
+pub use configured::Propagation;
 pub use traceparent::{TRACEPARENT_HEADER, Traceparent};
 pub use tracestate::{TRACESTATE_HEADER, parse_tracestate};
 

@@ -59,14 +59,12 @@ impl Traceparent {
 
     /// Formats a version-00 header value, keeping only the sampled and random flag bits.
     pub fn format(trace_id: TraceId, span_id: SpanId, flags: TraceFlags) -> String {
-        let mut out = String::with_capacity(LEN);
-        out.push_str("00-");
-        push_hex(&mut out, &trace_id.to_bytes());
-        out.push('-');
-        push_hex(&mut out, &span_id.to_bytes());
-        out.push('-');
-        push_hex(&mut out, &[kept_flags(flags).to_u8()]);
-        out
+        // Written into a stack buffer, then copied once: it runs for every outgoing request.
+        let mut out = *b"00-00000000000000000000000000000000-0000000000000000-00";
+        write_hex(&mut out[3..35], &trace_id.to_bytes());
+        write_hex(&mut out[36..52], &span_id.to_bytes());
+        write_hex(&mut out[53..LEN], &[kept_flags(flags).to_u8()]);
+        std::str::from_utf8(&out).map(str::to_owned).unwrap_or_default()
     }
 }
 
@@ -116,11 +114,11 @@ fn hex_u8(digits: &[u8]) -> Option<u8> {
     hex_u64(&digits[..2]).map(|v| v as u8)
 }
 
-fn push_hex(out: &mut String, bytes: &[u8]) {
+fn write_hex(out: &mut [u8], bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for &b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0x0f)];
     }
 }
 

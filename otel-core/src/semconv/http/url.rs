@@ -107,6 +107,10 @@ pub fn redact_query<'a>(query: &'a str, sensitive: &SensitiveQueryParameters) ->
 /// );
 /// ```
 pub fn redact_url<'a>(url: &'a str, sensitive: &SensitiveQueryParameters) -> Cow<'a, str> {
+    // Without an `@` or a `?` there is neither userinfo nor a query: one cheap pass settles it.
+    if !url.bytes().any(|b| b == b'@' || b == b'?') {
+        return Cow::Borrowed(url);
+    }
     let authority_start = url.find("://").map_or(0, |i| i + 3);
     let after_scheme = &url[authority_start..];
     let authority_len = after_scheme.find(['/', '?', '#']).unwrap_or(after_scheme.len());

@@ -1,0 +1,450 @@
+//! CLIENT spans for requests sent with awc (feature `awc`).
+//!
+//! ```no_run
+//! use otel_actix::client::{ClientRequestExt, ClientTracing};
+//!
+//! # async fn run() -> Result<(), awc::error::SendRequestError> {
+//! let client = awc::Client::default();
+//!
+//! // The global tracer provider and propagator:
+//! let response = client.get("http://users.internal/users/7").send_traced().await?;
+//!
+//! // Or configured once (a tracer provider, a propagator, metrics, header capture) and reused:
+//! let tracing = ClientTracing::new();
+//! let response = client
+//!     .post("http://users.internal/users")
+//!     .traced(&tracing)
+//!     .url_template("/users")
+//!     .send_with(|request| request.send_json(&["ada"]))
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The span is named `{method}` (or `{method} {template}` with [`TracedClientRequest::url_template`]),
+//! starts as a child of the current context, and ends when the response head arrives or the
+//! send fails. awc follows redirects inside one send, so one span covers them; build the client
+//! with `disable_redirects()` for one span per request on the wire.
+
+use crate::headers::{ActixHeaderInjector, ActixHeaders, protocol_version};
+use crate::scope::scope;
+use actix_web::body::MessageBody;
+use awc::error::{ConnectError, SendRequestError};
+use awc::{ClientRequest, ClientResponse, SendClientRequest};
+use opentelemetry::Context;
+use opentelemetry::global::{self, BoxedTracer};
+use opentelemetry::metrics::Meter;
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::{Span as _, SpanKind, TraceContextExt, Tracer, TracerProvider};
+use otel_core::config::{HttpClientConfig, HttpClientConfigBuilder};
+use otel_core::metrics::{ClientRequestOutcome, HttpClientMetrics};
+use otel_core::propagation::Propagation;
+use otel_core::semconv::http::{self as semconv_http, client_error_type};
+use pin_project_lite::pin_project;
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::Poll;
+use std::time::Instant;
+
+/// How awc requests are traced: tracer, propagator, configuration and optional metrics.
+/// Build it once and reuse it (cloning is cheap).
+pub struct ClientTracing<T = BoxedTracer> {
+    shared: Arc<ClientShared<T>>,
+}
+
+struct ClientShared<T> {
+    tracer: T,
+    propagator: Propagation,
+    config: HttpClientConfig,
+    metrics: Option<HttpClientMetrics>,
+}
+
+impl<T> Clone for ClientTracing<T> {
+    fn clone(&self) -> Self {
+        Self { shared: Arc::clone(&self.shared) }
+    }
+}
+
+impl<T> fmt::Debug for ClientTracing<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientTracing")
+            .field("config", &self.shared.config)
+            .field("propagator", &self.shared.propagator)
+            .field("metrics", &self.shared.metrics.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientTracing {
+    /// The global tracer provider (as installed now) and propagator, configuration from the
+    /// environment (`OTEL_INSTRUMENTATION_HTTP_CLIENT_CAPTURE_*`, ...).
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A builder starting from the same defaults as [`ClientTracing::new`].
+    pub fn builder() -> ClientTracingBuilder {
+        ClientTracingBuilder {
+            tracer: global::tracer_provider().tracer_with_scope(scope()),
+            propagator: Propagation::Global,
+            config: HttpClientConfig::builder(),
+            metrics: None,
+        }
+    }
+
+    /// What `send_traced` uses: the global provider and propagator, with the environment's
+    /// configuration read once per process.
+    fn global() -> Self {
+        static CONFIG: OnceLock<HttpClientConfig> = OnceLock::new();
+        Self {
+            shared: Arc::new(ClientShared {
+                tracer: global::tracer_provider().tracer_with_scope(scope()),
+                propagator: Propagation::Global,
+                config: CONFIG.get_or_init(HttpClientConfig::from_env).clone(),
+                metrics: None,
+            }),
+        }
+    }
+}
+
+impl Default for ClientTracing {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Configures a [`ClientTracing`].
+pub struct ClientTracingBuilder<T = BoxedTracer> {
+    tracer: T,
+    propagator: Propagation,
+    config: HttpClientConfigBuilder,
+    metrics: Option<HttpClientMetrics>,
+}
+
+impl<T> fmt::Debug for ClientTracingBuilder<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientTracingBuilder").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl<T> ClientTracingBuilder<T> {
+    /// Starts spans with a tracer of `provider` instead of the global provider.
+    pub fn tracer_provider<P: TracerProvider>(self, provider: &P) -> ClientTracingBuilder<P::Tracer> {
+        ClientTracingBuilder {
+            tracer: provider.tracer_with_scope(scope()),
+            propagator: self.propagator,
+            config: self.config,
+            metrics: self.metrics,
+        }
+    }
+
+    /// Injects the context with `propagator` instead of the global propagator.
+    pub fn propagator(mut self, propagator: impl TextMapPropagator + Send + Sync + 'static) -> Self {
+        self.propagator = Propagation::new(propagator);
+        self
+    }
+
+    /// The shared HTTP client configuration (header capture, known methods, sensitive query
+    /// parameters); its environment variables are read by [`ClientTracingBuilder::build`].
+    pub fn config(mut self, config: HttpClientConfigBuilder) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Records `http.client.request.duration` on `meter`.
+    pub fn metrics(mut self, meter: &Meter) -> Self {
+        self.metrics = Some(HttpClientMetrics::new(meter));
+        self
+    }
+
+    /// Builds it, reading the environment once.
+    pub fn build(self) -> ClientTracing<T> {
+        ClientTracing {
+            shared: Arc::new(ClientShared {
+                tracer: self.tracer,
+                propagator: self.propagator,
+                config: self.config.build(),
+                metrics: self.metrics,
+            }),
+        }
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for awc::ClientRequest {}
+}
+
+/// Traced sending for [`awc::ClientRequest`].
+///
+/// The span's context goes into the request headers, except that a request that already
+/// carries a `traceparent` (set on purpose) gets nothing injected, and no header the caller set
+/// is replaced: the rule every client adapter of this workspace follows.
+pub trait ClientRequestExt: sealed::Sealed + Sized {
+    /// Traces this request with `tracing`; send it with one of [`TracedClientRequest`]'s methods.
+    fn traced<T>(self, tracing: &ClientTracing<T>) -> TracedClientRequest<T>;
+
+    /// Sends the request without a body, traced with the global provider and propagator.
+    fn send_traced(self) -> TracedResponse<SendClientRequest> {
+        self.traced(&ClientTracing::global()).send()
+    }
+
+    /// Sends the request with `body`, traced with the global provider and propagator.
+    fn send_body_traced<B: MessageBody + 'static>(self, body: B) -> TracedResponse<SendClientRequest> {
+        self.traced(&ClientTracing::global()).send_body(body)
+    }
+}
+
+impl ClientRequestExt for ClientRequest {
+    fn traced<T>(self, tracing: &ClientTracing<T>) -> TracedClientRequest<T> {
+        TracedClientRequest { request: self, tracing: tracing.clone(), template: None }
+    }
+}
+
+/// An awc request to be sent inside a CLIENT span.
+pub struct TracedClientRequest<T = BoxedTracer> {
+    request: ClientRequest,
+    tracing: ClientTracing<T>,
+    template: Option<Cow<'static, str>>,
+}
+
+impl<T> fmt::Debug for TracedClientRequest<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TracedClientRequest").field("request", &self.request).finish_non_exhaustive()
+    }
+}
+
+impl<T> TracedClientRequest<T>
+where
+    T: Tracer,
+    T::Span: Send + Sync + 'static,
+{
+    /// The URL template this request fills (`/users/{id}`): recorded as `url.template` and
+    /// used in the span name (`GET /users/{id}`).
+    pub fn url_template(mut self, template: impl Into<Cow<'static, str>>) -> Self {
+        self.template = Some(template.into());
+        self
+    }
+
+    /// Sends the request without a body.
+    pub fn send(self) -> TracedResponse<SendClientRequest> {
+        self.send_with(ClientRequest::send)
+    }
+
+    /// Sends the request with `body`.
+    pub fn send_body<B: MessageBody + 'static>(self, body: B) -> TracedResponse<SendClientRequest> {
+        self.send_with(|request| request.send_body(body))
+    }
+
+    /// Sends the request with any of awc's send methods (`send_json`, `send_form`,
+    /// `send_stream`, ...), after the span started and the context headers were added.
+    pub fn send_with<F>(self, send: impl FnOnce(ClientRequest) -> F) -> TracedResponse<F> {
+        let Self { mut request, tracing, template } = self;
+        let span = ClientSpan::start(&mut request, tracing.shared.as_ref(), template.as_deref());
+        TracedResponse { inner: send(request), span: Some(span) }
+    }
+}
+
+/// One request's span and metrics.
+struct ClientSpan {
+    cx: Context,
+    recording: bool,
+    config: HttpClientConfig,
+    metrics: Option<(HttpClientMetrics, MetricAttributes)>,
+}
+
+/// What the duration metric needs about a request, kept only when metrics are on.
+struct MetricAttributes {
+    method: &'static str,
+    server_address: String,
+    server_port: Option<u16>,
+    scheme: Option<&'static str>,
+    start: Instant,
+}
+
+impl ClientSpan {
+    fn start<T>(request: &mut ClientRequest, shared: &ClientShared<T>, template: Option<&str>) -> Self
+    where
+        T: Tracer,
+        T::Span: Send + Sync + 'static,
+    {
+        let config = &shared.config;
+        let parent = Context::current();
+        let uri = request.get_uri();
+        let method = config.known_methods().normalize(request.get_method().as_str());
+        let host = uri.host().unwrap_or_default();
+        // `server.address` of an IPv6 literal is the address without its URL brackets.
+        let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+        let scheme = uri.scheme_str().unwrap_or("http");
+
+        let parent_declined = {
+            let sc = parent.span().span_context().clone();
+            sc.is_valid() && !sc.is_sampled()
+        };
+        let mut builder =
+            shared.tracer.span_builder(semconv_http::span_name(method, template)).with_kind(SpanKind::Client);
+        let attributes = || {
+            let url = uri.to_string();
+            semconv_http::ClientRequest {
+                method: request.get_method().as_str(),
+                url: &url,
+                scheme,
+                host,
+                port: uri.port_u16(),
+                template,
+                resend_count: 0,
+                headers: &ActixHeaders(request.headers()),
+            }
+            .attributes(config)
+        };
+        if !parent_declined {
+            builder.attributes = Some(attributes());
+        }
+        let mut span = shared.tracer.build_with_context(builder, &parent);
+        let recording = span.is_recording();
+        if recording && parent_declined {
+            span.set_attributes(attributes());
+        }
+        let metrics = shared.metrics.clone().map(|metrics| {
+            let attributes = MetricAttributes {
+                method: method.as_str(),
+                server_address: host.to_owned(),
+                server_port: uri.port_u16(),
+                scheme: match scheme {
+                    "https" => Some("https"),
+                    "http" => Some("http"),
+                    _ => None,
+                },
+                start: Instant::now(),
+            };
+            (metrics, attributes)
+        });
+        let cx = if recording {
+            parent.with_span(span)
+        } else {
+            parent.with_remote_span_context(span.span_context().clone())
+        };
+        shared.propagator.inject_into(&cx, &mut ActixHeaderInjector(request.headers_mut()));
+        Self { cx, recording, config: config.clone(), metrics }
+    }
+
+    fn finish(mut self, status: Option<u16>, version: Option<&'static str>, error_type: Option<Cow<'static, str>>) {
+        if let Some((metrics, attributes)) = &self.metrics {
+            metrics.record(
+                attributes.start,
+                ClientRequestOutcome {
+                    method: attributes.method,
+                    server_address: &attributes.server_address,
+                    server_port: attributes.server_port,
+                    scheme: attributes.scheme,
+                    status,
+                    error_type,
+                    protocol_version: version,
+                },
+            );
+        }
+        if std::mem::take(&mut self.recording) {
+            self.cx.span().end();
+        }
+    }
+}
+
+impl Drop for ClientSpan {
+    fn drop(&mut self) {
+        // A send dropped before it finished was cancelled by its caller: not an error.
+        if std::mem::take(&mut self.recording) {
+            self.cx.span().end();
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of a traced awc request: the CLIENT span ends with it.
+    pub struct TracedResponse<F> {
+        #[pin]
+        inner: F,
+        span: Option<ClientSpan>,
+    }
+}
+
+impl<F> fmt::Debug for TracedResponse<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TracedResponse").field("finished", &self.span.is_none()).finish_non_exhaustive()
+    }
+}
+
+impl<F, S> Future for TracedResponse<F>
+where
+    F: Future<Output = Result<ClientResponse<S>, SendRequestError>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let polled = match this.span.as_ref() {
+            Some(span) => {
+                let _current = span.cx.clone().attach();
+                this.inner.poll(cx)
+            }
+            None => this.inner.poll(cx),
+        };
+        let Poll::Ready(output) = polled else {
+            return Poll::Pending;
+        };
+        if let Some(span) = this.span.take() {
+            match &output {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let version = protocol_version(response.version());
+                    if span.recording {
+                        semconv_http::record_client_response(
+                            &span.cx.span(),
+                            status,
+                            version,
+                            Some(&ActixHeaders(response.headers())),
+                            &span.config,
+                        );
+                    }
+                    span.finish(Some(status), version, client_error_type(status));
+                }
+                Err(error) => {
+                    let error_type = send_error_type(error);
+                    if span.recording {
+                        semconv_http::record_client_failure(&span.cx.span(), error_type, &error.to_string());
+                    }
+                    span.finish(None, None, Some(Cow::Borrowed(error_type)));
+                }
+            }
+        }
+        Poll::Ready(output)
+    }
+}
+
+/// A low-cardinality `error.type` for an awc send error.
+///
+/// ```
+/// use awc::error::{ConnectError, SendRequestError};
+/// use otel_actix::client::send_error_type;
+/// assert_eq!(send_error_type(&SendRequestError::Timeout), "timeout");
+/// assert_eq!(send_error_type(&SendRequestError::Connect(ConnectError::Timeout)), "connect_timeout");
+/// ```
+pub fn send_error_type(error: &SendRequestError) -> &'static str {
+    match error {
+        SendRequestError::Url(_) => "invalid_url",
+        SendRequestError::Connect(ConnectError::Timeout) => "connect_timeout",
+        SendRequestError::Connect(ConnectError::Resolver(_) | ConnectError::NoRecords | ConnectError::Unresolved) => {
+            "name_resolution"
+        }
+        SendRequestError::Connect(_) => "connect",
+        SendRequestError::Send(_) => "send",
+        SendRequestError::Response(_) => "invalid_response",
+        SendRequestError::Http(_) => "invalid_request",
+        SendRequestError::H2(_) => "h2",
+        SendRequestError::Timeout => "timeout",
+        SendRequestError::TunnelNotSupported => "tunnel_not_supported",
+        SendRequestError::Body(_) => "request_body",
+        _ => semconv_http::ERROR_TYPE_OTHER,
+    }
+}

@@ -1,0 +1,120 @@
+//! Cancellation and metrics, driven in process through actix-web's test service (no socket is
+//! needed to drop a request's future half-way).
+
+use actix_web::dev::Service;
+use actix_web::{App, HttpResponse, test, web};
+use opentelemetry::metrics::MeterProvider;
+use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+use otel_actix::OtelMiddleware;
+use otel_core::config::HttpServerConfig;
+use otel_core::propagation::StrictTraceContextPropagator;
+use otel_core::testing::SpanRecorder;
+
+fn metrics_provider() -> (SdkMeterProvider, InMemoryMetricExporter) {
+    let exporter = InMemoryMetricExporter::default();
+    let provider = SdkMeterProvider::builder().with_reader(PeriodicReader::builder(exporter.clone()).build()).build();
+    (provider, exporter)
+}
+
+/// The summed value of `http.server.active_requests` in the last collection.
+fn active(metrics: &[ResourceMetrics]) -> i64 {
+    let mut total = 0;
+    for scope in metrics.last().into_iter().flat_map(|rm| rm.scope_metrics()) {
+        for metric in scope.metrics().filter(|m| m.name() == "http.server.active_requests") {
+            if let AggregatedMetrics::I64(MetricData::Sum(sum)) = metric.data() {
+                total = sum.data_points().map(|p| p.value()).sum();
+            }
+        }
+    }
+    total
+}
+
+/// `http.server.request.duration` points of the last collection, as sorted `key=value` lists.
+fn durations(metrics: &[ResourceMetrics]) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for scope in metrics.last().into_iter().flat_map(|rm| rm.scope_metrics()) {
+        for metric in scope.metrics().filter(|m| m.name() == "http.server.request.duration") {
+            if let AggregatedMetrics::F64(MetricData::Histogram(h)) = metric.data() {
+                for point in h.data_points() {
+                    let mut attrs: Vec<String> =
+                        point.attributes().map(|kv| format!("{}={}", kv.key, kv.value)).collect();
+                    attrs.sort();
+                    out.push(attrs);
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[actix_web::test]
+async fn a_cancelled_request_ends_its_span_and_metrics() {
+    let recorder = SpanRecorder::new();
+    let (meters, exporter) = metrics_provider();
+    let mw = OtelMiddleware::builder()
+        .tracer_provider(recorder.provider())
+        .propagator(StrictTraceContextPropagator::new())
+        .config(HttpServerConfig::builder().environment(|_| None))
+        .metrics(&meters.meter("test"))
+        .build();
+    let app = test::init_service(
+        App::new()
+            .wrap(mw)
+            .route("/pending", web::get().to(std::future::pending::<HttpResponse>))
+            .route("/users/{id}", web::get().to(|| async { "user" })),
+    )
+    .await;
+
+    let mut pending = Box::pin(app.call(test::TestRequest::get().uri("/pending").to_request()));
+    assert!(futures_util::poll!(pending.as_mut()).is_pending());
+    meters.force_flush().unwrap();
+    assert_eq!(active(&exporter.get_finished_metrics().unwrap()), 1);
+    drop(pending); // the connection went away
+
+    let response = test::call_service(&app, test::TestRequest::get().uri("/users/1").to_request()).await;
+    assert_eq!(test::read_body(response).await, "user");
+
+    let spans = recorder.spans();
+    spans.assert_count(2);
+    spans
+        .one("GET")
+        .assert_status_error()
+        .assert_attr("error.type", "cancelled")
+        .assert_no_attr("http.response.status_code");
+    spans.one("GET /users/{id}").assert_status_unset();
+
+    meters.force_flush().unwrap();
+    let metrics = exporter.get_finished_metrics().unwrap();
+    assert_eq!(active(&metrics), 0, "decremented on cancellation too");
+    assert_eq!(
+        durations(&metrics),
+        [
+            vec!["error.type=cancelled", "http.request.method=GET", "network.protocol.version=1.1", "url.scheme=http"],
+            vec![
+                "http.request.method=GET",
+                "http.response.status_code=200",
+                "http.route=/users/{id}",
+                "network.protocol.version=1.1",
+                "url.scheme=http"
+            ],
+        ]
+    );
+}
+
+#[actix_web::test]
+async fn a_body_the_server_never_reads_still_ends_the_span() {
+    let recorder = SpanRecorder::new();
+    let mw = OtelMiddleware::builder()
+        .tracer_provider(recorder.provider())
+        .propagator(StrictTraceContextPropagator::new())
+        .config(HttpServerConfig::builder().environment(|_| None))
+        .build();
+    let app = test::init_service(App::new().wrap(mw).route("/users/{id}", web::get().to(|| async { "user" }))).await;
+
+    let response = test::call_service(&app, test::TestRequest::get().uri("/users/1").to_request()).await;
+    assert!(recorder.spans().is_empty(), "open while the body is unsent");
+    drop(response);
+    recorder.spans().assert_count(1).one("GET /users/{id}").assert_status_unset();
+}

@@ -1,0 +1,166 @@
+//! Which propagator an adapter uses: one given in code, or the global one.
+
+use super::{HeaderExtractor, HeaderSource, StrictTraceContextPropagator};
+use opentelemetry::propagation::{Injector, TextMapPropagator};
+use opentelemetry::{Context, global};
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+/// The propagator of an adapter, resolved once when the adapter is built.
+///
+/// - [`Propagation::Global`] (the default) reads `opentelemetry::global::get_text_map_propagator`
+///   on every request: it may be installed after the adapter was built, and the API offers no
+///   other access.
+/// - Given in code, [`StrictTraceContextPropagator`] reads the header source directly, without the
+///   `Vec` the `Extractor` interface needs to report repeated headers; any other propagator is
+///   used through its trait.
+#[derive(Clone, Default)]
+pub enum Propagation {
+    /// The global propagator, read per request.
+    #[default]
+    Global,
+    /// otel-core's strict W3C propagator.
+    Strict(StrictTraceContextPropagator),
+    /// Any other propagator.
+    Custom(Arc<dyn TextMapPropagator + Send + Sync>),
+}
+
+impl fmt::Debug for Propagation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Global => "Global",
+            Self::Strict(_) => "Strict",
+            Self::Custom(_) => "Custom",
+        })
+    }
+}
+
+impl Propagation {
+    /// Uses `propagator`, recognizing the strict propagator for its faster path.
+    pub fn new<P: TextMapPropagator + Send + Sync + 'static>(propagator: P) -> Self {
+        match (&propagator as &dyn Any).downcast_ref::<StrictTraceContextPropagator>() {
+            Some(strict) => Self::Strict(*strict),
+            None => Self::Custom(Arc::new(propagator)),
+        }
+    }
+
+    /// The context `headers` carry, on top of the current one.
+    pub fn extract(&self, headers: &(impl HeaderSource + ?Sized)) -> Context {
+        Context::map_current(|cx| self.extract_with_context(cx, headers))
+    }
+
+    /// The context `headers` carry, on top of `cx`.
+    pub fn extract_with_context(&self, cx: &Context, headers: &(impl HeaderSource + ?Sized)) -> Context {
+        match self {
+            Self::Global => global::get_text_map_propagator(|p| p.extract_with_context(cx, &HeaderExtractor(headers))),
+            Self::Strict(p) => p.extract_from_headers(cx, headers),
+            Self::Custom(p) => p.extract_with_context(cx, &HeaderExtractor(headers)),
+        }
+    }
+
+    /// Writes `cx` into an outgoing request's headers without overriding the caller.
+    ///
+    /// The rule every client adapter follows: a request that already carries a `traceparent`
+    /// gets nothing injected at all (its `tracestate` and `baggage` belong to that hand-set
+    /// context, not to ours), and otherwise no header the caller set is replaced (a hand-set
+    /// `baggage` stays as it is).
+    pub fn inject_into<C: Injector + HeaderSource>(&self, cx: &Context, carrier: &mut C) {
+        if carrier.first(super::TRACEPARENT_HEADER).is_some() {
+            return;
+        }
+        self.inject(cx, &mut KeepExisting(carrier));
+    }
+
+    /// Writes `cx` into `injector`, replacing what is there.
+    pub fn inject(&self, cx: &Context, injector: &mut dyn Injector) {
+        match self {
+            Self::Global => global::get_text_map_propagator(|p| p.inject_context(cx, injector)),
+            Self::Strict(p) => p.inject_context(cx, injector),
+            Self::Custom(p) => p.inject_context(cx, injector),
+        }
+    }
+}
+
+/// An injector that leaves alone the headers its carrier already has.
+struct KeepExisting<'a, C>(&'a mut C);
+
+impl<C: Injector + HeaderSource> Injector for KeepExisting<'_, C> {
+    fn set(&mut self, key: &str, value: String) {
+        if self.0.first(key).is_none() {
+            self.0.set(key, value);
+        }
+    }
+
+    fn reserve(&mut self, additional: usize) {
+        self.0.reserve(additional);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::TraceContextExt;
+
+    #[test]
+    fn the_strict_propagator_is_recognized_and_extracts() {
+        assert!(matches!(Propagation::new(StrictTraceContextPropagator::new()), Propagation::Strict(_)));
+        let mut headers = http::HeaderMap::new();
+        headers.insert("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".parse().unwrap());
+        let cx = Propagation::new(StrictTraceContextPropagator::new()).extract_with_context(&Context::new(), &headers);
+        assert!(cx.span().span_context().is_remote());
+    }
+
+    fn with_baggage() -> Propagation {
+        use opentelemetry::propagation::TextMapCompositePropagator;
+        use opentelemetry_sdk::propagation::BaggagePropagator;
+        Propagation::new(TextMapCompositePropagator::new(vec![
+            Box::new(StrictTraceContextPropagator::new()),
+            Box::new(BaggagePropagator::new()),
+        ]))
+    }
+
+    fn context() -> Context {
+        use opentelemetry::KeyValue;
+        use opentelemetry::baggage::BaggageExt;
+        use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+        let span = SpanContext::new(
+            TraceId::from(0xabc_u128),
+            SpanId::from(0xdef_u64),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::NONE,
+        );
+        Context::new().with_remote_span_context(span).with_baggage([KeyValue::new("tenant", "blue")])
+    }
+
+    fn injected(headers: &mut http::HeaderMap) {
+        with_baggage().inject_into(&context(), &mut crate::propagation::HeaderInjector(headers));
+    }
+
+    #[test]
+    fn injects_every_field() {
+        let mut headers = http::HeaderMap::new();
+        injected(&mut headers);
+        assert_eq!(headers["traceparent"], "00-00000000000000000000000000000abc-0000000000000def-01");
+        assert_eq!(headers["baggage"], "tenant=blue");
+    }
+
+    #[test]
+    fn a_hand_set_traceparent_means_nothing_is_injected() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("traceparent", "00-11111111111111111111111111111111-2222222222222222-00".parse().unwrap());
+        injected(&mut headers);
+        assert_eq!(headers["traceparent"], "00-11111111111111111111111111111111-2222222222222222-00");
+        assert!(headers.get("baggage").is_none());
+    }
+
+    #[test]
+    fn hand_set_baggage_is_kept() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("baggage", "mine=1".parse().unwrap());
+        injected(&mut headers);
+        assert_eq!(headers["baggage"], "mine=1");
+        assert!(headers.contains_key("traceparent"));
+    }
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Instructions (callgrind) and heap allocations per request for every scenario of
+# benches/overhead.rs, each minus the bare router. Needs valgrind.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cargo build --release -p otel-tower --bench overhead >&2
+bin=$(ls -t target/release/deps/overhead-* | grep -v '\.d$' | head -1)
+n=${N:-10000}
+instructions() {
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" 2>&1 | sed -n 's/.*Collected : //p'
+}
+allocations() { "$bin" "$1" 20000 | sed -n 's/.*: \([0-9.]*\) allocations.*/\1/p'; }
+base_i=$(( ($(instructions bare "$n") - $(instructions bare 0)) / n ))
+base_a=$(allocations bare)
+printf '%-18s %14s %12s\n' scenario instructions allocations
+printf '%-18s %14s %12s\n' bare "$base_i" "$base_a"
+for s in noop sampled unsampled unsampled-parent excluded global; do
+    i=$(( ($(instructions "$s" "$n") - $(instructions "$s" 0)) / n ))
+    a=$(allocations "$s")
+    printf '%-18s %+14d %+12.1f\n' "$s" $(( i - base_i )) "$(echo "$a - $base_a" | bc)"
+done

@@ -1,0 +1,149 @@
+//! Per-request cost of `OtelLayer` against the same bare axum router, in one binary.
+//!
+//! ```sh
+//! cargo bench -p otel-tower --bench overhead -- <scenario> <requests>
+//! ```
+//! Scenarios: `bare`, `noop` (axum with a layer that does nothing), `sampled` (always-on), `unsampled` (always-off), `unsampled-parent`
+//! (parent-based, incoming flags 00), `excluded` (the URL is excluded), `global` (sampled, the
+//! layer built with `OtelLayer::new()` on the global provider and propagator). Every request is
+//! `GET /users/7` with a `Host` and a sampled `traceparent` (flags 00 for `unsampled-parent`),
+//! sent in process with `oneshot`, its body read to the end. The SDK exports through a batch
+//! processor into an exporter that drops the spans.
+//!
+//! Prints heap allocations per request (counting allocator). For instructions, run it under
+//! `valgrind --tool=callgrind` with 0 and with N requests: `(instr(N) - instr(0)) / N`.
+
+// The counting allocator needs `unsafe impl GlobalAlloc`; it only forwards to the system one.
+#![allow(unsafe_code)]
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use http::Request;
+use http_body_util::BodyExt;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData, SpanExporter};
+use otel_core::config::HttpServerConfig;
+use otel_core::propagation::StrictTraceContextPropagator;
+use otel_tower::OtelLayer;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+use tower::ServiceExt;
+
+struct Counting;
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Drops every span.
+#[derive(Debug)]
+struct DropExporter;
+
+impl SpanExporter for DropExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        drop(batch);
+        Ok(())
+    }
+}
+
+const SAMPLED: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+const UNSAMPLED: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+
+fn provider(sampler: Sampler) -> SdkTracerProvider {
+    SdkTracerProvider::builder().with_sampler(sampler).with_batch_exporter(DropExporter).build()
+}
+
+fn router() -> Router {
+    Router::new().route("/users/{id}", get(|| async { "user" }))
+}
+
+fn app(scenario: &str) -> (Router, Option<SdkTracerProvider>, &'static str) {
+    let build = |sampler: Sampler, excluded: bool| {
+        let provider = provider(sampler);
+        let mut config = HttpServerConfig::builder().environment(|_| None);
+        if excluded {
+            config = config.exclude_prefix("/users/");
+        }
+        let layer = OtelLayer::builder()
+            .tracer_provider(&provider)
+            .propagator(StrictTraceContextPropagator::new())
+            .config(config)
+            .build();
+        (router().layer(layer), Some(provider))
+    };
+    let ((app, provider), traceparent) = match scenario {
+        "bare" => ((router(), None), SAMPLED),
+        // What axum charges for any layer in this place.
+        "noop" => ((router().layer(tower::layer::util::Identity::new()), None), SAMPLED),
+        "sampled" => (build(Sampler::AlwaysOn, false), SAMPLED),
+        "unsampled" => (build(Sampler::AlwaysOff, false), SAMPLED),
+        "unsampled-parent" => (build(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)), false), UNSAMPLED),
+        "excluded" => (build(Sampler::AlwaysOn, true), SAMPLED),
+        "global" => {
+            let provider = provider(Sampler::AlwaysOn);
+            opentelemetry::global::set_tracer_provider(provider.clone());
+            opentelemetry::global::set_text_map_propagator(StrictTraceContextPropagator::new());
+            ((router().layer(OtelLayer::new()), Some(provider)), SAMPLED)
+        }
+        other => panic!("unknown scenario {other:?}"),
+    };
+    // As `axum::serve` does: handlers become routes once, not per request.
+    (app.with_state(()), provider, traceparent)
+}
+
+async fn one(app: &Router, traceparent: &'static str) {
+    let request = Request::get("/users/7")
+        .header("host", "api.example.com")
+        .header("traceparent", traceparent)
+        .body(Body::empty())
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let body = response.into_body().collect().await.unwrap();
+    std::hint::black_box(body);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let scenario = args.first().map_or("sampled", String::as_str).to_owned();
+    let requests: u64 = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(10_000);
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let (app, provider, traceparent) = app(&scenario);
+    runtime.block_on(async {
+        // Warm-up: lazy initialization is not a per-request cost.
+        for _ in 0..1000 {
+            one(&app, traceparent).await;
+        }
+        if let Some(provider) = &provider {
+            let _ = provider.force_flush();
+        }
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        for _ in 0..requests {
+            one(&app, traceparent).await;
+        }
+        if let Some(provider) = &provider {
+            let _ = provider.force_flush();
+        }
+        let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        if requests > 0 {
+            println!("{scenario}: {:.2} allocations per request", allocations as f64 / requests as f64);
+        }
+    });
+}

@@ -1,0 +1,160 @@
+//! The client call's future: ends the CLIENT span when the response head arrives or the call
+//! fails, and makes the span current while the inner client runs.
+
+use super::error::ErrorType;
+use super::layer::ClientShared;
+use crate::unwind::OnUnwind;
+use opentelemetry::Context;
+use opentelemetry::trace::TraceContextExt;
+use otel_core::metrics::ClientRequestOutcome;
+use otel_core::semconv::http::{client_error_type, protocol_version, record_client_failure, record_client_response};
+use pin_project_lite::pin_project;
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Poll, ready};
+use std::time::Instant;
+
+/// `error.type` of a call whose client panicked while sending it.
+use otel_core::semconv::http::ERROR_TYPE_PANIC;
+
+pin_project! {
+    /// The future of an instrumented client call.
+    pub struct ClientResponseFuture<F, T, E> {
+        #[pin]
+        inner: F,
+        guard: Option<ClientGuard>,
+        shared: Arc<ClientShared<T, E>>,
+    }
+}
+
+impl<F, T, E> ClientResponseFuture<F, T, E> {
+    pub(crate) fn new(inner: F, guard: ClientGuard, shared: Arc<ClientShared<T, E>>) -> Self {
+        Self { inner, guard: Some(guard), shared }
+    }
+}
+
+impl<F, T, E> fmt::Debug for ClientResponseFuture<F, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, T, E, B, Err> Future for ClientResponseFuture<F, T, E>
+where
+    F: Future<Output = Result<http::Response<B>, Err>>,
+    E: ErrorType<Err>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _attached = this.guard.as_ref().map(|guard| guard.cx.clone().attach());
+        let unwind = OnUnwind { state: &mut *this.guard, on_unwind: fail_on_panic };
+        let result = ready!(this.inner.poll(cx));
+        drop(unwind);
+        if let Some(guard) = this.guard.take() {
+            let shared = &**this.shared;
+            match &result {
+                Ok(response) => guard.response(response, shared),
+                Err(error) => guard.fail(shared.error_type.error_type(error), "the HTTP request failed", shared),
+            }
+        }
+        Poll::Ready(result)
+    }
+}
+
+fn fail_on_panic(guard: &mut Option<ClientGuard>) {
+    if let Some(mut guard) = guard.take() {
+        guard.ended = true;
+        if guard.recording {
+            let span = guard.cx.span();
+            record_client_failure(&span, ERROR_TYPE_PANIC, "the client panicked");
+            span.end();
+        }
+    }
+}
+
+/// What the duration metric needs once the call ends.
+pub(crate) struct MetricRequest {
+    pub(crate) start: Instant,
+    pub(crate) method: &'static str,
+    pub(crate) server_address: String,
+    pub(crate) server_port: Option<u16>,
+    pub(crate) scheme: Option<&'static str>,
+}
+
+/// Owns the CLIENT span (inside its context) until the call ends; dropped unended (the caller
+/// cancelled), it ends the span without Error.
+pub(crate) struct ClientGuard {
+    cx: Context,
+    recording: bool,
+    metric: Option<MetricRequest>,
+    ended: bool,
+}
+
+impl ClientGuard {
+    pub(crate) fn new(cx: Context, recording: bool, metric: Option<MetricRequest>) -> Self {
+        Self { cx, recording, metric, ended: false }
+    }
+
+    pub(crate) fn context(&self) -> &Context {
+        &self.cx
+    }
+
+    fn response<B, T, E>(mut self, response: &http::Response<B>, shared: &ClientShared<T, E>) {
+        self.ended = true;
+        let status = response.status().as_u16();
+        let version = protocol_version(response.version());
+        if self.recording {
+            let span = self.cx.span();
+            record_client_response(&span, status, version, Some(response.headers()), &shared.config);
+            span.end();
+        }
+        self.record_metric(shared, Some(status), client_error_type(status), version);
+    }
+
+    fn fail<T, E>(mut self, error_type: Cow<'static, str>, message: &str, shared: &ClientShared<T, E>) {
+        self.ended = true;
+        if self.recording {
+            let span = self.cx.span();
+            record_client_failure(&span, error_type.clone(), message);
+            span.end();
+        }
+        self.record_metric(shared, None, Some(error_type), None);
+    }
+
+    fn record_metric<T, E>(
+        &mut self,
+        shared: &ClientShared<T, E>,
+        status: Option<u16>,
+        error_type: Option<Cow<'static, str>>,
+        protocol_version: Option<&'static str>,
+    ) {
+        if let (Some(metrics), Some(metric)) = (&shared.metrics, self.metric.take()) {
+            metrics.record(
+                metric.start,
+                ClientRequestOutcome {
+                    method: metric.method,
+                    server_address: &metric.server_address,
+                    server_port: metric.server_port,
+                    scheme: metric.scheme,
+                    status,
+                    error_type,
+                    protocol_version,
+                },
+            );
+        }
+    }
+}
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        if !self.ended && self.recording {
+            // Cancelled by the caller: not an error of the call.
+            self.cx.span().end();
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! The client layer, its builder and its service: one CLIENT span per call, its context in the
+//! request headers.
+
+use super::error::{DefaultErrorType, ErrorType};
+use super::future::{ClientGuard, ClientResponseFuture, MetricRequest};
+use crate::scope::scope;
+use http::Request;
+use opentelemetry::Context;
+use opentelemetry::global::{self, BoxedTracer};
+use opentelemetry::metrics::MeterProvider;
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::{SpanBuilder, SpanKind, Tracer, TracerProvider};
+use otel_core::config::{HttpClientConfig, HttpClientConfigBuilder};
+use otel_core::metrics::HttpClientMetrics;
+use otel_core::propagation::{HeaderInjector, Propagation};
+use otel_core::semconv::http::{ClientRequest, HostPort, span_name};
+use otel_core::span_start::{SamplingHint, start_span};
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Instant;
+use tower::{Layer, Service};
+
+/// A per-request URL template (`/users/{id}`), put in the request's extensions: the span is then
+/// named `{method} {template}` and records `url.template`.
+///
+/// ```
+/// let mut request = http::Request::get("http://api.example/users/7").body(()).unwrap();
+/// request.extensions_mut().insert(otel_tower::client::UrlTemplate::new("/users/{id}"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct UrlTemplate(pub Cow<'static, str>);
+
+impl UrlTemplate {
+    /// A template.
+    pub fn new(template: impl Into<Cow<'static, str>>) -> Self {
+        Self(template.into())
+    }
+}
+
+/// A `tower::Layer` that gives every outgoing HTTP call a CLIENT span, a child of the current
+/// context, and writes the span's context into the request headers.
+///
+/// ```
+/// use http_body_util::Full;
+/// use bytes::Bytes;
+/// use hyper_util::client::legacy::Client;
+/// use hyper_util::rt::TokioExecutor;
+/// use otel_tower::OtelClientLayer;
+/// use tower::ServiceBuilder;
+///
+/// let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+/// let client = ServiceBuilder::new().layer(OtelClientLayer::new()).service(client);
+/// ```
+///
+/// # Propagation headers the caller set
+/// A request that already carries a `traceparent` (set on purpose, to continue a trace of your
+/// choosing) gets nothing injected at all: its `tracestate` and `baggage` belong to that context.
+/// Otherwise no header the caller set is replaced (a hand-set `baggage` stays). The span is still
+/// recorded, as a child of the current context. (The rule is otel-core's
+/// `Propagation::inject_into`, shared by every client adapter.)
+///
+/// # When the span ends
+/// When the response head arrives (status code and headers recorded; 4xx and 5xx are Error), or
+/// when the call fails (Error, `error.type` from [`ErrorType`]). Reading the response body is not
+/// part of the span. A call dropped before its response (the caller cancelled) ends the span
+/// without Error.
+pub struct OtelClientLayer<T = BoxedTracer, E = DefaultErrorType> {
+    shared: Arc<ClientShared<T, E>>,
+}
+
+impl<T, E> Clone for OtelClientLayer<T, E> {
+    fn clone(&self) -> Self {
+        Self { shared: Arc::clone(&self.shared) }
+    }
+}
+
+impl<T, E> fmt::Debug for OtelClientLayer<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtelClientLayer").field("config", &self.shared.config).finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct ClientShared<T, E> {
+    tracer: T,
+    pub(crate) config: HttpClientConfig,
+    propagation: Propagation,
+    pub(crate) error_type: E,
+    pub(crate) metrics: Option<HttpClientMetrics>,
+    sampling: SamplingHint,
+    origin: Option<Origin>,
+}
+
+/// The scheme and authority of requests whose URI names none.
+#[derive(Clone, Debug)]
+struct Origin {
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+}
+
+impl OtelClientLayer {
+    /// A layer with the global tracer provider and propagator and the configuration from the
+    /// environment.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A builder to set the tracer provider, propagator, configuration and options.
+    pub fn builder() -> OtelClientLayerBuilder {
+        OtelClientLayerBuilder {
+            tracer: global::tracer_provider().tracer_with_scope(scope()),
+            config: HttpClientConfig::builder(),
+            propagation: Propagation::Global,
+            error_type: DefaultErrorType,
+            metrics: None,
+            attributes_at_start: false,
+            origin: None,
+        }
+    }
+}
+
+impl Default for OtelClientLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Builds an [`OtelClientLayer`].
+pub struct OtelClientLayerBuilder<T = BoxedTracer, E = DefaultErrorType> {
+    tracer: T,
+    config: HttpClientConfigBuilder,
+    propagation: Propagation,
+    error_type: E,
+    metrics: Option<HttpClientMetrics>,
+    attributes_at_start: bool,
+    origin: Option<Origin>,
+}
+
+impl<T, E> fmt::Debug for OtelClientLayerBuilder<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtelClientLayerBuilder")
+            .field("config", &self.config)
+            .field("propagation", &self.propagation)
+            .field("metrics", &self.metrics.is_some())
+            .field("attributes_at_start", &self.attributes_at_start)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, E> OtelClientLayerBuilder<T, E> {
+    /// Uses `provider`'s tracer instead of the global one.
+    pub fn tracer_provider<TP: TracerProvider>(self, provider: &TP) -> OtelClientLayerBuilder<TP::Tracer, E> {
+        OtelClientLayerBuilder {
+            tracer: provider.tracer_with_scope(scope()),
+            config: self.config,
+            propagation: self.propagation,
+            error_type: self.error_type,
+            metrics: self.metrics,
+            attributes_at_start: self.attributes_at_start,
+            origin: self.origin,
+        }
+    }
+
+    /// Names transport errors with `error_type` (for errors that are not `std::error::Error`,
+    /// such as `tower::BoxError`, or to name them better).
+    pub fn error_type<E2>(self, error_type: E2) -> OtelClientLayerBuilder<T, E2> {
+        OtelClientLayerBuilder {
+            tracer: self.tracer,
+            config: self.config,
+            propagation: self.propagation,
+            error_type,
+            metrics: self.metrics,
+            attributes_at_start: self.attributes_at_start,
+            origin: self.origin,
+        }
+    }
+
+    /// The shared client configuration (known methods, header capture, sensitive query
+    /// parameters), built once.
+    pub fn config(mut self, config: HttpClientConfigBuilder) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Uses `propagator` instead of the global one (which is otherwise read per request).
+    pub fn propagator(mut self, propagator: impl TextMapPropagator + Send + Sync + 'static) -> Self {
+        self.propagation = Propagation::new(propagator);
+        self
+    }
+
+    /// Records `http.client.request.duration` with the global meter provider (`true`), or not
+    /// at all (`false`, the default).
+    pub fn metrics(mut self, enabled: bool) -> Self {
+        self.metrics = enabled.then(|| HttpClientMetrics::new(&global::meter_with_scope(scope())));
+        self
+    }
+
+    /// Records the metric with `provider`'s meter.
+    pub fn meter_provider(mut self, provider: &impl MeterProvider) -> Self {
+        self.metrics = Some(HttpClientMetrics::new(&provider.meter_with_scope(scope())));
+        self
+    }
+
+    /// Gives the request attributes to the sampler in the span builder (see
+    /// [`crate::OtelLayerBuilder::attributes_for_sampler`]). Off by default.
+    pub fn attributes_for_sampler(mut self, enabled: bool) -> Self {
+        self.attributes_at_start = enabled;
+        self
+    }
+
+    /// The scheme and authority (`http://orders:50051`) for requests whose URI names none: a
+    /// tonic `Channel` adds its origin below this layer, so the layer sees only the path.
+    /// Ignored unless `origin` has both a scheme and an authority.
+    pub fn origin(mut self, origin: http::Uri) -> Self {
+        let parts = origin.into_parts();
+        self.origin = parts.scheme.zip(parts.authority).map(|(scheme, authority)| Origin { scheme, authority });
+        self
+    }
+
+    /// Builds the layer, reading the environment once.
+    pub fn build(self) -> OtelClientLayer<T, E> {
+        OtelClientLayer {
+            shared: Arc::new(ClientShared {
+                tracer: self.tracer,
+                config: self.config.build(),
+                propagation: self.propagation,
+                error_type: self.error_type,
+                metrics: self.metrics,
+                sampling: SamplingHint::new(self.attributes_at_start),
+                origin: self.origin,
+            }),
+        }
+    }
+}
+
+impl<S, T, E> Layer<S> for OtelClientLayer<T, E> {
+    type Service = OtelClientService<S, T, E>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        OtelClientService { inner, shared: Arc::clone(&self.shared) }
+    }
+}
+
+/// The service an [`OtelClientLayer`] wraps around a client.
+pub struct OtelClientService<S, T = BoxedTracer, E = DefaultErrorType> {
+    inner: S,
+    shared: Arc<ClientShared<T, E>>,
+}
+
+impl<S: Clone, T, E> Clone for OtelClientService<S, T, E> {
+    fn clone(&self) -> Self {
+        Self { inner: self.inner.clone(), shared: Arc::clone(&self.shared) }
+    }
+}
+
+impl<S: fmt::Debug, T, E> fmt::Debug for OtelClientService<S, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtelClientService").field("inner", &self.inner).finish_non_exhaustive()
+    }
+}
+
+impl<S, T, E, B, ResBody> Service<Request<B>> for OtelClientService<S, T, E>
+where
+    S: Service<Request<B>, Response = http::Response<ResBody>>,
+    T: Tracer,
+    T::Span: Send + Sync + 'static,
+    E: ErrorType<S::Error>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = ClientResponseFuture<S::Future, T, E>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        let shared = &*self.shared;
+        let parent = Context::current();
+        let method = shared.config.known_methods().normalize(request.method().as_str());
+        let template = request.extensions().get::<UrlTemplate>().map(|t| t.0.clone());
+        let builder = SpanBuilder::from_name(span_name(method, template.as_deref())).with_kind(SpanKind::Client);
+        let destination = Destination::of(&request, shared.origin.as_ref());
+        let started = start_span(&shared.tracer, builder, &parent, &shared.sampling, || {
+            let url = destination.url(&request);
+            ClientRequest {
+                method: request.method().as_str(),
+                url: &url,
+                scheme: destination.scheme,
+                host: destination.host.host,
+                port: destination.host.port,
+                template: template.as_deref(),
+                resend_count: 0,
+                headers: request.headers(),
+            }
+            .attributes(&shared.config)
+        });
+        let metric = shared.metrics.as_ref().map(|_| MetricRequest {
+            start: Instant::now(),
+            method: method.as_str(),
+            server_address: destination.host.host.to_owned(),
+            server_port: destination.host.port.or_else(|| default_port(destination.scheme)),
+            scheme: static_scheme(destination.scheme),
+        });
+        shared.propagation.inject_into(&started.cx, &mut HeaderInjector(request.headers_mut()));
+        let guard = ClientGuard::new(started.cx, started.recording, metric);
+        let future = {
+            let _attached = guard.context().clone().attach();
+            self.inner.call(request)
+        };
+        ClientResponseFuture::new(future, guard, Arc::clone(&self.shared))
+    }
+}
+
+/// Where a request goes, from its URI, else the configured origin, else its `Host` header.
+struct Destination<'a> {
+    scheme: &'a str,
+    host: HostPort<'a>,
+    /// Whether the URI itself is absolute (then it is `url.full` as is).
+    absolute: bool,
+    authority: &'a str,
+}
+
+impl<'a> Destination<'a> {
+    fn of<B>(request: &'a Request<B>, origin: Option<&'a Origin>) -> Self {
+        let uri = request.uri();
+        if let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) {
+            let host = HostPort { host: authority.host(), port: authority.port_u16() };
+            return Self { scheme, host, absolute: true, authority: authority.as_str() };
+        }
+        if let Some(origin) = origin {
+            let host = HostPort { host: origin.authority.host(), port: origin.authority.port_u16() };
+            return Self {
+                scheme: origin.scheme.as_str(),
+                host,
+                absolute: false,
+                authority: origin.authority.as_str(),
+            };
+        }
+        let authority = request.headers().get(http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let host = HostPort::parse(authority).unwrap_or(HostPort { host: "", port: None });
+        Self { scheme: uri.scheme_str().unwrap_or("http"), host, absolute: false, authority }
+    }
+
+    /// The URL as sent (redacted later by otel-core).
+    fn url<B>(&self, request: &Request<B>) -> String {
+        let uri = request.uri();
+        if self.absolute {
+            return uri.to_string();
+        }
+        let path = uri.path_and_query().map_or("/", http::uri::PathAndQuery::as_str);
+        let mut url = String::with_capacity(self.scheme.len() + 3 + self.authority.len() + path.len());
+        url.push_str(self.scheme);
+        url.push_str("://");
+        url.push_str(self.authority);
+        url.push_str(path);
+        url
+    }
+}
+
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "https" => Some(443),
+        "http" => Some(80),
+        _ => None,
+    }
+}
+
+fn static_scheme(scheme: &str) -> Option<&'static str> {
+    match scheme {
+        "https" => Some("https"),
+        "http" => Some("http"),
+        _ => None,
+    }
+}

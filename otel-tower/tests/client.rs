@@ -1,0 +1,85 @@
+//! The client layer against real servers on 127.0.0.1: what goes on the wire and what is exported.
+
+mod support;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use http::{Request, StatusCode};
+use opentelemetry::trace::SpanKind;
+use opentelemetry_semantic_conventions::attribute as semconv;
+use otel_core::testing::SpanRecorder;
+use otel_tower::client::UrlTemplate;
+use support::*;
+use tower::ServiceExt;
+
+async fn echo(request: Request<Body>) -> String {
+    request.headers().get("traceparent").and_then(|v| v.to_str().ok()).unwrap_or("none").to_owned()
+}
+
+async fn plain_server() -> std::net::SocketAddr {
+    serve(Router::new().route("/echo", get(echo)).route("/missing", get(|| async { StatusCode::NOT_FOUND }))).await
+}
+
+#[tokio::test]
+async fn the_span_context_goes_on_the_wire() {
+    let recorder = SpanRecorder::new();
+    let addr = plain_server().await;
+    let (_, _, sent) = send(traced_client(&recorder), get_request(&format!("http://{addr}/echo"), &[])).await;
+    let spans = recorder.spans();
+    let client = spans.one("GET").assert_kind(SpanKind::Client).assert_root().assert_status_unset();
+    assert_eq!(sent, format!("00-{}-{}-01", client.trace_id(), client.span_id()));
+}
+
+#[tokio::test]
+async fn a_traceparent_the_caller_set_is_kept() {
+    let recorder = SpanRecorder::new();
+    let addr = plain_server().await;
+    let request = get_request(&format!("http://{addr}/echo"), &[("traceparent", SAMPLED)]);
+    let (_, _, sent) = send(traced_client(&recorder), request).await;
+    assert_eq!(sent, SAMPLED, "the caller's traceparent is not overwritten");
+    recorder.spans().one("GET").assert_kind(SpanKind::Client);
+}
+
+#[tokio::test]
+async fn client_and_server_errors_are_errors() {
+    let recorder = SpanRecorder::new();
+    let addr = plain_server().await;
+    let (status, _, _) = send(traced_client(&recorder), get_request(&format!("http://{addr}/missing"), &[])).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    recorder
+        .spans()
+        .one("GET")
+        .assert_status_error()
+        .assert_attr(semconv::HTTP_RESPONSE_STATUS_CODE, 404)
+        .assert_attr(semconv::ERROR_TYPE, "404");
+}
+
+#[tokio::test]
+async fn a_transport_error_is_named_and_passed_through() {
+    let recorder = SpanRecorder::new();
+    // A port nobody listens on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let result = traced_client(&recorder).oneshot(get_request(&format!("http://{addr}/"), &[])).await;
+    let error = result.expect_err("nothing listens");
+    assert!(error.is_connect(), "the client's own error comes back unchanged");
+    let spans = recorder.spans();
+    let span = spans.one("GET").assert_status_error().assert_attr(semconv::ERROR_TYPE, "connection_refused");
+    assert!(span.attr(semconv::HTTP_RESPONSE_STATUS_CODE).is_none());
+}
+
+#[tokio::test]
+async fn a_url_template_names_the_span() {
+    let recorder = SpanRecorder::new();
+    let addr = plain_server().await;
+    let mut request = get_request(&format!("http://{addr}/echo?token=1"), &[]);
+    request.extensions_mut().insert(UrlTemplate::new("/echo"));
+    send(traced_client(&recorder), request).await;
+    recorder
+        .spans()
+        .one("GET /echo")
+        .assert_attr(semconv::URL_TEMPLATE, "/echo")
+        .assert_attr(semconv::URL_FULL, format!("http://{addr}/echo?token=1"));
+}
