@@ -105,10 +105,62 @@ stop_kafka() {
     fi
 }
 
+start_postgres() {
+    if ! command -v pg_ctlcluster >/dev/null || [ -z "$(ls /etc/postgresql 2>/dev/null)" ]; then
+        log "installing postgresql"
+        apt_install postgresql
+    fi
+    local version conf
+    version=$(ls /etc/postgresql | sort -V | tail -1)
+    conf=/etc/postgresql/$version/main
+    # The tests connect as postgres (or root) over 127.0.0.1 without a password (test machines only).
+    if ! grep -q '^host all all 127.0.0.1/32 trust' "$conf/pg_hba.conf"; then
+        log "postgresql: trusting local connections"
+        sed -i -E 's/^(local|host)(.*)(peer|scram-sha-256|md5)$/\1\2trust/' "$conf/pg_hba.conf"
+        grep -q '^host all all 127.0.0.1/32 trust' "$conf/pg_hba.conf" \
+            || echo 'host all all 127.0.0.1/32 trust' >>"$conf/pg_hba.conf"
+        pg_ctlcluster --skip-systemctl-redirect "$version" main reload 2>/dev/null || true
+    fi
+    if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
+        log "postgresql: running on 127.0.0.1:5432"
+    else
+        log "postgresql: starting on 127.0.0.1:5432"
+        pg_ctlcluster --skip-systemctl-redirect "$version" main start
+        wait_for_port 127.0.0.1 5432 postgresql
+    fi
+    if ! psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'test'" | grep -q 1; then
+        log "postgresql: creating database test"
+        psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE test"
+    fi
+}
+
+start_mariadb() {
+    if [ ! -x /usr/sbin/mariadbd ]; then
+        log "installing mariadb-server"
+        apt_install mariadb-server
+    fi
+    if (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null; then
+        log "mariadb: running on 127.0.0.1:3306"
+    else
+        log "mariadb: starting on 127.0.0.1:3306"
+        mkdir -p /run/mysqld
+        chown mysql:mysql /run/mysqld 2>/dev/null || true
+        start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+        wait_for_port 127.0.0.1 3306 mariadb
+    fi
+    # The tests connect as root over 127.0.0.1 with an empty password (test machines only).
+    if ! mysql -h 127.0.0.1 -uroot -e 'SELECT 1' >/dev/null 2>&1; then
+        log "mariadb: allowing root with an empty password"
+        mysql -uroot -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('') OR unix_socket; FLUSH PRIVILEGES;"
+    fi
+    mysql -h 127.0.0.1 -uroot -e 'CREATE DATABASE IF NOT EXISTS test'
+}
+
 case "${1:-start}" in
     start)
         start_redis
-        start_kafka
+        start_postgres
+        start_mariadb
         ;;
     stop-kafka)
         stop_kafka

@@ -75,6 +75,7 @@ fn text_lines_carry_trace_id_span_id_and_sampled() {
     let lines = capture(
         |buffer| {
             fmt::layer()
+                .with_ansi(false)
                 .event_format(TraceIdFormat::text(fmt::format().without_time().with_target(false)))
                 .with_writer(move || buffer.clone())
         },
@@ -106,6 +107,7 @@ fn json_objects_carry_trace_id_span_id_and_sampled() {
     let lines = capture(
         |buffer| {
             fmt::layer()
+                .with_ansi(false)
                 .json()
                 .event_format(TraceIdFormat::json(fmt::format().json()))
                 .with_writer(move || buffer.clone())

@@ -1,0 +1,118 @@
+//! Added cost per query: bare `Pool` vs `TracedPool`, same process, same in-memory SQLite (so
+//! the database's own cost is identical and small).
+//!
+//! `cargo bench -p otel-sqlx --bench sqlx_overhead -- <bare|sampled|unsampled|commenter> <queries>`
+//! prints the heap allocations per query; `otel-sqlx/benches/measure.sh` runs every mode under
+//! callgrind (instructions are counted for N queries and for 0, and the difference divided by N)
+//! and prints the table the README shows. The SDK runs with a batch processor and an exporter
+//! that drops spans; queries run under an incoming (remote) parent, sampled or not, after the
+//! statement's first execution (warm-up).
+#![allow(unsafe_code)] // the counting allocator
+
+use opentelemetry::Context;
+use opentelemetry::trace::FutureExt;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter};
+use otel_core::testing::remote_context;
+use otel_sqlx::TracedPool;
+use sqlx::{Executor, Sqlite};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+struct Counting;
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Counts exported spans and drops them.
+#[derive(Debug)]
+struct Dropping(&'static AtomicU64);
+
+impl SpanExporter for Dropping {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+static EXPORTED: AtomicU64 = AtomicU64::new(0);
+
+async fn run<'p, E>(pool: E, queries: usize, parent: Context)
+where
+    E: Executor<'p, Database = Sqlite> + Copy,
+{
+    async {
+        for _ in 0..queries {
+            let name: Option<(String,)> = sqlx::query_as("SELECT name FROM users WHERE id = ?1")
+                .bind(1_i64)
+                .fetch_optional(pool)
+                .await
+                .expect("SELECT");
+            assert!(name.is_some());
+        }
+    }
+    .with_context(parent)
+    .await;
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
+    let mode = args.next().unwrap_or_else(|| "sampled".into());
+    let queries: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(10_000);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let provider = SdkTracerProvider::builder()
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
+        .with_span_processor(BatchSpanProcessor::builder(Dropping(&EXPORTED)).build())
+        .build();
+    let flags = if mode == "unsampled" { "00" } else { "01" };
+    let parent = remote_context(&format!("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-{flags}"));
+
+    let allocations = runtime.block_on(async {
+        // One connection: an in-memory SQLite database lives in its connection.
+        let pool = sqlx::pool::PoolOptions::<Sqlite>::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .expect("in-memory SQLite");
+        sqlx::raw_sql("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users VALUES (1, 'ada')")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let traced =
+            TracedPool::builder().tracer_provider(&provider).sqlcommenter(mode == "commenter").build(pool.clone());
+        // Warm up (the statement's first execution, connection buffers, lazy statics), then count.
+        let before;
+        if mode == "bare" {
+            run(&pool, 100, parent.clone()).await;
+            before = ALLOCATIONS.load(Ordering::Relaxed);
+            run(&pool, queries, parent).await;
+        } else {
+            run(&traced, 100, parent.clone()).await;
+            before = ALLOCATIONS.load(Ordering::Relaxed);
+            run(&traced, queries, parent).await;
+        }
+        ALLOCATIONS.load(Ordering::Relaxed) - before
+    });
+    provider.force_flush().unwrap();
+    let exported = EXPORTED.load(Ordering::Relaxed);
+    println!(
+        "mode={mode} queries={queries} allocations/query={:.2} exported_spans={exported}",
+        allocations as f64 / queries.max(1) as f64
+    );
+}

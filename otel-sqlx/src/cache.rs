@@ -1,0 +1,196 @@
+//! Statements already seen: what their spans record is computed once per statement text, so a
+//! repeated query does no parsing, only one hash of its text and one read of a shard.
+//!
+//! The cache is bounded (an arbitrary entry of a full shard makes room), split in shards so that
+//! concurrent queries rarely touch the same lock, and read-mostly: the hot path takes a shared
+//! read lock on one shard; writes happen only when a new statement text appears.
+
+use crate::sql::{Analysis, Dialect, analyze, truncate};
+use opentelemetry::StringValue;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, Mutex, RwLock};
+
+const SHARDS: usize = 16;
+
+/// What every span of one statement text records.
+#[derive(Debug)]
+pub(crate) struct Described {
+    /// The text the entry is for (the key is its hash).
+    sql: Arc<str>,
+    /// The span name: the summary, or the database system when there is none.
+    pub(crate) name: Cow<'static, str>,
+    /// `db.query.summary`.
+    pub(crate) summary: Option<StringValue>,
+    /// `db.query.text`: the text, literals replaced by `?`, capped.
+    pub(crate) text: StringValue,
+    /// Whether the text holds a comment (sqlcommenter leaves it alone).
+    pub(crate) has_comment: bool,
+}
+
+type Shard = RwLock<HashMap<u64, Arc<Described>, BuildHasherDefault<Prehashed>>>;
+
+/// A bounded, sharded map from statement text to [`Described`].
+pub(crate) struct StatementCache {
+    shards: Box<[Shard]>,
+    per_shard: usize,
+    dialect: Dialect,
+    system_name: &'static str,
+    max_text: usize,
+}
+
+impl StatementCache {
+    pub(crate) fn new(capacity: usize, dialect: Dialect, system_name: &'static str, max_text: usize) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            per_shard: capacity.div_ceil(SHARDS).max(1),
+            dialect,
+            system_name,
+            max_text,
+        }
+    }
+
+    /// The description of `sql`, from the cache or computed (and cached).
+    pub(crate) fn get(&self, sql: &str) -> Arc<Described> {
+        let hash = hash(sql.as_bytes());
+        let shard = &self.shards[(hash as usize) % SHARDS];
+        {
+            let map = shard.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(found) = map.get(&hash)
+                && *found.sql == *sql
+            {
+                return Arc::clone(found);
+            }
+        }
+        let described = Arc::new(self.describe(sql));
+        let mut map = shard.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if map.len() >= self.per_shard
+            && !map.contains_key(&hash)
+            && let Some(&victim) = map.keys().next()
+        {
+            map.remove(&victim);
+        }
+        map.insert(hash, Arc::clone(&described));
+        described
+    }
+
+    fn describe(&self, sql: &str) -> Described {
+        let Analysis { summary, sanitized, has_comment } = analyze(sql, self.dialect);
+        let sql: Arc<str> = Arc::from(sql);
+        let text = match sanitized {
+            Some(sanitized) => StringValue::from(Arc::<str>::from(truncate(&sanitized, self.max_text).as_ref())),
+            None => match truncate(&sql, self.max_text) {
+                Cow::Borrowed(_) => StringValue::from(Arc::clone(&sql)),
+                Cow::Owned(cut) => StringValue::from(Arc::<str>::from(cut)),
+            },
+        };
+        let (name, summary) = if summary.is_empty() {
+            (Cow::Borrowed(self.system_name), None)
+        } else {
+            let name = intern(summary);
+            let summary = match &name {
+                Cow::Borrowed(name) => StringValue::from(*name),
+                Cow::Owned(name) => StringValue::from(Arc::<str>::from(name.as_str())),
+            };
+            (name, Some(summary))
+        };
+        Described { sql, name, summary, text, has_comment }
+    }
+}
+
+/// How many distinct span names are kept for the life of the process.
+const MAX_INTERNED: usize = 10_000;
+
+/// A `'static` copy of `name`, so that spans take their name without allocating. Summaries are
+/// low-cardinality by design (operations and table names), so a bounded set of them is kept for
+/// the life of the process; past the bound, names are owned (one allocation per span).
+fn intern(name: String) -> Cow<'static, str> {
+    static NAMES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+    let mut names = NAMES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let names = names.get_or_insert_with(HashSet::new);
+    if let Some(&known) = names.get(name.as_str()) {
+        return Cow::Borrowed(known);
+    }
+    if names.len() >= MAX_INTERNED {
+        return Cow::Owned(name);
+    }
+    let leaked: &'static str = Box::leak(name.into_boxed_str());
+    names.insert(leaked);
+    Cow::Borrowed(leaked)
+}
+
+/// A fast non-cryptographic hash of the statement text (statement texts are the application's,
+/// not an attacker's; a collision only costs a re-parse).
+fn hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+    }
+    // Mix the high bits down: the shard is chosen by the low bits.
+    h ^ (h >> 29)
+}
+
+/// The keys are already hashes: use them as they are.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_texts_share_one_description() {
+        let cache = StatementCache::new(64, Dialect::Postgres, "postgresql", 2048);
+        let first = cache.get("SELECT * FROM users WHERE id = $1");
+        let second = cache.get(&String::from("SELECT * FROM users WHERE id = $1"));
+        assert!(Arc::ptr_eq(&first, &second));
+        assert_eq!(first.name, "SELECT users");
+        assert!(matches!(first.name, Cow::Borrowed(_)), "interned");
+        assert_eq!(first.text.as_str(), "SELECT * FROM users WHERE id = $1");
+    }
+
+    #[test]
+    fn the_cache_stays_bounded() {
+        let cache = StatementCache::new(32, Dialect::Sqlite, "sqlite", 2048);
+        for i in 0..1000 {
+            cache.get(&format!("SELECT * FROM t{i}"));
+        }
+        let total: usize = cache.shards.iter().map(|s| s.read().unwrap().len()).sum();
+        assert!(total <= 32, "{total} entries");
+    }
+
+    #[test]
+    fn texts_without_summary_are_named_after_the_system() {
+        let cache = StatementCache::new(8, Dialect::MySql, "mariadb", 16);
+        let described = cache.get("  ");
+        assert_eq!(described.name, "mariadb");
+        assert!(described.summary.is_none());
+        let long = cache.get("SELECT aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+        assert_eq!(long.text.as_str(), "SELECT aaaaaa...");
+    }
+}

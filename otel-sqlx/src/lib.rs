@@ -1,0 +1,53 @@
+//! OpenTelemetry for sqlx: a traced pool that works wherever a pool does.
+//!
+//! Replace `PgPool::connect(url)` with [`TracedPgPool::connect`] (or wrap an existing pool with
+//! [`TracedPool::new`] / [`TracedPool::builder`]); every `query(..).fetch_all(&pool)`,
+//! `query_as`, `fetch` stream and `execute`, and every query on `&mut *conn` (from
+//! [`TracedPool::acquire`]) and `&mut *tx` (from [`TracedPool::begin`]), becomes a CLIENT span per
+//! the database semantic conventions:
+//!
+//! - name and `db.query.summary`: the operations and tables of the statement
+//!   (`SELECT documents`, `INSERT shipping_details SELECT orders`), from a small SQL tokenizer,
+//!   computed once per statement text;
+//! - `db.system.name` (`postgresql`, `mysql`, `mariadb`, `sqlite`), `db.namespace`,
+//!   `server.address`, `server.port` (when not the default);
+//! - `db.query.text` as sent (bound parameters stay `$1`/`?`), with inline literals replaced by
+//!   `?`; never parameter values;
+//! - the time the query waited for a pool connection ([`POOL_WAIT_ATTRIBUTE`]), and a child span
+//!   ([`POOL_WAIT_SPAN_NAME`]) when that wait passed a threshold;
+//! - on failure, `db.response.status_code` (the SQLSTATE, or SQLite's result code) and
+//!   `error.type`; opt-in `db.response.returned_rows`.
+//!
+//! Transactions record `BEGIN`, `COMMIT` and `ROLLBACK` spans. Options: [`TracedPoolBuilder`].
+
+mod cache;
+mod commenter;
+mod connection;
+mod database;
+mod executor;
+mod metrics;
+mod operation;
+mod pool;
+mod sql;
+
+pub use connection::{TracedConnection, TracedPoolConnection, TracedTransaction};
+pub use database::TracedDatabase;
+pub use operation::{POOL_WAIT_ATTRIBUTE, POOL_WAIT_SPAN_NAME};
+pub use pool::{TracedPool, TracedPoolBuilder};
+
+/// A traced PostgreSQL pool (`PgPool`).
+#[cfg(feature = "postgres")]
+pub type TracedPgPool<T = opentelemetry::global::BoxedTracer> = TracedPool<sqlx::Postgres, T>;
+
+/// A traced MySQL or MariaDB pool (`MySqlPool`).
+#[cfg(feature = "mysql")]
+pub type TracedMySqlPool<T = opentelemetry::global::BoxedTracer> = TracedPool<sqlx::MySql, T>;
+
+/// A traced SQLite pool (`SqlitePool`).
+#[cfg(feature = "sqlite")]
+pub type TracedSqlitePool<T = opentelemetry::global::BoxedTracer> = TracedPool<sqlx::Sqlite, T>;
+
+// The README's examples are compiled as doctests, so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct Readme;

@@ -1,0 +1,379 @@
+//! The traced pool and its builder: where the settings are read once and shared by every query,
+//! connection and transaction.
+
+use crate::cache::StatementCache;
+use crate::connection::{TracedConnection, TracedPoolConnection, TracedTransaction};
+use crate::database::TracedDatabase;
+use crate::metrics::{Metrics, PoolState, UseTime};
+use crate::operation::Shared;
+use opentelemetry::global::{self, BoxedTracer};
+use opentelemetry::trace::{Tracer, TracerProvider};
+use opentelemetry::{Context, InstrumentationScope, StringValue};
+use sqlx::pool::PoolConnection;
+use sqlx::{Database, Error, Pool, Transaction};
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Default cap of `db.query.text`, in bytes.
+const DEFAULT_MAX_QUERY_TEXT: usize = 2048;
+/// Default pool wait above which the wait gets its own span.
+const DEFAULT_WAIT_THRESHOLD: Duration = Duration::from_millis(10);
+/// Default number of statement texts whose span names and texts are kept.
+const DEFAULT_STATEMENT_CACHE: usize = 1024;
+
+/// A sqlx pool whose queries are CLIENT spans: use `&pool` wherever `&Pool` was used.
+///
+/// `&TracedPool` implements [`sqlx::Executor`], so `query(..).fetch_all(&pool)`, `query_as`,
+/// `query_scalar`, `fetch` streams and `execute` work unchanged; [`TracedPool::acquire`] and
+/// [`TracedPool::begin`] give traced connections and transactions (use `&mut *conn` and
+/// `&mut *tx` as with sqlx). Cloning is as cheap as cloning the pool. Spans are children of
+/// `Context::current()` when the query is issued.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), sqlx::Error> {
+/// use otel_sqlx::TracedPgPool;
+///
+/// let pool = TracedPgPool::connect("postgres://app@localhost/shop").await?; // was: PgPool::connect
+/// let rows = sqlx::query("SELECT id FROM documents WHERE owner = $1") // span "SELECT documents"
+///     .bind(42_i64)
+///     .fetch_all(&pool)
+///     .await?;
+/// # Ok(()) }
+/// ```
+pub struct TracedPool<DB: Database, T = BoxedTracer> {
+    pub(crate) pool: Pool<DB>,
+    pub(crate) shared: Arc<Shared<T>>,
+    /// What the connection-count gauges read (they hold it weakly).
+    _state: Option<Arc<dyn PoolState>>,
+}
+
+impl<DB: Database, T> Clone for TracedPool<DB, T> {
+    fn clone(&self) -> Self {
+        Self { pool: self.pool.clone(), shared: Arc::clone(&self.shared), _state: self._state.clone() }
+    }
+}
+
+impl<DB: Database, T> fmt::Debug for TracedPool<DB, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TracedPool")
+            .field("pool", &self.pool)
+            .field("db_system_name", &self.shared.system)
+            .field("pool_name", &self.shared.pool_name.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<DB: TracedDatabase> TracedPool<DB> {
+    /// Opens a pool on `url` (as `Pool::connect`) and wraps it with default settings. On MySQL,
+    /// asks the server whether it is MariaDB.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        TracedPoolBuilder::default().connect(url).await
+    }
+
+    /// Wraps `pool` with default settings (MySQL pools are recorded as `mysql`; use
+    /// [`TracedPoolBuilder::wrap`] to detect MariaDB).
+    pub fn new(pool: Pool<DB>) -> Self {
+        TracedPoolBuilder::default().build(pool)
+    }
+
+    /// A builder for the settings.
+    pub fn builder() -> TracedPoolBuilder<DB> {
+        TracedPoolBuilder::default()
+    }
+}
+
+impl<DB: Database, T> TracedPool<DB, T> {
+    /// The wrapped pool (its queries are not traced).
+    pub fn inner(&self) -> &Pool<DB> {
+        &self.pool
+    }
+
+    /// Unwraps the pool.
+    pub fn into_inner(self) -> Pool<DB> {
+        self.pool
+    }
+
+    /// Closes the pool (see [`Pool::close`]).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// `db.system.name` as recorded (`postgresql`, `mysql`, `mariadb` or `sqlite`).
+    pub fn db_system_name(&self) -> &'static str {
+        self.shared.system
+    }
+}
+
+impl<DB, T> TracedPool<DB, T>
+where
+    DB: TracedDatabase,
+    T: Tracer + Send + Sync + 'static,
+    T::Span: Send + Sync + 'static,
+{
+    /// Takes a connection from the pool. A wait longer than the threshold is recorded as a span
+    /// under the current context; queries on the connection are traced (use `&mut *conn`).
+    pub async fn acquire(&self) -> Result<TracedPoolConnection<DB, T>, Error> {
+        let parent = Context::current();
+        let (connection, wait) = acquire(&self.shared, &self.pool).await;
+        self.shared.waited(&parent, wait, matches!(connection, Err(Error::PoolTimedOut)));
+        let (connection, use_time) = connection?;
+        Ok(TracedPoolConnection::new(TracedConnection::new(connection, Arc::clone(&self.shared), use_time)))
+    }
+
+    /// Starts a transaction on a connection from the pool: a `BEGIN` span (with the pool wait),
+    /// then every query on `&mut *tx`, then a `COMMIT` or `ROLLBACK` span.
+    pub async fn begin(&self) -> Result<TracedTransaction<DB, T>, Error> {
+        let mut operation = self.shared.start("BEGIN");
+        let (connection, wait) = acquire(&self.shared, &self.pool).await;
+        let timed_out = matches!(connection, Err(Error::PoolTimedOut));
+        match &mut operation {
+            Some(operation) => operation.acquired(wait, timed_out),
+            None => self.shared.waited(&Context::current(), wait, timed_out),
+        }
+        let (connection, use_time) = match connection {
+            Ok(connection) => connection,
+            Err(error) => {
+                if let Some(operation) = operation {
+                    operation.finish(Err(&error));
+                }
+                return Err(error);
+            }
+        };
+        let transaction = Transaction::begin(connection, None).await;
+        if let Some(operation) = operation {
+            operation.finish(transaction.as_ref().map(|_| ()));
+        }
+        Ok(TracedTransaction::new(TracedConnection::new(transaction?, Arc::clone(&self.shared), use_time)))
+    }
+}
+
+/// Takes a connection, counting the request as pending meanwhile; returns it (with the guard
+/// that records its use time) and how long it took.
+pub(crate) async fn acquire<DB: Database, T>(
+    shared: &Shared<T>,
+    pool: &Pool<DB>,
+) -> (Result<(PoolConnection<DB>, UseTime), Error>, Duration) {
+    let pending = shared.metrics.as_deref().map(Metrics::pending);
+    let start = Instant::now();
+    let connection = pool.acquire().await;
+    let wait = start.elapsed();
+    drop(pending);
+    (connection.map(|c| (c, UseTime::start(shared.metrics.as_ref()))), wait)
+}
+
+/// Settings of a [`TracedPool`].
+///
+/// Defaults: the global tracer provider; `db.query.text` recorded (inline literals replaced by
+/// `?`), capped at 2048 bytes; no `db.response.returned_rows`; spans also without a sampled parent
+/// (the sampler decides); pool waits of 10 ms or more as spans; sqlcommenter off; 1024 statement
+/// texts cached; no metrics.
+pub struct TracedPoolBuilder<DB, T = BoxedTracer> {
+    tracer: T,
+    query_text: bool,
+    max_query_text: usize,
+    returned_rows: bool,
+    require_sampled_parent: bool,
+    wait_threshold: Duration,
+    sqlcommenter: bool,
+    statement_cache: usize,
+    pool_name: Option<String>,
+    mariadb: Option<bool>,
+    meter: Option<opentelemetry::metrics::Meter>,
+    _db: PhantomData<fn() -> DB>,
+}
+
+impl<DB> Default for TracedPoolBuilder<DB> {
+    fn default() -> Self {
+        Self {
+            tracer: global::tracer_provider().tracer_with_scope(scope()),
+            query_text: true,
+            max_query_text: DEFAULT_MAX_QUERY_TEXT,
+            returned_rows: false,
+            require_sampled_parent: false,
+            wait_threshold: DEFAULT_WAIT_THRESHOLD,
+            sqlcommenter: false,
+            statement_cache: DEFAULT_STATEMENT_CACHE,
+            pool_name: None,
+            mariadb: None,
+            meter: None,
+            _db: PhantomData,
+        }
+    }
+}
+
+impl<DB, T> fmt::Debug for TracedPoolBuilder<DB, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TracedPoolBuilder")
+            .field("query_text", &self.query_text)
+            .field("returned_rows", &self.returned_rows)
+            .field("wait_threshold", &self.wait_threshold)
+            .field("sqlcommenter", &self.sqlcommenter)
+            .finish_non_exhaustive()
+    }
+}
+
+fn scope() -> InstrumentationScope {
+    InstrumentationScope::builder("otel-sqlx")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .with_schema_url(opentelemetry_semantic_conventions::SCHEMA_URL)
+        .build()
+}
+
+impl<DB, T> TracedPoolBuilder<DB, T> {
+    /// Uses `provider` instead of the global one. With the SDK's provider, an unsampled query
+    /// costs no allocation at all (the global provider boxes every span).
+    pub fn tracer_provider<P: TracerProvider>(self, provider: &P) -> TracedPoolBuilder<DB, P::Tracer> {
+        TracedPoolBuilder {
+            tracer: provider.tracer_with_scope(scope()),
+            query_text: self.query_text,
+            max_query_text: self.max_query_text,
+            returned_rows: self.returned_rows,
+            require_sampled_parent: self.require_sampled_parent,
+            wait_threshold: self.wait_threshold,
+            sqlcommenter: self.sqlcommenter,
+            statement_cache: self.statement_cache,
+            pool_name: self.pool_name,
+            mariadb: self.mariadb,
+            meter: self.meter,
+            _db: PhantomData,
+        }
+    }
+
+    /// Whether to record `db.query.text` (inline literals replaced by `?`). On by default.
+    pub fn query_text(mut self, enabled: bool) -> Self {
+        self.query_text = enabled;
+        self
+    }
+
+    /// The longest `db.query.text` recorded, in bytes (cut on a character boundary, ending `...`).
+    pub fn max_query_text_len(mut self, bytes: usize) -> Self {
+        self.max_query_text = bytes.max(8);
+        self
+    }
+
+    /// Whether to record `db.response.returned_rows` (the rows the query returned, counted as
+    /// they arrive). Off by default (opt-in in the conventions).
+    pub fn returned_rows(mut self, enabled: bool) -> Self {
+        self.returned_rows = enabled;
+        self
+    }
+
+    /// Parent-only tracing: when true, a query issued without a sampled parent span gets no span
+    /// at all (for background jobs). Off by default: the sampler decides.
+    pub fn require_sampled_parent(mut self, required: bool) -> Self {
+        self.require_sampled_parent = required;
+        self
+    }
+
+    /// A pool wait at least this long gets its own span (`db.client.connection.wait`) before the
+    /// query. 10 ms by default. The wait is recorded on every query span anyway.
+    pub fn pool_wait_threshold(mut self, threshold: Duration) -> Self {
+        self.wait_threshold = threshold;
+        self
+    }
+
+    /// sqlcommenter: append the query span's `traceparent` and `tracestate` to each statement as
+    /// a comment. Off by default. Every statement text then differs, which defeats the database's
+    /// and sqlx's prepared-statement caches: commented statements are not cached by sqlx.
+    pub fn sqlcommenter(mut self, enabled: bool) -> Self {
+        self.sqlcommenter = enabled;
+        self
+    }
+
+    /// How many statement texts keep their parsed span name and text (1024 by default).
+    pub fn statement_cache_capacity(mut self, statements: usize) -> Self {
+        self.statement_cache = statements.max(1);
+        self
+    }
+
+    /// `db.client.connection.pool.name` of the pool metrics and wait spans. Default:
+    /// `{server.address}:{server.port}/{db.namespace}` (what is known of it).
+    pub fn pool_name(mut self, name: impl Into<String>) -> Self {
+        self.pool_name = Some(name.into());
+        self
+    }
+
+    /// Records `db.system.name` = `mariadb` (true) or `mysql` (false) for a MySQL pool, instead
+    /// of asking the server (`connect` and `wrap` ask; `build` cannot).
+    pub fn mariadb(mut self, mariadb: bool) -> Self {
+        self.mariadb = Some(mariadb);
+        self
+    }
+
+    /// Records `db.client.operation.duration` and the pool metrics (`db.client.connection.count`,
+    /// `.max`, `.wait_time`, `.use_time`, `.timeouts`, `.pending_requests`) on `meter`.
+    pub fn metrics(mut self, meter: &opentelemetry::metrics::Meter) -> Self {
+        self.meter = Some(meter.clone());
+        self
+    }
+}
+
+impl<DB: TracedDatabase, T> TracedPoolBuilder<DB, T> {
+    /// Wraps `pool`.
+    pub fn build(self, pool: Pool<DB>) -> TracedPool<DB, T> {
+        let system = match self.mariadb {
+            Some(true) if DB::SYSTEM_NAME == "mysql" => "mariadb",
+            _ => DB::SYSTEM_NAME,
+        };
+        self.build_as(pool, system)
+    }
+
+    /// Wraps `pool`, asking a MySQL server whether it is MariaDB (unless set with
+    /// [`TracedPoolBuilder::mariadb`]).
+    pub async fn wrap(self, pool: Pool<DB>) -> TracedPool<DB, T> {
+        if self.mariadb.is_some() {
+            return self.build(pool);
+        }
+        let system = DB::detect_system(&pool).await;
+        self.build_as(pool, system)
+    }
+
+    /// Opens a pool on `url` (as `Pool::connect`) and wraps it as [`TracedPoolBuilder::wrap`] does.
+    pub async fn connect(self, url: &str) -> Result<TracedPool<DB, T>, Error> {
+        let pool = Pool::<DB>::connect(url).await?;
+        Ok(self.wrap(pool).await)
+    }
+
+    fn build_as(self, pool: Pool<DB>, system: &'static str) -> TracedPool<DB, T> {
+        let server = DB::server(&pool.connect_options());
+        let pool_name = self.pool_name.unwrap_or_else(|| {
+            let mut name = server.address.clone().unwrap_or_default();
+            if let Some(port) = server.port {
+                name.push_str(&format!(":{port}"));
+            }
+            if let Some(namespace) = &server.namespace {
+                if !name.is_empty() {
+                    name.push('/');
+                }
+                name.push_str(namespace);
+            }
+            if name.is_empty() { system.to_owned() } else { name }
+        });
+        let pool_name = StringValue::from(Arc::<str>::from(pool_name));
+        let state: Option<Arc<dyn PoolState>> = self.meter.as_ref().map(|_| Arc::new(pool.clone()) as _);
+        let metrics = self
+            .meter
+            .as_ref()
+            .zip(state.as_ref())
+            .map(|(meter, state)| Arc::new(Metrics::new(meter, pool_name.clone(), state)));
+        let text = |value: String| StringValue::from(Arc::<str>::from(value));
+        let shared = Shared {
+            tracer: self.tracer,
+            system,
+            namespace: server.namespace.map(text),
+            server_address: server.address.map(text),
+            server_port: server.port,
+            pool_name,
+            query_text: self.query_text,
+            returned_rows: self.returned_rows,
+            require_sampled_parent: self.require_sampled_parent,
+            wait_threshold: self.wait_threshold,
+            sqlcommenter: self.sqlcommenter,
+            cache: StatementCache::new(self.statement_cache, DB::DIALECT, system, self.max_query_text),
+            metrics,
+        };
+        TracedPool { pool, shared: Arc::new(shared), _state: state }
+    }
+}

@@ -1,0 +1,518 @@
+//! Real databases over loopback (PostgreSQL, MariaDB/MySQL) and SQLite in a temporary file: every
+//! test asserts the exported spans (names, kinds, complete attribute sets, statuses, parents).
+//!
+//! PostgreSQL: `DATABASE_URL`, else `postgres://postgres@127.0.0.1:5432/test` (then user `root`).
+//! MariaDB/MySQL: `MYSQL_URL`, else `mysql://root@127.0.0.1:3306/test`. Start both with
+//! `scripts/services.sh start`. Each test creates its own uniquely named tables.
+
+use futures_util::TryStreamExt;
+use opentelemetry::trace::{FutureExt, SpanKind, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::{Context, KeyValue, Value};
+use opentelemetry_sdk::trace::SdkTracer;
+use opentelemetry_semantic_conventions::attribute as semconv;
+use otel_core::testing::{FinishedSpans, SpanRecorder, SpanView};
+use otel_sqlx::{POOL_WAIT_ATTRIBUTE, POOL_WAIT_SPAN_NAME, TracedPool, TracedPoolBuilder};
+use sqlx::{AssertSqlSafe, Database, Pool};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+/// A name no other test (or earlier run) uses.
+fn unique(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+    format!("{prefix}_{}_{}_{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+#[derive(sqlx::FromRow, Debug, PartialEq)]
+struct Person {
+    id: i32,
+    name: String,
+}
+
+/// The attributes every span of a pool carries, and what differs per database.
+struct Flavor {
+    base: Vec<KeyValue>,
+    /// The n-th placeholder (1-based).
+    placeholder: fn(usize) -> String,
+    syntax_error: &'static str,
+    unique_violation: &'static str,
+    name_type: &'static str,
+    system: &'static str,
+}
+
+fn dollar(n: usize) -> String {
+    format!("${n}")
+}
+
+fn question(_: usize) -> String {
+    "?".to_owned()
+}
+
+fn base(system: &'static str, namespace: Option<&str>, address: Option<&str>, port: Option<u16>) -> Vec<KeyValue> {
+    let mut base = vec![KeyValue::new(semconv::DB_SYSTEM_NAME, system)];
+    if let Some(namespace) = namespace {
+        base.push(KeyValue::new(semconv::DB_NAMESPACE, namespace.to_owned()));
+    }
+    if let Some(address) = address {
+        base.push(KeyValue::new(semconv::SERVER_ADDRESS, address.to_owned()));
+    }
+    if let Some(port) = port {
+        base.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+    }
+    base
+}
+
+async fn postgres() -> (Pool<sqlx::Postgres>, Flavor) {
+    let candidates = match std::env::var("DATABASE_URL") {
+        Ok(url) => vec![url],
+        Err(_) => {
+            vec!["postgres://postgres@127.0.0.1:5432/test".to_owned(), "postgres://root@127.0.0.1:5432/test".to_owned()]
+        }
+    };
+    let mut last = None;
+    for url in &candidates {
+        match Pool::<sqlx::Postgres>::connect(url).await {
+            Ok(pool) => {
+                let options = pool.connect_options();
+                let port = Some(options.get_port()).filter(|&p| p != 5432);
+                let namespace = options.get_database().unwrap_or(options.get_username()).to_owned();
+                let flavor = Flavor {
+                    base: base("postgresql", Some(&namespace), Some(options.get_host()), port),
+                    placeholder: dollar,
+                    syntax_error: "42601",
+                    unique_violation: "23505",
+                    name_type: "TEXT",
+                    system: "postgresql",
+                };
+                return (pool, flavor);
+            }
+            Err(error) => last = Some(error),
+        }
+    }
+    panic!(
+        "PostgreSQL is not reachable at {candidates:?} ({last:?}): start it with `scripts/services.sh start` \
+         (or set DATABASE_URL)"
+    );
+}
+
+async fn mariadb() -> (Pool<sqlx::MySql>, Flavor) {
+    let url = std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned());
+    let pool = Pool::<sqlx::MySql>::connect(&url).await.unwrap_or_else(|error| {
+        panic!(
+            "MariaDB/MySQL is not reachable at {url} ({error}): start it with `scripts/services.sh start` \
+             (or set MYSQL_URL)"
+        )
+    });
+    let version: String = sqlx::query_scalar("SELECT VERSION()").fetch_one(&pool).await.unwrap();
+    let system = if version.contains("MariaDB") { "mariadb" } else { "mysql" };
+    let options = pool.connect_options();
+    let port = Some(options.get_port()).filter(|&p| p != 3306);
+    let flavor = Flavor {
+        base: base(system, options.get_database(), Some(options.get_host()), port),
+        placeholder: question,
+        syntax_error: "42000",
+        unique_violation: "23000",
+        name_type: "VARCHAR(64)",
+        system,
+    };
+    (pool, flavor)
+}
+
+async fn sqlite() -> (Pool<sqlx::Sqlite>, Flavor) {
+    let path = std::env::temp_dir().join(format!("{}.db", unique("otel_sqlx")));
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let pool = Pool::<sqlx::Sqlite>::connect(&url).await.expect("a SQLite file in the temporary directory");
+    let flavor = Flavor {
+        base: base("sqlite", Some(&path.to_string_lossy()), None, None),
+        placeholder: question,
+        syntax_error: "1",
+        unique_violation: "1555", // SQLITE_CONSTRAINT_PRIMARYKEY
+        name_type: "TEXT",
+        system: "sqlite",
+    };
+    (pool, flavor)
+}
+
+fn traced<DB: otel_sqlx::TracedDatabase>(
+    pool: &Pool<DB>,
+    flavor: &Flavor,
+    recorder: &SpanRecorder,
+    settings: impl FnOnce(TracedPoolBuilder<DB, SdkTracer>) -> TracedPoolBuilder<DB, SdkTracer>,
+) -> TracedPool<DB, SdkTracer> {
+    // Waits for a connection vary under parallel tests: only the wait test sets a short threshold.
+    let builder =
+        TracedPool::<DB>::builder().tracer_provider(recorder.provider()).pool_wait_threshold(Duration::from_secs(60));
+    settings(builder).mariadb(flavor.system == "mariadb").build(pool.clone())
+}
+
+/// The expected attributes of a query span.
+fn expected(flavor: &Flavor, summary: Option<&str>, text: &str, extra: &[KeyValue]) -> Vec<KeyValue> {
+    let mut attributes = flavor.base.clone();
+    if let Some(summary) = summary {
+        attributes.push(KeyValue::new(semconv::DB_QUERY_SUMMARY, summary.to_owned()));
+    }
+    attributes.push(KeyValue::new(semconv::DB_QUERY_TEXT, text.to_owned()));
+    attributes.extend_from_slice(extra);
+    attributes
+}
+
+/// Asserts a CLIENT span with exactly `attributes`, plus the pool wait when `pooled` (its value
+/// is whatever was measured: a non-negative number of seconds).
+#[track_caller]
+fn assert_query<'a>(span: SpanView<'a>, mut attributes: Vec<KeyValue>, pooled: bool) -> SpanView<'a> {
+    if pooled {
+        let wait = span.attr(POOL_WAIT_ATTRIBUTE).cloned().unwrap_or_else(|| panic!("{:?} has no wait", span.name()));
+        assert!(matches!(wait, Value::F64(w) if w >= 0.0), "wait of {:?}: {wait:?}", span.name());
+        attributes.push(KeyValue::new(POOL_WAIT_ATTRIBUTE, wait));
+    }
+    span.assert_kind(SpanKind::Client).assert_attrs_exactly(&attributes)
+}
+
+async fn create_people<DB: Database>(pool: &Pool<DB>, flavor: &Flavor) -> String
+where
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    let table = unique("people");
+    let ddl = format!("CREATE TABLE {table} (id INT PRIMARY KEY, name {} NOT NULL)", flavor.name_type);
+    sqlx::raw_sql(AssertSqlSafe(ddl)).execute(pool).await.expect("create table");
+    table
+}
+
+fn spans_named<'a>(spans: &'a FinishedSpans, name: &str, count: usize) -> Vec<SpanView<'a>> {
+    let found = spans.named(name);
+    assert_eq!(found.len(), count, "spans named {name:?}:\n{}", spans.describe());
+    found
+}
+
+macro_rules! database_tests {
+    ($module:ident, $connect:ident, $db:ty) => {
+        mod $module {
+            use super::*;
+
+            #[tokio::test]
+            async fn select_insert_update_delete_cte_and_typed_queries() {
+                let (raw, flavor) = $connect().await;
+                let table = create_people(&raw, &flavor).await;
+                let recorder = SpanRecorder::new();
+                let pool = traced(&raw, &flavor, &recorder, |b| b);
+                let p = flavor.placeholder;
+
+                let insert = format!("INSERT INTO {table} (id, name) VALUES ({}, {})", p(1), p(2));
+                sqlx::query(AssertSqlSafe(insert.clone())).bind(1_i32).bind("ada").execute(&pool).await.unwrap();
+                let inline = format!("INSERT INTO {table} (id, name) VALUES (2, 'bob')");
+                sqlx::query(AssertSqlSafe(inline)).execute(&pool).await.unwrap();
+                let select = format!("SELECT id, name FROM {table} WHERE id > {} ORDER BY id", p(1));
+                let rows = sqlx::query(AssertSqlSafe(select.clone())).bind(0_i32).fetch_all(&pool).await.unwrap();
+                assert_eq!(rows.len(), 2);
+                let update = format!("UPDATE {table} SET name = {} WHERE id = {}", p(1), p(2));
+                sqlx::query(AssertSqlSafe(update.clone())).bind("bea").bind(2_i32).execute(&pool).await.unwrap();
+                let typed = format!("SELECT id, name FROM {table} WHERE id = {}", p(1));
+                let person: Person =
+                    sqlx::query_as(AssertSqlSafe(typed.clone())).bind(2_i32).fetch_one(&pool).await.unwrap();
+                assert_eq!(person, Person { id: 2, name: "bea".into() });
+                // What `query_as!` expands to: a `Map` (its own persistence rule).
+                let mapped = format!("SELECT name FROM {table} WHERE id = {}", p(1));
+                let name: Option<String> = sqlx::query(AssertSqlSafe(mapped.clone()))
+                    .bind(1_i32)
+                    .try_map(|row: <$db as Database>::Row| sqlx::Row::try_get(&row, 0))
+                    .fetch_optional(&pool)
+                    .await
+                    .unwrap();
+                assert_eq!(name.as_deref(), Some("ada"));
+                let cte =
+                    format!("WITH recent AS (SELECT id FROM {table} WHERE id >= {}) SELECT count(*) FROM recent", p(1));
+                let count: i64 =
+                    sqlx::query_scalar(AssertSqlSafe(cte.clone())).bind(1_i32).fetch_one(&pool).await.unwrap();
+                assert_eq!(count, 2);
+                let delete = format!("DELETE FROM {table} WHERE id = {}", p(1));
+                sqlx::query(AssertSqlSafe(delete.clone())).bind(1_i32).execute(&pool).await.unwrap();
+
+                let spans = recorder.spans();
+                spans.assert_count(8);
+                let inserts = spans_named(&spans, &format!("INSERT {table}"), 2);
+                let summary = format!("INSERT {table}");
+                assert_query(inserts[0], expected(&flavor, Some(&summary), &insert, &[]), true).assert_status_unset();
+                let sanitized = format!("INSERT INTO {table} (id, name) VALUES (?, ?)");
+                assert_query(inserts[1], expected(&flavor, Some(&summary), &sanitized, &[]), true);
+                let selects = spans_named(&spans, &format!("SELECT {table}"), 3);
+                let summary = format!("SELECT {table}");
+                assert_query(selects[0], expected(&flavor, Some(&summary), &select, &[]), true);
+                assert_query(selects[1], expected(&flavor, Some(&summary), &typed, &[]), true);
+                assert_query(selects[2], expected(&flavor, Some(&summary), &mapped, &[]), true);
+                let summary = format!("UPDATE {table}");
+                assert_query(spans.one(&summary), expected(&flavor, Some(&summary), &update, &[]), true);
+                let summary = format!("SELECT {table} SELECT");
+                assert_query(spans.one(&summary), expected(&flavor, Some(&summary), &cte, &[]), true);
+                let summary = format!("DELETE {table}");
+                assert_query(spans.one(&summary), expected(&flavor, Some(&summary), &delete, &[]), true)
+                    .assert_status_unset();
+                for span in spans.iter() {
+                    span.assert_root();
+                }
+            }
+
+            #[tokio::test]
+            async fn returned_rows_are_opt_in() {
+                let (raw, flavor) = $connect().await;
+                let table = create_people(&raw, &flavor).await;
+                let insert = format!("INSERT INTO {table} (id, name) VALUES (1, 'a'), (2, 'b'), (3, 'c')");
+                sqlx::raw_sql(AssertSqlSafe(insert)).execute(&raw).await.unwrap();
+                let recorder = SpanRecorder::new();
+                let pool = traced(&raw, &flavor, &recorder, |b| b.returned_rows(true));
+                let select = format!("SELECT id FROM {table}");
+                sqlx::query(AssertSqlSafe(select.clone())).fetch_all(&pool).await.unwrap();
+                let spans = recorder.spans();
+                let summary = format!("SELECT {table}");
+                let rows = KeyValue::new(semconv::DB_RESPONSE_RETURNED_ROWS, 3_i64);
+                assert_query(spans.one(&summary), expected(&flavor, Some(&summary), &select, &[rows]), true);
+            }
+
+            #[tokio::test]
+            async fn transactions_commit_and_roll_back() {
+                let (raw, flavor) = $connect().await;
+                let table = create_people(&raw, &flavor).await;
+                let recorder = SpanRecorder::new();
+                let pool = traced(&raw, &flavor, &recorder, |b| b);
+                let p = flavor.placeholder;
+                let insert = format!("INSERT INTO {table} (id, name) VALUES ({}, {})", p(1), p(2));
+
+                let mut tx = pool.begin().await.unwrap();
+                sqlx::query(AssertSqlSafe(insert.clone())).bind(1_i32).bind("kept").execute(&mut *tx).await.unwrap();
+                tx.commit().await.unwrap();
+                let mut tx = pool.begin().await.unwrap();
+                sqlx::query(AssertSqlSafe(insert.clone())).bind(2_i32).bind("gone").execute(&mut *tx).await.unwrap();
+                tx.rollback().await.unwrap();
+
+                let count = format!("SELECT count(*) FROM {table}");
+                let rows: i64 = sqlx::query_scalar(AssertSqlSafe(count)).fetch_one(&raw).await.unwrap();
+                assert_eq!(rows, 1, "one committed, one rolled back");
+                let spans = recorder.spans();
+                spans.assert_count(6);
+                for begin in spans_named(&spans, "BEGIN", 2) {
+                    assert_query(begin, expected(&flavor, Some("BEGIN"), "BEGIN", &[]), true);
+                }
+                let summary = format!("INSERT {table}");
+                for span in spans_named(&spans, &summary, 2) {
+                    // On the transaction's connection: no pool wait.
+                    assert_query(span, expected(&flavor, Some(&summary), &insert, &[]), false);
+                }
+                assert_query(spans.one("COMMIT"), expected(&flavor, Some("COMMIT"), "COMMIT", &[]), false)
+                    .assert_status_unset();
+                assert_query(spans.one("ROLLBACK"), expected(&flavor, Some("ROLLBACK"), "ROLLBACK", &[]), false)
+                    .assert_status_unset();
+            }
+
+            #[tokio::test]
+            async fn acquired_connections_are_traced() {
+                let (raw, flavor) = $connect().await;
+                let recorder = SpanRecorder::new();
+                let pool = traced(&raw, &flavor, &recorder, |b| b);
+                let mut conn = pool.acquire().await.unwrap();
+                let one: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&mut *conn).await.unwrap();
+                assert_eq!(one, 1);
+                drop(conn);
+                let spans = recorder.spans();
+                spans.assert_count(1);
+                assert_query(spans.one("SELECT"), expected(&flavor, Some("SELECT"), "SELECT ?", &[]), false);
+            }
+
+            #[tokio::test]
+            async fn a_stream_dropped_early_ends_its_span_once_without_error() {
+                let (raw, flavor) = $connect().await;
+                let table = create_people(&raw, &flavor).await;
+                let insert = format!("INSERT INTO {table} (id, name) VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd')");
+                sqlx::raw_sql(AssertSqlSafe(insert)).execute(&raw).await.unwrap();
+                let recorder = SpanRecorder::new();
+                let pool = traced(&raw, &flavor, &recorder, |b| b.returned_rows(true));
+                let select = format!("SELECT id, name FROM {table} ORDER BY id");
+                {
+                    let mut rows = sqlx::query_as::<_, Person>(AssertSqlSafe(select.clone())).fetch(&pool);
+                    let first = rows.try_next().await.unwrap().unwrap();
+                    let second = rows.try_next().await.unwrap().unwrap();
+                    assert_eq!((first.id, second.id), (1, 2));
+                    assert_eq!(recorder.spans().len(), 0, "the span is open while the stream is");
+                }
+                let spans = recorder.spans();
+                spans.assert_count(1);
+                let summary = format!("SELECT {table}");
+                let rows = KeyValue::new(semconv::DB_RESPONSE_RETURNED_ROWS, 2_i64);
+                assert_query(spans.one(&summary), expected(&flavor, Some(&summary), &select, &[rows]), true)
+                    .assert_status_unset();
+            }
+
+            #[tokio::test]
+            async fn failures_record_the_sqlstate() {
+                let (raw, flavor) = $connect().await;
+                let table = create_people(&raw, &flavor).await;
+                let recorder = SpanRecorder::new();
+                let pool = traced(&raw, &flavor, &recorder, |b| b);
+
+                let error = sqlx::query("SELEC 1 FROM nowhere").execute(&pool).await.unwrap_err();
+                assert!(matches!(error, sqlx::Error::Database(_)), "{error:?}");
+                let insert = format!("INSERT INTO {table} (id, name) VALUES (7, 'x')");
+                sqlx::query(AssertSqlSafe(insert.clone())).execute(&pool).await.unwrap();
+                let error = sqlx::query(AssertSqlSafe(insert)).execute(&pool).await.unwrap_err();
+                assert!(error.as_database_error().is_some_and(|e| e.is_unique_violation()), "{error:?}");
+
+                let spans = recorder.spans();
+                spans.assert_count(3);
+                let failure = |code: &'static str| {
+                    [KeyValue::new(semconv::DB_RESPONSE_STATUS_CODE, code), KeyValue::new(semconv::ERROR_TYPE, code)]
+                };
+                // Nothing recognisable: the span is named after the database system.
+                assert_query(
+                    spans.one(flavor.system),
+                    expected(&flavor, None, "SELEC ? FROM nowhere", &failure(flavor.syntax_error)),
+                    true,
+                )
+                .assert_status_error();
+                let summary = format!("INSERT {table}");
+                let inserts = spans_named(&spans, &summary, 2);
+                let sanitized = format!("INSERT INTO {table} (id, name) VALUES (?, ?)");
+                assert_query(inserts[0], expected(&flavor, Some(&summary), &sanitized, &[]), true)
+                    .assert_status_unset();
+                assert_query(
+                    inserts[1],
+                    expected(&flavor, Some(&summary), &sanitized, &failure(flavor.unique_violation)),
+                    true,
+                )
+                .assert_status_error();
+            }
+
+            #[tokio::test]
+            async fn queries_are_children_of_the_current_span() {
+                let (raw, flavor) = $connect().await;
+                let recorder = SpanRecorder::new();
+                let pool = traced(&raw, &flavor, &recorder, |b| b);
+                let tracer = recorder.provider().tracer("app");
+                let request = tracer.span_builder("GET /users/{id}").with_kind(SpanKind::Server).start(&tracer);
+                let cx = Context::current_with_span(request);
+                let one: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&pool).with_context(cx.clone()).await.unwrap();
+                assert_eq!(one, 1);
+                cx.span().end();
+                let spans = recorder.spans();
+                let parent = spans.one("GET /users/{id}");
+                assert_query(spans.one("SELECT"), expected(&flavor, Some("SELECT"), "SELECT ?", &[]), true)
+                    .assert_child_of(&parent);
+            }
+        }
+    };
+}
+
+database_tests!(postgresql, postgres, sqlx::Postgres);
+database_tests!(mariadb, mariadb, sqlx::MySql);
+database_tests!(sqlite, sqlite, sqlx::Sqlite);
+
+#[tokio::test]
+async fn mariadb_is_detected_from_the_server_version() {
+    let (raw, flavor) = mariadb().await;
+    let pool = TracedPool::builder().wrap(raw).await;
+    assert_eq!(pool.db_system_name(), flavor.system);
+}
+
+#[tokio::test]
+async fn a_long_pool_wait_is_its_own_span_and_a_short_one_is_not() {
+    let (raw, flavor) = sqlite().await;
+    let raw = sqlx::pool::PoolOptions::<sqlx::Sqlite>::new()
+        .max_connections(1)
+        .connect_with((*raw.connect_options()).clone())
+        .await
+        .unwrap();
+    let recorder = SpanRecorder::new();
+    let pool = traced(&raw, &flavor, &recorder, |b| b.pool_wait_threshold(Duration::from_millis(50)));
+
+    let held = pool.acquire().await.unwrap();
+    let holder = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        drop(held);
+    });
+    let one: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&pool).await.unwrap();
+    assert_eq!(one, 1);
+    holder.await.unwrap();
+    let spans = recorder.spans();
+    let wait = spans.one(POOL_WAIT_SPAN_NAME);
+    let query = assert_query(spans.one("SELECT"), expected(&flavor, Some("SELECT"), "SELECT ?", &[]), true);
+    wait.assert_child_of(&query).assert_kind(SpanKind::Internal).assert_attrs_exactly(&[
+        KeyValue::new(semconv::DB_SYSTEM_NAME, "sqlite"),
+        KeyValue::new(semconv::DB_CLIENT_CONNECTION_POOL_NAME, flavor.base[1].value.as_str().into_owned()),
+    ]);
+    let waited = wait.data().end_time.duration_since(wait.data().start_time).unwrap();
+    assert!((Duration::from_millis(100)..Duration::from_secs(5)).contains(&waited), "waited {waited:?}");
+    assert!(wait.data().end_time <= query.data().end_time, "the wait comes before the query ends");
+    let Some(Value::F64(recorded)) = query.attr(POOL_WAIT_ATTRIBUTE) else { unreachable!() };
+    assert!((0.1..5.0).contains(recorded), "recorded wait {recorded}");
+
+    // The connection is free now: no wait span.
+    recorder.reset();
+    sqlx::query("SELECT 2").execute(&pool).await.unwrap();
+    let spans = recorder.spans();
+    spans.assert_count(1).assert_none_named(POOL_WAIT_SPAN_NAME);
+}
+
+#[tokio::test]
+async fn sqlcommenter_sends_the_query_spans_traceparent_to_the_server() {
+    let (raw, flavor) = postgres().await;
+    let recorder = SpanRecorder::new();
+    let pool = traced(&raw, &flavor, &recorder, |b| b.sqlcommenter(true));
+    // The server reports the statement it is running: ours, with the comment.
+    let sql = "SELECT query FROM pg_stat_activity WHERE pid = pg_backend_pid()";
+    let seen: String = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+
+    let spans = recorder.spans();
+    let span = assert_query(
+        spans.one("SELECT pg_stat_activity"),
+        expected(&flavor, Some("SELECT pg_stat_activity"), sql, &[]),
+        true,
+    );
+    let (statement, comment) = seen.split_once(" /*").unwrap_or_else(|| panic!("no comment in {seen:?}"));
+    assert_eq!(statement, sql);
+    let traceparent = comment
+        .strip_prefix("traceparent='")
+        .and_then(|rest| rest.strip_suffix("'*/"))
+        .unwrap_or_else(|| panic!("not a sqlcommenter comment: {comment:?}"));
+    let parsed = otel_core::propagation::Traceparent::parse(traceparent).expect("a valid W3C traceparent");
+    assert_eq!(parsed.trace_id, span.trace_id());
+    assert_eq!(parsed.span_id, span.span_id());
+    assert!(parsed.flags.is_sampled());
+
+    // A statement with a comment of its own is left alone.
+    let commented = "SELECT query FROM pg_stat_activity WHERE pid = pg_backend_pid() /* mine */";
+    let seen: String = sqlx::query_scalar(commented).fetch_one(&pool).await.unwrap();
+    assert_eq!(seen, commented);
+}
+
+#[tokio::test]
+async fn metrics_cover_operations_and_the_pool() {
+    use opentelemetry::metrics::MeterProvider;
+    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+
+    let (raw, flavor) = sqlite().await;
+    let exporter = InMemoryMetricExporter::default();
+    let meters = SdkMeterProvider::builder().with_reader(PeriodicReader::builder(exporter.clone()).build()).build();
+    let recorder = SpanRecorder::new();
+    let pool = traced(&raw, &flavor, &recorder, |b| b.metrics(&meters.meter("test")).pool_name("main"));
+    sqlx::query("SELECT 1").execute(&pool).await.unwrap();
+    let conn = pool.acquire().await.unwrap();
+    drop(conn);
+    meters.force_flush().unwrap();
+    let exported = exporter.get_finished_metrics().unwrap();
+    let mut names: Vec<String> = exported
+        .iter()
+        .flat_map(|rm| rm.scope_metrics())
+        .flat_map(|sm| sm.metrics())
+        .map(|m| m.name().to_owned())
+        .collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(
+        names,
+        [
+            "db.client.connection.count",
+            "db.client.connection.max",
+            "db.client.connection.pending_requests",
+            "db.client.connection.use_time",
+            "db.client.connection.wait_time",
+            "db.client.operation.duration",
+        ]
+    );
+}

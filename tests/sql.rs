@@ -1,0 +1,87 @@
+//! SQL under an HTTP server span: the queries a handler runs are the request's children, with
+//! the bound value never recorded.
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use opentelemetry::trace::SpanKind;
+use opentelemetry_sdk::trace::SdkTracer;
+use otel_core::config::HttpServerConfig;
+use otel_core::propagation::StrictTraceContextPropagator;
+use otel_core::testing::SpanRecorder;
+use otel_sqlx::TracedPool;
+use sqlx::{Pool, Postgres, Row};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "hunter2-e2e-never-recorded";
+
+async fn postgres() -> Pool<Postgres> {
+    let candidates = match std::env::var("DATABASE_URL") {
+        Ok(url) => vec![url],
+        Err(_) => vec!["postgres://postgres@127.0.0.1:5432/test".into(), "postgres://root@127.0.0.1:5432/test".into()],
+    };
+    for url in &candidates {
+        if let Ok(pool) = Pool::<Postgres>::connect(url).await {
+            return pool;
+        }
+    }
+    panic!(
+        "PostgreSQL is not reachable at {candidates:?}: start it with `scripts/services.sh start`, or set DATABASE_URL"
+    )
+}
+
+#[tokio::test]
+async fn queries_are_children_of_the_request() {
+    let recorder = SpanRecorder::new();
+    let pool: Arc<TracedPool<Postgres, SdkTracer>> =
+        Arc::new(TracedPool::builder().tracer_provider(recorder.provider()).build(postgres().await));
+    let app = Router::new()
+        .route(
+            "/orders/{id}",
+            get(|State(pool): State<Arc<TracedPool<Postgres, SdkTracer>>>| async move {
+                let row =
+                    sqlx::query("SELECT $1::text AS secret, 42 AS total").bind(SECRET).fetch_one(&*pool).await.unwrap();
+                let total: i32 = row.get("total");
+                total.to_string()
+            }),
+        )
+        .with_state(pool)
+        .layer(
+            otel_tower::OtelLayer::builder()
+                .tracer_provider(recorder.provider())
+                .propagator(StrictTraceContextPropagator::new())
+                .config(HttpServerConfig::builder().environment(|_| None))
+                .build(),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await });
+
+    let body =
+        reqwest::Client::new().get(format!("http://{address}/orders/9")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(body, "42");
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let spans = loop {
+        let spans = recorder.spans();
+        if spans.named("GET /orders/{id}").len() == 1 || Instant::now() > deadline {
+            break spans;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    spans.assert_single_trace();
+    let request = spans.one("GET /orders/{id}").assert_kind(SpanKind::Server);
+    spans
+        .one("SELECT")
+        .assert_kind(SpanKind::Client)
+        .assert_child_of(&request)
+        .assert_attr("db.system.name", "postgresql")
+        .assert_attr("db.query.text", "SELECT $1::text AS secret, ? AS total"); // inline literals masked
+    for span in spans.iter() {
+        for kv in span.attributes() {
+            assert!(!kv.value.to_string().contains(SECRET), "a bound value leaked into {} of {}", kv.key, span.name());
+        }
+    }
+}
