@@ -161,6 +161,7 @@ case "${1:-start}" in
         start_redis
         start_postgres
         start_mariadb
+        start_kafka
         ;;
     stop-kafka)
         stop_kafka

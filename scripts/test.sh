@@ -18,7 +18,7 @@ for component in rustfmt clippy; do
 done
 cargo --version
 
-step "services (Redis, PostgreSQL, MariaDB)"
+step "services (Redis, PostgreSQL, MariaDB, Kafka)"
 bash scripts/services.sh start
 
 step "one version of opentelemetry, http 1, hyper and tokio"

@@ -2,3 +2,4 @@
 //! under `src/bin/`). The demo's services live in [`demo`] so that a test can run its scenario.
 
 pub mod demo;
+pub mod w3c;

@@ -1,0 +1,606 @@
+//! Processing consumed messages in CONSUMER spans that continue (or link) the producer's trace,
+//! and the traced `StreamConsumer` whose messages carry what they need for it.
+
+use crate::messaging::{self, TopicNames};
+use crate::producer::DEFAULT_CLIENT_ID;
+use crate::scope::scope;
+use futures_util::{Stream, StreamExt};
+use opentelemetry::global::{self, BoxedTracer};
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::{FutureExt, Link, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::{Context, KeyValue, StringValue};
+use opentelemetry_semantic_conventions::attribute as semconv;
+use otel_core::propagation::Propagation;
+use otel_core::semconv::http::ERROR_TYPE_PANIC;
+use otel_core::span_start::{SamplingHint, start_span};
+use rdkafka::ClientConfig;
+use rdkafka::config::FromClientConfigAndContext;
+use rdkafka::consumer::{ConsumerContext, DefaultConsumerContext, StreamConsumer};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::{BorrowedMessage, Message, OwnedMessage};
+use rdkafka::util::{AsyncRuntime, DefaultRuntime};
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// What a process span hangs from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProcessParent {
+    /// The span is a child of the producer's send span: the trace continues through the queue
+    /// (a message without a context: a child of the current context, usually a new trace).
+    #[default]
+    Producer,
+    /// The span is a child of the current context (a new trace when there is none) and links to
+    /// the producer's span, as the semantic conventions prefer when an ambient span exists.
+    Link,
+}
+
+/// The settings and tracer that turn message processing into `process {topic}` CONSUMER spans.
+///
+/// Use it with any consumer (`BaseConsumer`, a partition queue, messages from a channel), or
+/// let a [`TracedConsumer`] carry it. Cloning is cheap (one `Arc`).
+///
+/// ```no_run
+/// # async fn run(consumer: rdkafka::consumer::BaseConsumer) {
+/// use otel_kafka::ConsumerTracing;
+///
+/// let tracing = ConsumerTracing::builder().consumer_group("billing").build();
+/// if let Some(Ok(message)) = consumer.poll(std::time::Duration::from_secs(1)) {
+///     let _ = tracing.process(&message, async |message| handle(message).await).await;
+/// }
+/// # async fn handle(_: &rdkafka::message::BorrowedMessage<'_>) -> Result<(), std::io::Error> { Ok(()) }
+/// # }
+/// ```
+pub struct ConsumerTracing<T = BoxedTracer> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Clone for ConsumerTracing<T> {
+    fn clone(&self) -> Self {
+        Self { shared: Arc::clone(&self.shared) }
+    }
+}
+
+impl<T> fmt::Debug for ConsumerTracing<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConsumerTracing")
+            .field("consumer_group", &self.shared.group)
+            .field("client_id", &self.shared.client_id)
+            .field("parent", &self.shared.parent)
+            .field("queue_time", &self.shared.queue_time)
+            .field("propagator", &self.shared.propagator)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Shared<T> {
+    tracer: T,
+    propagator: Propagation,
+    group: Option<StringValue>,
+    client_id: Option<StringValue>,
+    parent: ProcessParent,
+    queue_time: bool,
+    hint: SamplingHint,
+    names: TopicNames,
+}
+
+impl ConsumerTracing {
+    /// A builder for the settings.
+    pub fn builder() -> ConsumerTracingBuilder {
+        ConsumerTracingBuilder::default()
+    }
+}
+
+impl<T> ConsumerTracing<T> {
+    /// The context `message`'s headers carry (read with the configured propagator), on top of the
+    /// current context.
+    pub fn extract<M: Message>(&self, message: &M) -> Context {
+        Context::map_current(|cx| crate::headers::extract_onto(&self.shared.propagator, cx, message))
+    }
+
+    /// Wraps a `StreamConsumer` so that its messages come with this tracing.
+    pub fn wrap<C: ConsumerContext + 'static, R>(self, consumer: StreamConsumer<C, R>) -> TracedConsumer<C, R, T> {
+        TracedConsumer { inner: consumer, tracing: self }
+    }
+}
+
+impl<T> ConsumerTracing<T>
+where
+    T: Tracer,
+    T::Span: Send + Sync + 'static,
+{
+    /// Runs `process` on `message` in a `process {topic}` CONSUMER span, attached as the current
+    /// context on every poll of its future (spans started inside, database calls for example,
+    /// nest under it).
+    ///
+    /// The span carries `messaging.consumer.group.name`, the partition, offset and key, and the
+    /// queue time; an `Err` records `error.type` (the error's type name) and an Error status; the
+    /// result is returned unchanged. A panic records `error.type` = `panic`; a future dropped
+    /// before the end still ends the span.
+    pub async fn process<M, F, O, E>(&self, message: &M, process: F) -> Result<O, E>
+    where
+        M: Message,
+        F: AsyncFnOnce(&M) -> Result<O, E>,
+    {
+        let span = self.start(message);
+        let result = process(message).with_context(span.cx.clone()).await;
+        span.finish(result.as_ref().err().map(|_| std::any::type_name::<E>()));
+        result
+    }
+
+    /// Runs `process` on a batch of messages in one `process {topic}` CONSUMER span (`process`
+    /// when they come from several topics) that links to every message's context, with
+    /// `messaging.batch.message_count`. The span is a child of the current context.
+    pub async fn process_batch<M, F, O, E>(&self, messages: &[M], process: F) -> Result<O, E>
+    where
+        M: Message,
+        F: AsyncFnOnce(&[M]) -> Result<O, E>,
+    {
+        let span = self.start_batch(messages);
+        let result = process(messages).with_context(span.cx.clone()).await;
+        span.finish(result.as_ref().err().map(|_| std::any::type_name::<E>()));
+        result
+    }
+
+    fn start<M: Message>(&self, message: &M) -> ProcessSpan {
+        let shared = &*self.shared;
+        let (name, destination) = shared.names.get(message.topic());
+        let builder = SpanBuilder::from_name(name).with_kind(SpanKind::Consumer);
+        let started = Context::map_current(|current| match shared.parent {
+            ProcessParent::Producer => {
+                let parent = crate::headers::extract_onto(&shared.propagator, current, message);
+                start_span(&shared.tracer, builder, &parent, &shared.hint, || shared.attributes(message, destination))
+            }
+            ProcessParent::Link => {
+                let producer = crate::headers::extract_onto(&shared.propagator, &Context::new(), message);
+                let producer = producer.span();
+                let builder = match producer.span_context().is_valid() {
+                    true => builder.with_links(vec![Link::with_context(producer.span_context().clone())]),
+                    false => builder,
+                };
+                start_span(&shared.tracer, builder, current, &shared.hint, || shared.attributes(message, destination))
+            }
+        });
+        ProcessSpan { cx: started.cx, recording: started.recording, ended: false }
+    }
+
+    fn start_batch<M: Message>(&self, messages: &[M]) -> ProcessSpan {
+        let shared = &*self.shared;
+        let topic = messages.first().map(Message::topic).filter(|t| messages.iter().all(|m| m.topic() == *t));
+        let name = match topic {
+            Some(topic) => format!("process {topic}"),
+            None => "process".to_owned(),
+        };
+        let empty = Context::new();
+        let links = messages
+            .iter()
+            .filter_map(|message| {
+                let producer = crate::headers::extract_onto(&shared.propagator, &empty, message);
+                let producer = producer.span();
+                let context = producer.span_context();
+                context.is_valid().then(|| Link::with_context(context.clone()))
+            })
+            .collect();
+        let builder = SpanBuilder::from_name(name).with_kind(SpanKind::Consumer).with_links(links);
+        let attributes = || {
+            let mut attributes = Vec::with_capacity(7);
+            messaging::operation(&mut attributes, "process");
+            if let Some(topic) = topic {
+                attributes.push(KeyValue::new(semconv::MESSAGING_DESTINATION_NAME, topic.to_owned()));
+            }
+            attributes.push(KeyValue::new(semconv::MESSAGING_BATCH_MESSAGE_COUNT, messages.len() as i64));
+            shared.client(&mut attributes);
+            attributes
+        };
+        let started =
+            Context::map_current(|current| start_span(&shared.tracer, builder, current, &shared.hint, attributes));
+        ProcessSpan { cx: started.cx, recording: started.recording, ended: false }
+    }
+}
+
+impl<T> Shared<T> {
+    fn attributes(&self, message: &impl Message, destination: StringValue) -> Vec<KeyValue> {
+        let mut attributes = Vec::with_capacity(11);
+        messaging::operation(&mut attributes, "process");
+        messaging::message(&mut attributes, message, destination);
+        self.client(&mut attributes);
+        if self.queue_time
+            && let Some(queue_time) = queue_time_ms(message)
+        {
+            attributes.push(KeyValue::new(messaging::QUEUE_TIME_MS, queue_time));
+        }
+        attributes
+    }
+
+    /// `messaging.consumer.group.name` and `messaging.client.id`, when known.
+    fn client(&self, attributes: &mut Vec<KeyValue>) {
+        if let Some(group) = &self.group {
+            attributes.push(KeyValue::new(semconv::MESSAGING_CONSUMER_GROUP_NAME, group.clone()));
+        }
+        if let Some(client_id) = &self.client_id {
+            attributes.push(KeyValue::new(semconv::MESSAGING_CLIENT_ID, client_id.clone()));
+        }
+    }
+}
+
+/// Milliseconds from the message's timestamp (create or log-append time) to now; never negative
+/// (the producer's clock may be ahead).
+fn queue_time_ms(message: &impl Message) -> Option<i64> {
+    let timestamp = message.timestamp().to_millis()?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_millis();
+    Some(i64::try_from(now).ok()?.saturating_sub(timestamp).max(0))
+}
+
+/// A started process span; ends exactly once, when processing returns or on drop.
+struct ProcessSpan {
+    cx: Context,
+    recording: bool,
+    ended: bool,
+}
+
+impl ProcessSpan {
+    fn finish(mut self, error_type: Option<&'static str>) {
+        self.ended = true;
+        if !self.recording {
+            return;
+        }
+        let span = self.cx.span();
+        if let Some(error_type) = error_type {
+            span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type));
+            span.set_status(Status::error("processing failed"));
+        }
+        span.end();
+    }
+}
+
+impl Drop for ProcessSpan {
+    fn drop(&mut self) {
+        if self.ended || !self.recording {
+            return;
+        }
+        let span = self.cx.span();
+        if std::thread::panicking() {
+            span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, ERROR_TYPE_PANIC));
+            span.set_status(Status::error("processing panicked"));
+        }
+        span.end();
+    }
+}
+
+/// Settings of a [`ConsumerTracing`] (and of a [`TracedConsumer`]).
+///
+/// Defaults: the global tracer provider and propagator; process spans are children of the
+/// producer's span ([`ProcessParent::Producer`]) and record the queue time; no consumer group or
+/// client id unless given (or read from the configuration).
+pub struct ConsumerTracingBuilder<T = BoxedTracer> {
+    tracer: T,
+    propagator: Propagation,
+    group: Option<StringValue>,
+    client_id: Option<StringValue>,
+    parent: ProcessParent,
+    queue_time: bool,
+}
+
+impl Default for ConsumerTracingBuilder {
+    fn default() -> Self {
+        Self {
+            tracer: global::tracer_provider().tracer_with_scope(scope()),
+            propagator: Propagation::Global,
+            group: None,
+            client_id: None,
+            parent: ProcessParent::Producer,
+            queue_time: true,
+        }
+    }
+}
+
+impl<T> ConsumerTracingBuilder<T> {
+    /// Uses `provider` instead of the global one.
+    pub fn tracer_provider<P: TracerProvider>(self, provider: &P) -> ConsumerTracingBuilder<P::Tracer> {
+        ConsumerTracingBuilder {
+            tracer: provider.tracer_with_scope(scope()),
+            propagator: self.propagator,
+            group: self.group,
+            client_id: self.client_id,
+            parent: self.parent,
+            queue_time: self.queue_time,
+        }
+    }
+
+    /// Uses `propagator` instead of the global one (read when each message is processed).
+    pub fn propagator(mut self, propagator: impl TextMapPropagator + Send + Sync + 'static) -> Self {
+        self.propagator = Propagation::new(propagator);
+        self
+    }
+
+    /// Reads `messaging.consumer.group.name` (`group.id`) and `messaging.client.id` (`client.id`,
+    /// librdkafka's default `rdkafka` when unset) from the consumer's configuration.
+    pub fn client_config(mut self, config: &ClientConfig) -> Self {
+        if let Some(group) = config.get("group.id") {
+            self = self.consumer_group(group);
+        }
+        self.client_id(config.get("client.id").unwrap_or(DEFAULT_CLIENT_ID))
+    }
+
+    /// Sets `messaging.consumer.group.name`.
+    pub fn consumer_group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(StringValue::from(Arc::<str>::from(group.into())));
+        self
+    }
+
+    /// Sets `messaging.client.id`.
+    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(StringValue::from(Arc::<str>::from(client_id.into())));
+        self
+    }
+
+    /// Whether a process span is the producer's child (the default) or links to it.
+    pub fn parent(mut self, parent: ProcessParent) -> Self {
+        self.parent = parent;
+        self
+    }
+
+    /// Whether to record `kafka.record.queue_time_ms`: the time from the message's timestamp to
+    /// the start of processing. On by default.
+    pub fn queue_time(mut self, enabled: bool) -> Self {
+        self.queue_time = enabled;
+        self
+    }
+
+    /// The tracing, for use with any consumer.
+    pub fn build(self) -> ConsumerTracing<T> {
+        let shared = Shared {
+            tracer: self.tracer,
+            propagator: self.propagator,
+            group: self.group,
+            client_id: self.client_id,
+            parent: self.parent,
+            queue_time: self.queue_time,
+            hint: SamplingHint::new(false),
+            names: TopicNames::new("process"),
+        };
+        ConsumerTracing { shared: Arc::new(shared) }
+    }
+
+    /// Wraps `consumer`.
+    pub fn wrap<C: ConsumerContext + 'static, R>(self, consumer: StreamConsumer<C, R>) -> TracedConsumer<C, R, T> {
+        self.build().wrap(consumer)
+    }
+}
+
+/// A `StreamConsumer` whose messages come with their trace context and a
+/// [`process`](TracedMessage::process) method that runs the user's code in a CONSUMER span.
+///
+/// Receiving creates no span (nothing is recorded for messages merely fetched); every other
+/// consumer method (`subscribe`, `commit_message`, `assign`) is reached through `Deref`.
+///
+/// ```no_run
+/// # async fn run() -> rdkafka::error::KafkaResult<()> {
+/// use rdkafka::ClientConfig;
+/// use rdkafka::consumer::Consumer;
+/// use rdkafka::message::Message;
+/// use otel_kafka::TracedConsumer;
+///
+/// let consumer = TracedConsumer::from_config(
+///     ClientConfig::new().set("bootstrap.servers", "127.0.0.1:9092").set("group.id", "billing"),
+/// )?;
+/// consumer.subscribe(&["orders"])?;
+/// loop {
+///     let message = consumer.recv().await?;
+///     let outcome = message
+///         .process(async |message| {
+///             // span "process orders", a child of the producer's "send orders"
+///             let payload = message.payload().unwrap_or_default();
+///             Ok::<_, std::io::Error>(payload.len())
+///         })
+///         .await;
+/// }
+/// # }
+/// ```
+pub struct TracedConsumer<C = DefaultConsumerContext, R = DefaultRuntime, T = BoxedTracer>
+where
+    C: ConsumerContext + 'static,
+{
+    inner: StreamConsumer<C, R>,
+    tracing: ConsumerTracing<T>,
+}
+
+impl<C: ConsumerContext + 'static, R, T> fmt::Debug for TracedConsumer<C, R, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TracedConsumer").field("tracing", &self.tracing).finish_non_exhaustive()
+    }
+}
+
+impl<C: ConsumerContext + 'static, R, T> Deref for TracedConsumer<C, R, T> {
+    type Target = StreamConsumer<C, R>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
+}
+
+impl TracedConsumer {
+    /// Creates a `StreamConsumer` from `config` and wraps it with the global tracer provider and
+    /// propagator; the consumer group and client id come from the configuration.
+    pub fn from_config(config: &ClientConfig) -> KafkaResult<Self> {
+        let inner = StreamConsumer::from_config_and_context(config, DefaultConsumerContext)?;
+        Ok(ConsumerTracing::builder().client_config(config).wrap(inner))
+    }
+}
+
+impl<C: ConsumerContext + 'static, R, T> TracedConsumer<C, R, T> {
+    /// The wrapped consumer.
+    pub fn inner(&self) -> &StreamConsumer<C, R> {
+        &self.inner
+    }
+
+    /// The tracing its messages use (for [`ConsumerTracing::process_batch`], for example).
+    pub fn tracing(&self) -> &ConsumerTracing<T> {
+        &self.tracing
+    }
+
+    /// Unwraps the consumer.
+    pub fn into_inner(self) -> StreamConsumer<C, R> {
+        self.inner
+    }
+}
+
+impl<C, R, T> TracedConsumer<C, R, T>
+where
+    C: ConsumerContext + 'static,
+    R: AsyncRuntime,
+{
+    /// [`StreamConsumer::recv`]: the next message, with its tracing. Creates no span.
+    pub async fn recv(&self) -> KafkaResult<TracedMessage<'_, T>> {
+        let message = self.inner.recv().await?;
+        Ok(TracedMessage { message, tracing: &self.tracing })
+    }
+
+    /// [`StreamConsumer::stream`]: the messages, with their tracing. Creates no span.
+    pub fn stream(&self) -> impl Stream<Item = KafkaResult<TracedMessage<'_, T>>> + '_ {
+        let tracing = &self.tracing;
+        self.inner.stream().map(move |message| message.map(|message| TracedMessage { message, tracing }))
+    }
+}
+
+/// A consumed message and the tracing that processes it. Dereferences to the `BorrowedMessage`
+/// (`payload()`, `key()`, `headers()` as usual).
+pub struct TracedMessage<'a, T = BoxedTracer> {
+    message: BorrowedMessage<'a>,
+    tracing: &'a ConsumerTracing<T>,
+}
+
+impl<T> fmt::Debug for TracedMessage<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TracedMessage").field("message", &self.message).finish_non_exhaustive()
+    }
+}
+
+impl<'a, T> Deref for TracedMessage<'a, T> {
+    type Target = BorrowedMessage<'a>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.message
+    }
+}
+
+impl<'a, T> TracedMessage<'a, T> {
+    /// The message.
+    pub fn message(&self) -> &BorrowedMessage<'a> {
+        &self.message
+    }
+
+    /// The message, without its tracing.
+    pub fn into_inner(self) -> BorrowedMessage<'a> {
+        self.message
+    }
+
+    /// An owned copy of the message (its headers included, so it can be processed later with
+    /// [`ConsumerTracing::process`]).
+    pub fn detach(&self) -> OwnedMessage {
+        self.message.detach()
+    }
+
+    /// The context the message's headers carry, on top of the current context.
+    pub fn context(&self) -> Context {
+        self.tracing.extract(&self.message)
+    }
+}
+
+impl<'a, T> TracedMessage<'a, T>
+where
+    T: Tracer,
+    T::Span: Send + Sync + 'static,
+{
+    /// Runs `process` in a `process {topic}` CONSUMER span: see [`ConsumerTracing::process`].
+    pub async fn process<F, O, E>(&self, process: F) -> Result<O, E>
+    where
+        F: AsyncFnOnce(&BorrowedMessage<'a>) -> Result<O, E>,
+    {
+        self.tracing.process(&self.message, process).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use otel_core::propagation::StrictTraceContextPropagator;
+    use otel_core::testing::{SpanRecorder, remote_context};
+    use rdkafka::message::{Header, OwnedHeaders, Timestamp};
+
+    const PARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    fn message(headers: Option<OwnedHeaders>) -> OwnedMessage {
+        OwnedMessage::new(Some(b"x".to_vec()), None, "orders".into(), Timestamp::NotAvailable, 3, 42, headers)
+    }
+
+    #[tokio::test]
+    async fn owned_messages_are_processed_by_either_closure_form() {
+        let recorder = SpanRecorder::new();
+        let tracing = ConsumerTracing::builder()
+            .tracer_provider(recorder.provider())
+            .propagator(StrictTraceContextPropagator::new())
+            .consumer_group("billing")
+            .build();
+        let headers = OwnedHeaders::new().insert(Header { key: "traceparent", value: Some(PARENT) });
+        let message = message(Some(headers));
+        let len = tracing.process(&message, async |m| Ok::<_, std::io::Error>(m.payload().unwrap().len())).await;
+        assert_eq!(len.unwrap(), 1);
+        let offset = tracing.process(&message, |m: &OwnedMessage| {
+            let offset = m.offset();
+            async move { Ok::<_, std::io::Error>(offset) }
+        });
+        assert_eq!(offset.await.unwrap(), 42);
+
+        let spans = recorder.spans();
+        let parent = remote_context(PARENT);
+        for span in spans.named("process orders") {
+            span.assert_kind(SpanKind::Consumer)
+                .assert_remote_parent(parent.span().span_context())
+                .assert_attrs_exactly(&[
+                    KeyValue::new("messaging.system", "kafka"),
+                    KeyValue::new("messaging.operation.name", "process"),
+                    KeyValue::new("messaging.operation.type", "process"),
+                    KeyValue::new("messaging.destination.name", "orders"),
+                    KeyValue::new("messaging.destination.partition.id", "3"),
+                    KeyValue::new("messaging.kafka.offset", 42),
+                    KeyValue::new("messaging.consumer.group.name", "billing"),
+                ]);
+        }
+        assert_eq!(spans.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_processing_ends_the_span_with_error_type_panic() {
+        let recorder = SpanRecorder::new();
+        let tracing = ConsumerTracing::builder().tracer_provider(recorder.provider()).build();
+        let message = message(None);
+        let handle = tokio::spawn(async move {
+            tracing.process(&message, async |_| -> Result<(), std::io::Error> { panic!("handler bug") }).await
+        });
+        assert!(handle.await.unwrap_err().is_panic());
+        let spans = recorder.spans();
+        spans.one("process orders").assert_status_error().assert_attr("error.type", "panic");
+    }
+
+    #[tokio::test]
+    async fn an_unsampled_parent_records_nothing() {
+        let recorder = SpanRecorder::with_sampler(opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
+            opentelemetry_sdk::trace::Sampler::AlwaysOn,
+        )));
+        let tracing = ConsumerTracing::builder()
+            .tracer_provider(recorder.provider())
+            .propagator(StrictTraceContextPropagator::new())
+            .build();
+        let unsampled = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+        let headers = OwnedHeaders::new().insert(Header { key: "traceparent", value: Some(unsampled) });
+        let message = message(Some(headers));
+        let trace = tracing
+            .process(&message, async |_| Ok::<_, std::io::Error>(Context::current().span().span_context().trace_id()))
+            .await;
+        assert_eq!(trace.unwrap().to_string(), "0af7651916cd43dd8448eb211c80319c", "the trace still continues");
+        assert!(recorder.spans().is_empty());
+    }
+}

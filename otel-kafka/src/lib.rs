@@ -1,0 +1,30 @@
+//! OpenTelemetry for rdkafka: PRODUCER spans whose context travels in the record headers, and
+//! CONSUMER spans that continue it.
+//!
+//! - [`TracedFutureProducer`] wraps a `FutureProducer`: every `send` is a `send {topic}`
+//!   PRODUCER span, and its `traceparent`/`tracestate`/`baggage` go into the record's headers
+//!   next to the user's own (a context the user put there is kept).
+//! - [`TracedConsumer`] wraps a `StreamConsumer`: `message.process(async |m| ..)` runs the user's
+//!   code in a `process {topic}` CONSUMER span, a child of the producer's span (or linking to
+//!   it), current during every poll of the user's future. [`ConsumerTracing`] does the same for
+//!   messages from any consumer, and for batches.
+//! - [`extract_context`] and [`MessageExtractor`] read a message's context by hand.
+//!
+//! Attributes follow the messaging semantic conventions (`messaging.system` = `kafka`,
+//! operation name and type, destination, partition, offset, key when UTF-8, tombstone, client id,
+//! consumer group, `error.type`). Payloads are never recorded.
+
+mod consumer;
+mod headers;
+mod messaging;
+mod producer;
+mod scope;
+
+pub use consumer::{ConsumerTracing, ConsumerTracingBuilder, ProcessParent, TracedConsumer, TracedMessage};
+pub use headers::{KafkaHeaders, MessageExtractor, extract_context, extract_context_with};
+pub use producer::{TracedFutureProducer, TracedFutureProducerBuilder};
+
+// The README's examples are compiled as doctests, so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct Readme;

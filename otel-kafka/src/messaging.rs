@@ -1,0 +1,155 @@
+//! The messaging attributes both sides record, and Kafka errors as `error.type`.
+
+use opentelemetry::trace::Status;
+use opentelemetry::{KeyValue, StringValue};
+use opentelemetry_semantic_conventions::attribute as semconv;
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use std::borrow::Cow;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// `messaging.system`.
+pub(crate) const KAFKA: &str = "kafka";
+
+/// The delay between the message's timestamp and the start of its processing, in milliseconds
+/// (the name the Java agent uses for the same measure; semantic conventions have none).
+pub(crate) const QUEUE_TIME_MS: &str = "kafka.record.queue_time_ms";
+
+/// `messaging.system`, `messaging.operation.name` and `messaging.operation.type` (the same word
+/// for the operations this crate records: `send`, `process`).
+pub(crate) fn operation(attributes: &mut Vec<KeyValue>, operation: &'static str) {
+    attributes.push(KeyValue::new(semconv::MESSAGING_SYSTEM, KAFKA));
+    attributes.push(KeyValue::new(semconv::MESSAGING_OPERATION_NAME, operation));
+    attributes.push(KeyValue::new(semconv::MESSAGING_OPERATION_TYPE, operation));
+}
+
+/// `messaging.kafka.message.key` when the key is valid UTF-8 (a binary key is not recorded).
+pub(crate) fn key(key: Option<&[u8]>) -> Option<KeyValue> {
+    let key = std::str::from_utf8(key?).ok()?;
+    Some(KeyValue::new(semconv::MESSAGING_KAFKA_MESSAGE_KEY, key.to_owned()))
+}
+
+/// `messaging.kafka.message.tombstone`, only when true (a record without a payload).
+pub(crate) fn tombstone(has_payload: bool) -> Option<KeyValue> {
+    (!has_payload).then(|| KeyValue::new(semconv::MESSAGING_KAFKA_MESSAGE_TOMBSTONE, true))
+}
+
+/// `messaging.destination.partition.id` (a string), static for the usual partition numbers.
+pub(crate) fn partition(partition: i32) -> KeyValue {
+    const IDS: [&str; 32] = [
+        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16", "17", "18", "19",
+        "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30", "31",
+    ];
+    let id = match usize::try_from(partition).ok().and_then(|i| IDS.get(i)) {
+        Some(id) => StringValue::from(*id),
+        None => StringValue::from(partition.to_string()),
+    };
+    KeyValue::new(semconv::MESSAGING_DESTINATION_PARTITION_ID, id)
+}
+
+/// The attributes of a message being processed, read from the message itself (`destination`:
+/// its topic, from [`TopicNames`]).
+pub(crate) fn message(attributes: &mut Vec<KeyValue>, message: &impl Message, destination: StringValue) {
+    attributes.push(KeyValue::new(semconv::MESSAGING_DESTINATION_NAME, destination));
+    attributes.push(partition(message.partition()));
+    attributes.push(KeyValue::new(semconv::MESSAGING_KAFKA_OFFSET, message.offset()));
+    attributes.extend(key(message.key()));
+    attributes.extend(tombstone(message.payload().is_some()));
+}
+
+/// What a failed operation records: `error.type` and the status.
+pub(crate) fn kafka_failure(error: &KafkaError) -> (KeyValue, Status) {
+    match error.rdkafka_error_code() {
+        // The code's variant name (`MessageTimedOut`, `UnknownTopicOrPartition`); the status
+        // description is librdkafka's fixed text for the code, never broker-provided detail.
+        Some(code) => (KeyValue::new(semconv::ERROR_TYPE, format!("{code:?}")), Status::error(code.to_string())),
+        None => (
+            KeyValue::new(semconv::ERROR_TYPE, otel_core::semconv::http::ERROR_TYPE_OTHER),
+            Status::error(kafka_error_kind(error)),
+        ),
+    }
+}
+
+/// A fixed description for errors that carry no librdkafka code.
+fn kafka_error_kind(error: &KafkaError) -> &'static str {
+    match error {
+        KafkaError::Canceled => "canceled",
+        KafkaError::ClientConfig(..) => "client configuration error",
+        KafkaError::ClientCreation(_) => "client creation error",
+        KafkaError::Nul(_) => "nul byte in a string",
+        _ => "kafka error",
+    }
+}
+
+/// Span names are `'static` in the API, so `send {topic}` would be formatted for every message.
+/// The first topic a producer or consumer sees (most see only one) gets its name and destination
+/// value built once and kept for the life of the process; other topics are formatted each time.
+/// At most [`MAX_CACHED_TOPICS`] names are kept process-wide, whatever the number of clients.
+#[derive(Debug)]
+pub(crate) struct TopicNames {
+    operation: &'static str,
+    first: OnceLock<Option<CachedTopic>>,
+}
+
+#[derive(Debug)]
+struct CachedTopic {
+    topic: &'static str,
+    name: &'static str,
+    destination: StringValue,
+}
+
+/// The bound on span names kept for the life of the process.
+const MAX_CACHED_TOPICS: usize = 256;
+static CACHED_TOPICS: AtomicUsize = AtomicUsize::new(0);
+
+impl TopicNames {
+    pub(crate) const fn new(operation: &'static str) -> Self {
+        Self { operation, first: OnceLock::new() }
+    }
+
+    /// The span name (`{operation} {topic}`) and `messaging.destination.name` value for `topic`.
+    pub(crate) fn get(&self, topic: &str) -> (Cow<'static, str>, StringValue) {
+        let cached = self.first.get_or_init(|| {
+            (CACHED_TOPICS.fetch_add(1, Ordering::Relaxed) < MAX_CACHED_TOPICS).then(|| {
+                let name: &'static str = Box::leak(format!("{} {topic}", self.operation).into_boxed_str());
+                let topic: &'static str = &name[self.operation.len() + 1..];
+                CachedTopic { topic, name, destination: StringValue::from(topic) }
+            })
+        });
+        match cached {
+            Some(cached) if cached.topic == topic => (Cow::Borrowed(cached.name), cached.destination.clone()),
+            _ => (Cow::Owned(format!("{} {topic}", self.operation)), StringValue::from(topic.to_owned())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::types::RDKafkaErrorCode;
+
+    #[test]
+    fn the_first_topic_is_named_once_and_others_each_time() {
+        let names = TopicNames::new("send");
+        let (first, destination) = names.get("orders");
+        assert!(matches!(first, Cow::Borrowed("send orders")));
+        assert_eq!(destination.as_str(), "orders");
+        assert!(matches!(names.get("orders").0, Cow::Borrowed(_)));
+        let (other, destination) = names.get("payments");
+        assert_eq!(other, "send payments");
+        assert_eq!(destination.as_str(), "payments");
+    }
+
+    #[test]
+    fn errors_are_named_by_their_code() {
+        let (error_type, _) = kafka_failure(&KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut));
+        assert_eq!(error_type, KeyValue::new(semconv::ERROR_TYPE, "MessageTimedOut"));
+        let (error_type, status) = kafka_failure(&KafkaError::Canceled);
+        assert_eq!(error_type, KeyValue::new(semconv::ERROR_TYPE, "_OTHER"));
+        assert_eq!(status, Status::error("canceled"));
+        assert_eq!(partition(7).value.as_str(), "7");
+        assert_eq!(partition(1000).value.as_str(), "1000");
+        assert!(key(Some(&[0xff][..])).is_none());
+    }
+}

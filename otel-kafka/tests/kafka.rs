@@ -1,0 +1,377 @@
+//! otel-kafka against a real Kafka-protocol broker (tansu) on 127.0.0.1:9092 (KAFKA_BROKERS
+//! overrides it). Every test uses its own topics and consumer groups.
+
+mod support;
+
+use opentelemetry::trace::{FutureExt, Span as _, SpanKind, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::{Context, KeyValue, Value};
+use otel_core::propagation::StrictTraceContextPropagator;
+use otel_core::testing::{SpanRecorder, SpanView};
+use otel_kafka::{ConsumerTracing, ProcessParent, TracedConsumer, TracedFutureProducer, extract_context_with};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::future_producer::Delivery;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use std::time::Duration;
+use support::*;
+
+const USER_TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+fn traced_producer(
+    recorder: &SpanRecorder,
+    brokers: &str,
+) -> TracedFutureProducer<
+    rdkafka::client::DefaultClientContext,
+    rdkafka::util::DefaultRuntime,
+    opentelemetry_sdk::trace::SdkTracer,
+> {
+    let config = producer_config(brokers);
+    let inner: FutureProducer = config.create().unwrap_or_else(|e| unreachable(brokers, e));
+    TracedFutureProducer::builder()
+        .tracer_provider(recorder.provider())
+        .propagator(StrictTraceContextPropagator::new())
+        .client_config(&config)
+        .build(inner)
+}
+
+type Traced = TracedConsumer<
+    rdkafka::consumer::DefaultConsumerContext,
+    rdkafka::util::DefaultRuntime,
+    opentelemetry_sdk::trace::SdkTracer,
+>;
+
+/// A traced consumer in a fresh group, subscribed to `topic`.
+fn traced_consumer(recorder: &SpanRecorder, brokers: &str, topic: &str, parent: ProcessParent) -> (Traced, String) {
+    let group = unique("group");
+    let config = consumer_config(brokers, &group);
+    let inner: StreamConsumer = config.create().unwrap_or_else(|e| unreachable(brokers, e));
+    inner.subscribe(&[topic]).unwrap();
+    let consumer = ConsumerTracing::builder()
+        .tracer_provider(recorder.provider())
+        .propagator(StrictTraceContextPropagator::new())
+        .client_config(&config)
+        .parent(parent)
+        .wrap(inner);
+    (consumer, group)
+}
+
+fn send_attributes(topic: &str, key: Option<&str>, delivery: &Delivery) -> Vec<KeyValue> {
+    let mut attributes = vec![
+        KeyValue::new("messaging.system", "kafka"),
+        KeyValue::new("messaging.operation.name", "send"),
+        KeyValue::new("messaging.operation.type", "send"),
+        KeyValue::new("messaging.destination.name", topic.to_owned()),
+        KeyValue::new("messaging.client.id", "otel-kafka-test-producer"),
+        KeyValue::new("messaging.destination.partition.id", delivery.partition.to_string()),
+        KeyValue::new("messaging.kafka.offset", delivery.offset),
+    ];
+    if let Some(key) = key {
+        attributes.push(KeyValue::new("messaging.kafka.message.key", key.to_owned()));
+    }
+    attributes
+}
+
+/// The process span's attributes; the queue time is read from the span (it is a measure) and
+/// checked to be a plausible number of milliseconds.
+fn process_attributes(
+    span: &SpanView<'_>,
+    topic: &str,
+    group: &str,
+    key: Option<&str>,
+    delivery: &Delivery,
+) -> Vec<KeyValue> {
+    let queue_time = match span.attr("kafka.record.queue_time_ms") {
+        Some(Value::I64(ms)) => *ms,
+        other => panic!("kafka.record.queue_time_ms: {other:?}"),
+    };
+    assert!((0..600_000).contains(&queue_time), "queue time {queue_time} ms");
+    let mut attributes = vec![
+        KeyValue::new("messaging.system", "kafka"),
+        KeyValue::new("messaging.operation.name", "process"),
+        KeyValue::new("messaging.operation.type", "process"),
+        KeyValue::new("messaging.destination.name", topic.to_owned()),
+        KeyValue::new("messaging.consumer.group.name", group.to_owned()),
+        KeyValue::new("messaging.client.id", "otel-kafka-test-consumer"),
+        KeyValue::new("messaging.destination.partition.id", delivery.partition.to_string()),
+        KeyValue::new("messaging.kafka.offset", delivery.offset),
+        KeyValue::new("kafka.record.queue_time_ms", queue_time),
+    ];
+    if let Some(key) = key {
+        attributes.push(KeyValue::new("messaging.kafka.message.key", key.to_owned()));
+    }
+    attributes
+}
+
+#[track_caller]
+fn assert_payload_nowhere(recorder: &SpanRecorder, payload: &str) {
+    for span in recorder.spans().iter() {
+        for kv in span.attributes() {
+            assert!(!kv.value.to_string().contains(payload), "payload in {} of {:?}", kv.key, span.name());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_trace_from_the_request_through_send_and_process_to_the_database_call() {
+    let brokers = brokers();
+    let recorder = SpanRecorder::new();
+    let topic = unique("trace");
+    create_topic(&brokers, &topic).await;
+    let producer = traced_producer(&recorder, &brokers);
+    let tracer = recorder.provider().tracer("app");
+
+    // A request handler sends an order, with a header of its own.
+    let request = Context::current_with_span(tracer.start("POST /orders"));
+    let headers = OwnedHeaders::new().insert(Header { key: "x-tenant", value: Some("acme") });
+    let record = FutureRecord::to(&topic).key("order-7").payload("s3cr3t-payload").headers(headers);
+    let delivery =
+        producer.send(record, Duration::from_secs(30)).with_context(request.clone()).await.expect("delivered");
+    request.span().end();
+
+    // A consumer in a consumer group processes it and queries the database.
+    let (consumer, group) = traced_consumer(&recorder, &brokers, &topic, ProcessParent::Producer);
+    let message = tokio::time::timeout(WAIT, consumer.recv()).await.expect("in time").expect("a message");
+    assert_eq!(message.payload(), Some(&b"s3cr3t-payload"[..]), "the payload arrives unchanged");
+    let processed = message
+        .process(async |message| {
+            // Two polls at least, so the span must be current on each of them.
+            tokio::task::yield_now().await;
+            tracer.start("SELECT orders").end();
+            Ok::<_, std::io::Error>(message.offset())
+        })
+        .await
+        .expect("processing succeeds");
+    assert_eq!(processed, delivery.offset);
+
+    let spans = recorder.spans();
+    spans.assert_count(4);
+    spans.assert_single_trace();
+    let request = spans.one("POST /orders");
+    let send = spans.one(&format!("send {topic}"));
+    let process = spans.one(&format!("process {topic}"));
+    let query = spans.one("SELECT orders");
+    send.assert_kind(SpanKind::Producer)
+        .assert_child_of(&request)
+        .assert_status_unset()
+        .assert_attrs_exactly(&send_attributes(&topic, Some("order-7"), &delivery));
+    let expected = process_attributes(&process, &topic, &group, Some("order-7"), &delivery);
+    process
+        .assert_kind(SpanKind::Consumer)
+        .assert_child_of(&send)
+        .assert_status_unset()
+        .assert_attrs_exactly(&expected);
+    assert!(process.data().links.is_empty(), "a child needs no link");
+    query.assert_child_of(&process);
+    assert_payload_nowhere(&recorder, "s3cr3t-payload");
+
+    // On the wire: the send span's context next to the user's header, read by a plain consumer.
+    let plain = plain_consumer(&brokers, &topic);
+    let raw = recv(&plain).await;
+    let traceparent = format!("00-{}-{}-01", send.trace_id(), send.span_id());
+    assert_eq!(
+        headers_of(&raw),
+        vec![
+            ("x-tenant".to_owned(), Some(b"acme".to_vec())),
+            ("traceparent".to_owned(), Some(traceparent.into_bytes())),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_mode_starts_a_new_trace_that_links_to_the_producer() {
+    let brokers = brokers();
+    let recorder = SpanRecorder::new();
+    let topic = unique("link");
+    create_topic(&brokers, &topic).await;
+    let producer = traced_producer(&recorder, &brokers);
+    let delivery = producer.send(FutureRecord::<str, str>::to(&topic).payload("x"), Duration::from_secs(30)).await;
+    let delivery = delivery.expect("delivered");
+
+    let (consumer, group) = traced_consumer(&recorder, &brokers, &topic, ProcessParent::Link);
+    let message = tokio::time::timeout(WAIT, consumer.recv()).await.unwrap().unwrap();
+    message.process(async |_| Ok::<_, std::io::Error>(())).await.unwrap();
+
+    let spans = recorder.spans();
+    let send = spans.one(&format!("send {topic}"));
+    send.assert_root().assert_attrs_exactly(&send_attributes(&topic, None, &delivery));
+    let process = spans.one(&format!("process {topic}"));
+    let expected = process_attributes(&process, &topic, &group, None, &delivery);
+    process.assert_root().assert_links_to(send.span_context()).assert_attrs_exactly(&expected);
+    assert_ne!(process.trace_id(), send.trace_id(), "a new trace");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_one_span_linking_every_message() {
+    let brokers = brokers();
+    let recorder = SpanRecorder::new();
+    let topic = unique("batch");
+    create_topic(&brokers, &topic).await;
+    let producer = traced_producer(&recorder, &brokers);
+    let tracer = recorder.provider().tracer("app");
+    for i in 0..3 {
+        let request = Context::current_with_span(tracer.start(format!("request {i}")));
+        let record = FutureRecord::<str, str>::to(&topic).payload("x");
+        producer.send(record, Duration::from_secs(30)).with_context(request.clone()).await.expect("delivered");
+        request.span().end();
+    }
+
+    let (consumer, group) = traced_consumer(&recorder, &brokers, &topic, ProcessParent::Producer);
+    let mut batch = Vec::new();
+    for _ in 0..3 {
+        batch.push(tokio::time::timeout(WAIT, consumer.recv()).await.unwrap().unwrap().into_inner());
+    }
+    let count = consumer.tracing().process_batch(&batch, async |batch| Ok::<_, std::io::Error>(batch.len())).await;
+    assert_eq!(count.unwrap(), 3);
+
+    let spans = recorder.spans();
+    let process = spans.one(&format!("process {topic}"));
+    process.assert_kind(SpanKind::Consumer).assert_root().assert_attrs_exactly(&[
+        KeyValue::new("messaging.system", "kafka"),
+        KeyValue::new("messaging.operation.name", "process"),
+        KeyValue::new("messaging.operation.type", "process"),
+        KeyValue::new("messaging.destination.name", topic.clone()),
+        KeyValue::new("messaging.batch.message_count", 3),
+        KeyValue::new("messaging.consumer.group.name", group),
+        KeyValue::new("messaging.client.id", "otel-kafka-test-consumer"),
+    ]);
+    let sends = spans.named(&format!("send {topic}"));
+    assert_eq!(sends.len(), 3);
+    assert_eq!(process.data().links.len(), 3);
+    for send in &sends {
+        process.assert_links_to(send.span_context());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_without_or_with_garbage_headers_start_new_traces_without_panic() {
+    let brokers = brokers();
+    let recorder = SpanRecorder::new();
+    let topic = unique("garbage");
+    create_topic(&brokers, &topic).await;
+    let plain: FutureProducer = producer_config(&brokers).create().unwrap();
+    let valid = USER_TRACEPARENT.as_bytes();
+    let cases: Vec<(&str, Option<OwnedHeaders>)> = vec![
+        ("none", None),
+        (
+            "invalid-utf8",
+            Some(OwnedHeaders::new().insert(Header { key: "traceparent", value: Some(&[0xff, 0xfe, 0x00][..]) })),
+        ),
+        ("malformed", Some(OwnedHeaders::new().insert(Header { key: "traceparent", value: Some("00-xyz-01") }))),
+        ("null-value", Some(OwnedHeaders::new().insert(Header::<&[u8]> { key: "traceparent", value: None }))),
+        (
+            "duplicate",
+            Some(
+                OwnedHeaders::new()
+                    .insert(Header { key: "traceparent", value: Some(valid) })
+                    .insert(Header { key: "traceparent", value: Some(valid) }),
+            ),
+        ),
+        ("64k", Some(OwnedHeaders::new().insert(Header { key: "traceparent", value: Some(&vec![b'a'; 65536][..]) }))),
+    ];
+    for (key, headers) in cases {
+        let mut record = FutureRecord::<str, str>::to(&topic).key(key).payload("x");
+        record.headers = headers;
+        plain.send(record, Duration::from_secs(30)).await.expect("delivered");
+    }
+
+    let (consumer, _) = traced_consumer(&recorder, &brokers, &topic, ProcessParent::Producer);
+    for _ in 0..6 {
+        let message = tokio::time::timeout(WAIT, consumer.recv()).await.unwrap().unwrap();
+        let extracted = extract_context_with(message.message(), &StrictTraceContextPropagator::new());
+        assert!(!extracted.span().span_context().is_valid(), "no context from {:?}", message.key());
+        message.process(async |_| Ok::<_, std::io::Error>(())).await.unwrap();
+    }
+    let spans = recorder.spans();
+    let processed = spans.named(&format!("process {topic}"));
+    assert_eq!(processed.len(), 6);
+    for span in processed {
+        let span = span.assert_root();
+        assert!(span.data().links.is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_context_and_headers_the_user_put_in_the_record_are_kept() {
+    let brokers = brokers();
+    let recorder = SpanRecorder::new();
+    let topic = unique("user-context");
+    create_topic(&brokers, &topic).await;
+    let producer = traced_producer(&recorder, &brokers);
+    let headers = OwnedHeaders::new()
+        .insert(Header { key: "traceparent", value: Some(USER_TRACEPARENT) })
+        .insert(Header { key: "x-user", value: Some("1") });
+    let record = FutureRecord::<str, str>::to(&topic).payload("x").headers(headers);
+    producer.send(record, Duration::from_secs(30)).await.expect("delivered");
+
+    let plain = plain_consumer(&brokers, &topic);
+    let raw = recv(&plain).await;
+    assert_eq!(
+        headers_of(&raw),
+        vec![
+            ("traceparent".to_owned(), Some(USER_TRACEPARENT.as_bytes().to_vec())),
+            ("x-user".to_owned(), Some(b"1".to_vec())),
+        ],
+        "the user's traceparent is neither overwritten nor doubled"
+    );
+
+    let (consumer, _) = traced_consumer(&recorder, &brokers, &topic, ProcessParent::Producer);
+    let message = tokio::time::timeout(WAIT, consumer.recv()).await.unwrap().unwrap();
+    message.process(async |_| Ok::<_, std::io::Error>(())).await.unwrap();
+    let user = otel_core::testing::remote_context(USER_TRACEPARENT);
+    recorder.spans().one(&format!("process {topic}")).assert_remote_parent(user.span().span_context());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_send_records_the_kafka_error_code_and_passes_the_error_through() {
+    let brokers = brokers();
+    let recorder = SpanRecorder::new();
+    let topic = unique("missing"); // never created: tansu does not create topics
+    let mut config = producer_config(&brokers);
+    config.set("message.timeout.ms", "3000");
+    let inner: FutureProducer = config.create().unwrap();
+    let producer = TracedFutureProducer::builder()
+        .tracer_provider(recorder.provider())
+        .propagator(StrictTraceContextPropagator::new())
+        .client_config(&config)
+        .build(inner);
+    let record = FutureRecord::<str, str>::to(&topic).key("k").payload("x");
+    let (error, message) = producer.send(record, Duration::from_secs(5)).await.expect_err("no such topic");
+    assert_eq!(message.topic(), topic, "the caller gets the record back");
+    let code = error.rdkafka_error_code().expect("a librdkafka error code");
+
+    recorder.spans().one(&format!("send {topic}")).assert_status_error().assert_attrs_exactly(&[
+        KeyValue::new("messaging.system", "kafka"),
+        KeyValue::new("messaging.operation.name", "send"),
+        KeyValue::new("messaging.operation.type", "send"),
+        KeyValue::new("messaging.destination.name", topic.clone()),
+        KeyValue::new("messaging.client.id", "otel-kafka-test-producer"),
+        KeyValue::new("messaging.kafka.message.key", "k"),
+        KeyValue::new("error.type", format!("{code:?}")),
+    ]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_handler_records_its_error_type_and_a_tombstone_is_marked() {
+    let brokers = brokers();
+    let recorder = SpanRecorder::new();
+    let topic = unique("failing");
+    create_topic(&brokers, &topic).await;
+    let producer = traced_producer(&recorder, &brokers);
+    let record = FutureRecord::<str, str>::to(&topic).key("gone"); // no payload: a tombstone
+    let delivery = producer.send(record, Duration::from_secs(30)).await.expect("delivered");
+
+    let (consumer, group) = traced_consumer(&recorder, &brokers, &topic, ProcessParent::Producer);
+    let message = tokio::time::timeout(WAIT, consumer.recv()).await.unwrap().unwrap();
+    let error = message.process(async |_| Err::<(), _>(std::io::Error::other("db down"))).await.unwrap_err();
+    assert_eq!(error.to_string(), "db down", "the error passes through");
+
+    let spans = recorder.spans();
+    let mut expected = send_attributes(&topic, Some("gone"), &delivery);
+    expected.push(KeyValue::new("messaging.kafka.message.tombstone", true));
+    spans.one(&format!("send {topic}")).assert_attrs_exactly(&expected);
+    let process = spans.one(&format!("process {topic}"));
+    let mut expected = process_attributes(&process, &topic, &group, Some("gone"), &delivery);
+    expected.push(KeyValue::new("messaging.kafka.message.tombstone", true));
+    expected.push(KeyValue::new("error.type", "std::io::error::Error"));
+    process.assert_status_error().assert_attrs_exactly(&expected);
+}
