@@ -19,65 +19,21 @@
 use actix_web::body::to_bytes;
 use actix_web::dev::Service;
 use actix_web::{App, test, web};
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
-};
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider};
 use otel_actix::OtelMiddleware;
 use otel_core::config::HttpServerConfig;
 use otel_core::propagation::StrictTraceContextPropagator;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
-
-/// Counts every allocation and reallocation, on every thread (the batch exporter's included).
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use otel_core::testing::{CountingAllocator, DroppingExporter};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Drops every span: the cost measured is the instrumentation's and the SDK's, not an export's.
-#[derive(Debug)]
-struct DroppingExporter;
-
-impl SpanExporter for DroppingExporter {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        drop(batch);
-        Ok(())
-    }
-}
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 const MODES: [&str; 7] = ["bare", "sampled", "unsampled", "dropped", "excluded", "bare_plain", "excluded_plain"];
 
 fn provider(sampler: Sampler) -> SdkTracerProvider {
     // A queue large enough that no span is dropped for a full queue (that would flatter us).
     let config = BatchConfigBuilder::default().with_max_queue_size(1 << 16).build();
-    let processor = BatchSpanProcessor::builder(DroppingExporter).with_batch_config(config).build();
+    let processor = BatchSpanProcessor::builder(DroppingExporter::default()).with_batch_config(config).build();
     SdkTracerProvider::builder().with_sampler(sampler).with_span_processor(processor).build()
 }
 
@@ -106,11 +62,11 @@ macro_rules! run {
         for _ in 0..16 {
             one().await;
         }
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let before = CountingAllocator::allocations();
         for _ in 0..$n {
             one().await;
         }
-        ALLOCATIONS.load(Ordering::Relaxed) - before
+        CountingAllocator::allocations() - before
     }};
 }
 

@@ -12,14 +12,13 @@
 //! callgrind for instructions (N messages minus 0, all threads of this process; the broker is
 //! another process). The SDK runs with a batch processor and an exporter that drops spans;
 //! sends run under an incoming (remote) parent, sampled or not.
-#![allow(unsafe_code)] // the counting allocator
 
 use futures_util::future::join_all;
 use opentelemetry::trace::FutureExt;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider};
 use otel_core::propagation::StrictTraceContextPropagator;
 use otel_core::testing::remote_context;
+use otel_core::testing::{CountingAllocator, DroppingExporter};
 use otel_kafka::{ConsumerTracing, TracedFutureProducer};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -27,42 +26,13 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-struct Counting;
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
-/// Counts exported spans and drops them.
-#[derive(Debug)]
-struct Dropping(&'static AtomicU64);
-
-impl SpanExporter for Dropping {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
-}
-
-static EXPORTED: AtomicU64 = AtomicU64::new(0);
+static EXPORTER: std::sync::LazyLock<DroppingExporter> = std::sync::LazyLock::new(DroppingExporter::default);
 
 /// Records in flight at once while producing.
 const WINDOW: usize = 100;
@@ -142,11 +112,11 @@ async fn run(mode: &str, messages: usize, consume: bool, brokers: &str, provider
         }
     };
     produce(WINDOW).with_context(parent.clone()).await; // warm up: connections, metadata
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = CountingAllocator::allocations();
     let start = Instant::now();
     produce(messages).with_context(parent).await;
     let produce_time = start.elapsed();
-    let produce_allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let produce_allocations = CountingAllocator::allocations() - before;
     let messages_consumed = if consume { messages } else { 0 };
 
     // Consume, by assignment (no group rebalance in the measure), from the first measured record.
@@ -169,7 +139,7 @@ async fn run(mode: &str, messages: usize, consume: bool, brokers: &str, provider
         let message = consumer.recv().await.expect("a message");
         if i == 0 {
             // Allocations are counted from the second message on: the first fetch is setup.
-            consume_allocations = ALLOCATIONS.load(Ordering::Relaxed);
+            consume_allocations = CountingAllocator::allocations();
         }
         if mode.starts_with("bare") {
             std::hint::black_box(message.payload().map(<[u8]>::len));
@@ -180,7 +150,7 @@ async fn run(mode: &str, messages: usize, consume: bool, brokers: &str, provider
     }
     let consume_time = consume_start.elapsed();
     let consumed = messages_consumed.saturating_sub(1).max(1) as f64;
-    let consume_allocations = ALLOCATIONS.load(Ordering::Relaxed).saturating_sub(consume_allocations) as f64;
+    let consume_allocations = CountingAllocator::allocations().saturating_sub(consume_allocations) as f64;
     Run {
         produce_allocations: produce_allocations as f64 / messages.max(1) as f64,
         consume_allocations: if messages_consumed > 1 { consume_allocations / consumed } else { 0.0 },
@@ -210,7 +180,7 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let provider = SdkTracerProvider::builder()
         .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
-        .with_span_processor(BatchSpanProcessor::builder(Dropping(&EXPORTED)).build())
+        .with_span_processor(BatchSpanProcessor::builder(EXPORTER.clone()).build())
         .build();
 
     if mode == "throughput" {
@@ -244,6 +214,6 @@ fn main() {
         result.consume_allocations,
         result.produce_rate,
         result.consume_rate,
-        EXPORTED.load(Ordering::Relaxed)
+        EXPORTER.exported()
     );
 }

@@ -5,50 +5,19 @@
 //! (instructions are counted for N commands and for 0, and the difference divided by N) and
 //! prints the table the README shows. The SDK runs with a batch processor and an exporter that
 //! drops spans; commands run under an incoming (remote) parent, sampled or not.
-#![allow(unsafe_code)] // the counting allocator
 
 use opentelemetry::Context;
 use opentelemetry::trace::FutureExt;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider};
 use otel_core::testing::remote_context;
+use otel_core::testing::{CountingAllocator, DroppingExporter};
 use otel_redis::TracedConnection;
 use redis::aio::ConnectionLike;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-
-struct Counting;
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
-/// Counts exported spans and drops them.
-#[derive(Debug)]
-struct Dropping(&'static AtomicU64);
-
-impl SpanExporter for Dropping {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
-}
-
-static EXPORTED: AtomicU64 = AtomicU64::new(0);
+static EXPORTER: std::sync::LazyLock<DroppingExporter> = std::sync::LazyLock::new(DroppingExporter::default);
 
 async fn run<C: ConnectionLike + Send>(con: &mut C, commands: usize, parent: Context) {
     let get = redis::cmd("GET").arg("otel-redis:bench:key").clone();
@@ -69,7 +38,7 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let provider = SdkTracerProvider::builder()
         .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
-        .with_span_processor(BatchSpanProcessor::builder(Dropping(&EXPORTED)).build())
+        .with_span_processor(BatchSpanProcessor::builder(EXPORTER.clone()).build())
         .build();
     let flags = if mode == "unsampled" { "00" } else { "01" };
     let parent = remote_context(&format!("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-{flags}"));
@@ -86,17 +55,17 @@ fn main() {
         let before;
         if mode == "bare" {
             run(&mut bare, 100, parent.clone()).await;
-            before = ALLOCATIONS.load(Ordering::Relaxed);
+            before = CountingAllocator::allocations();
             run(&mut bare, commands, parent).await;
         } else {
             run(&mut traced, 100, parent.clone()).await;
-            before = ALLOCATIONS.load(Ordering::Relaxed);
+            before = CountingAllocator::allocations();
             run(&mut traced, commands, parent).await;
         }
-        ALLOCATIONS.load(Ordering::Relaxed) - before
+        CountingAllocator::allocations() - before
     });
     provider.force_flush().unwrap();
-    let exported = EXPORTED.load(Ordering::Relaxed);
+    let exported = EXPORTER.exported();
     println!(
         "mode={mode} commands={commands} allocations/command={:.2} exported_spans={exported}",
         allocations as f64 / commands.max(1) as f64

@@ -11,44 +11,23 @@
 //! - `cargo bench -p otel-reqwest --bench overhead`: allocations per request of every variant.
 //! - `overhead run <variant> <requests>`: one variant, for `benches/callgrind.sh`, which runs
 //!   each variant with 0 and N requests and reports (instructions(N) - instructions(0)) / N.
-#![allow(unsafe_code)] // a GlobalAlloc implementation is unsafe by definition
 
 use opentelemetry::Context;
 use opentelemetry::propagation::TextMapCompositePropagator;
-use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::BaggagePropagator;
-use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider};
 use otel_core::config::HttpClientConfig;
 use otel_core::propagation::StrictTraceContextPropagator;
 use otel_core::testing::remote_context;
+use otel_core::testing::{CountingAllocator, DroppingExporter};
 use otel_reqwest::OtelMiddleware;
 use reqwest_middleware::ClientBuilder;
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 const WARM_UP: usize = 200;
 const SAMPLED_PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -101,20 +80,10 @@ impl reqwest_middleware::Middleware for PassThrough {
     }
 }
 
-/// Drops every span: the cost measured is the instrumentation's, not an exporter's.
-#[derive(Debug)]
-struct DropExporter;
-
-impl SpanExporter for DropExporter {
-    async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
-        Ok(())
-    }
-}
-
 fn provider(sampler: Sampler) -> SdkTracerProvider {
     SdkTracerProvider::builder()
         .with_sampler(sampler)
-        .with_span_processor(BatchSpanProcessor::builder(DropExporter).build())
+        .with_span_processor(BatchSpanProcessor::builder(DroppingExporter::default()).build())
         .build()
 }
 
@@ -174,11 +143,11 @@ fn run(variant: Variant, url: &str, requests: usize) -> f64 {
         for _ in 0..WARM_UP {
             client.get(url).await;
         }
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let before = CountingAllocator::allocations();
         for _ in 0..requests {
             client.get(url).await;
         }
-        ALLOCATIONS.load(Ordering::Relaxed) - before
+        CountingAllocator::allocations() - before
     });
     if let Some(provider) = provider {
         provider.shutdown().unwrap();

@@ -7,50 +7,19 @@
 //! and prints the table the README shows. The SDK runs with a batch processor and an exporter
 //! that drops spans; queries run under an incoming (remote) parent, sampled or not, after the
 //! statement's first execution (warm-up).
-#![allow(unsafe_code)] // the counting allocator
 
 use opentelemetry::Context;
 use opentelemetry::trace::FutureExt;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider};
 use otel_core::testing::remote_context;
+use otel_core::testing::{CountingAllocator, DroppingExporter};
 use otel_sqlx::TracedPool;
 use sqlx::{Executor, Sqlite};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-
-struct Counting;
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
-/// Counts exported spans and drops them.
-#[derive(Debug)]
-struct Dropping(&'static AtomicU64);
-
-impl SpanExporter for Dropping {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
-}
-
-static EXPORTED: AtomicU64 = AtomicU64::new(0);
+static EXPORTER: std::sync::LazyLock<DroppingExporter> = std::sync::LazyLock::new(DroppingExporter::default);
 
 async fn run<'p, E>(pool: E, queries: usize, parent: Context)
 where
@@ -77,7 +46,7 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let provider = SdkTracerProvider::builder()
         .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
-        .with_span_processor(BatchSpanProcessor::builder(Dropping(&EXPORTED)).build())
+        .with_span_processor(BatchSpanProcessor::builder(EXPORTER.clone()).build())
         .build();
     let flags = if mode == "unsampled" { "00" } else { "01" };
     let parent = remote_context(&format!("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-{flags}"));
@@ -100,17 +69,17 @@ fn main() {
         let before;
         if mode == "bare" {
             run(&pool, 100, parent.clone()).await;
-            before = ALLOCATIONS.load(Ordering::Relaxed);
+            before = CountingAllocator::allocations();
             run(&pool, queries, parent).await;
         } else {
             run(&traced, 100, parent.clone()).await;
-            before = ALLOCATIONS.load(Ordering::Relaxed);
+            before = CountingAllocator::allocations();
             run(&traced, queries, parent).await;
         }
-        ALLOCATIONS.load(Ordering::Relaxed) - before
+        CountingAllocator::allocations() - before
     });
     provider.force_flush().unwrap();
-    let exported = EXPORTED.load(Ordering::Relaxed);
+    let exported = EXPORTER.exported();
     println!(
         "mode={mode} queries={queries} allocations/query={:.2} exported_spans={exported}",
         allocations as f64 / queries.max(1) as f64

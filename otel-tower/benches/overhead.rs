@@ -14,61 +14,28 @@
 //! `valgrind --tool=callgrind` with 0 and with N requests: `(instr(N) - instr(0)) / N`.
 
 // The counting allocator needs `unsafe impl GlobalAlloc`; it only forwards to the system one.
-#![allow(unsafe_code)]
 
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use http::Request;
 use http_body_util::BodyExt;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use otel_core::config::HttpServerConfig;
 use otel_core::propagation::StrictTraceContextPropagator;
+use otel_core::testing::{CountingAllocator, DroppingExporter};
 use otel_tower::OtelLayer;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
+
 use tower::ServiceExt;
 
-struct Counting;
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Drops every span.
-#[derive(Debug)]
-struct DropExporter;
-
-impl SpanExporter for DropExporter {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        drop(batch);
-        Ok(())
-    }
-}
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 const SAMPLED: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 const UNSAMPLED: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
 
 fn provider(sampler: Sampler) -> SdkTracerProvider {
-    SdkTracerProvider::builder().with_sampler(sampler).with_batch_exporter(DropExporter).build()
+    SdkTracerProvider::builder().with_sampler(sampler).with_batch_exporter(DroppingExporter::default()).build()
 }
 
 fn router() -> Router {
@@ -134,14 +101,14 @@ fn main() {
         if let Some(provider) = &provider {
             let _ = provider.force_flush();
         }
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let before = CountingAllocator::allocations();
         for _ in 0..requests {
             one(&app, traceparent).await;
         }
         if let Some(provider) = &provider {
             let _ = provider.force_flush();
         }
-        let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+        let allocations = CountingAllocator::allocations() - before;
         if requests > 0 {
             println!("{scenario}: {:.2} allocations per request", allocations as f64 / requests as f64);
         }

@@ -17,6 +17,10 @@
 //! spans.one("child").assert_kind(SpanKind::Client).assert_child_of(&parent);
 //! ```
 
+mod measure;
+
+pub use measure::{CountingAllocator, DroppingExporter};
+
 use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceId};
 use opentelemetry::{Context, KeyValue, Value};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SpanData};
