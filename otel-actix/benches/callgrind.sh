@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 n=${1:-10000}
-cargo bench -p otel-actix --bench overhead --no-run 2>/dev/null
-bin=$(ls -t target/release/deps/overhead-* | grep -v '\.d$' | head -1)
+cargo bench -p otel-actix --bench actix_overhead --no-run 2>/dev/null
+bin=$(ls -t target/release/deps/actix_overhead-* | grep -v '\.d$' | head -1)
 out=$(mktemp -d)
 count() { # mode n -> total instructions
     valgrind --tool=callgrind --callgrind-out-file="$out/$1-$2.out" "$bin" "$1" "$2" 2>&1 \

@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 requests="${1:-10000}"
-bin=$(cargo bench -p otel-reqwest --bench overhead --no-run --message-format=json 2>/dev/null \
+bin=$(cargo bench -p otel-reqwest --bench reqwest_overhead --no-run --message-format=json 2>/dev/null \
     | grep -o '"executable":"[^"]*overhead[^"]*"' | tail -1 | cut -d'"' -f4)
 out=$(mktemp -d)
 instructions() { # variant requests

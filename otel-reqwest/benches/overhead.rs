@@ -8,7 +8,7 @@
 //! context, as a server span's would be: sampled (`-01`) with the always-on sampler, or
 //! unsampled (`-00`) with the always-off sampler.
 //!
-//! - `cargo bench -p otel-reqwest --bench overhead`: allocations per request of every variant.
+//! - `cargo bench -p otel-reqwest --bench reqwest_overhead`: allocations per request of every variant.
 //! - `overhead run <variant> <requests>`: one variant, for `benches/callgrind.sh`, which runs
 //!   each variant with 0 and N requests and reports (instructions(N) - instructions(0)) / N.
 

@@ -3,8 +3,8 @@
 # benches/overhead.rs, each minus the bare router. Needs valgrind.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cargo build --release -p otel-tower --bench overhead >&2
-bin=$(ls -t target/release/deps/overhead-* | grep -v '\.d$' | head -1)
+cargo build --release -p otel-tower --bench tower_overhead >&2
+bin=$(ls -t target/release/deps/tower_overhead-* | grep -v '\.d$' | head -1)
 n=${N:-10000}
 instructions() {
     valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" 2>&1 | sed -n 's/.*Collected : //p'

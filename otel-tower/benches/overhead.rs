@@ -1,7 +1,7 @@
 //! Per-request cost of `OtelLayer` against the same bare axum router, in one binary.
 //!
 //! ```sh
-//! cargo bench -p otel-tower --bench overhead -- <scenario> <requests>
+//! cargo bench -p otel-tower --bench tower_overhead -- <scenario> <requests>
 //! ```
 //! Scenarios: `bare`, `noop` (axum with a layer that does nothing), `sampled` (always-on), `unsampled` (always-off), `unsampled-parent`
 //! (parent-based, incoming flags 00), `excluded` (the URL is excluded), `global` (sampled, the
