@@ -4,6 +4,9 @@
 //! - [`TracedFutureProducer`] wraps a `FutureProducer`: every `send` is a `send {topic}`
 //!   PRODUCER span, and its `traceparent`/`tracestate`/`baggage` go into the record's headers
 //!   next to the user's own (a context the user put there is kept).
+//! - [`TracedThreadedProducer`] and [`TracedBaseProducer`] do the same for the callback-based
+//!   producers: the span ends in the delivery callback of [`TracedProducerContext`], which
+//!   carries it in the message's opaque next to the user's own.
 //! - [`TracedConsumer`] wraps a `StreamConsumer`: `message.process(async |m| ..)` runs the user's
 //!   code in a `process {topic}` CONSUMER span, a child of the producer's span (or linking to
 //!   it), current during every poll of the user's future. [`ConsumerTracing`] does the same for
@@ -14,15 +17,17 @@
 //! operation name and type, destination, partition, offset, key when UTF-8, tombstone, client id,
 //! consumer group, `error.type`). Payloads are never recorded.
 
+mod base_producer;
 mod consumer;
 mod headers;
 mod messaging;
 mod producer;
 mod scope;
 
+pub use base_producer::{DeliveryState, TracedBaseProducer, TracedProducerContext, TracedThreadedProducer};
 pub use consumer::{ConsumerTracing, ConsumerTracingBuilder, ProcessParent, TracedConsumer, TracedMessage};
 pub use headers::{KafkaHeaders, MessageExtractor, extract_context, extract_context_with};
-pub use producer::{TracedFutureProducer, TracedFutureProducerBuilder};
+pub use producer::{TracedFutureProducer, TracedFutureProducerBuilder, TracedProducerBuilder};
 
 // The README's examples are compiled as doctests, so they stay true.
 #[cfg(doctest)]

@@ -14,7 +14,7 @@ use otel_core::span_start::{SamplingHint, start_span};
 use rdkafka::ClientConfig;
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::FromClientConfigAndContext;
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::ToBytes;
 use rdkafka::producer::future_producer::OwnedDeliveryResult;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -77,9 +77,10 @@ impl<C: ClientContext + 'static, R, T> Deref for TracedFutureProducer<C, R, T> {
     }
 }
 
-struct Shared<T> {
+/// What every traced producer keeps: how to start a send span and inject its context.
+pub(crate) struct Shared<T> {
     tracer: T,
-    propagator: Propagation,
+    pub(crate) propagator: Propagation,
     client_id: Option<StringValue>,
     hint: SamplingHint,
     names: TopicNames,
@@ -90,18 +91,18 @@ impl TracedFutureProducer {
     /// propagator; `messaging.client.id` comes from the configuration.
     pub fn from_config(config: &ClientConfig) -> KafkaResult<Self> {
         let inner = FutureProducer::from_config_and_context(config, DefaultClientContext)?;
-        Ok(TracedFutureProducerBuilder::default().client_config(config).build(inner))
+        Ok(TracedProducerBuilder::default().client_config(config).build(inner))
     }
 
     /// Wraps `inner` with the global tracer provider and propagator (no `messaging.client.id`:
-    /// use [`TracedFutureProducer::builder`] and [`TracedFutureProducerBuilder::client_config`]).
+    /// use [`TracedFutureProducer::builder`] and [`TracedProducerBuilder::client_config`]).
     pub fn new<C: ClientContext + 'static, R>(inner: FutureProducer<C, R>) -> TracedFutureProducer<C, R> {
-        TracedFutureProducerBuilder::default().build(inner)
+        TracedProducerBuilder::default().build(inner)
     }
 
-    /// A builder for the settings; [`TracedFutureProducerBuilder::build`] wraps the producer.
-    pub fn builder() -> TracedFutureProducerBuilder {
-        TracedFutureProducerBuilder::default()
+    /// A builder for the settings; [`TracedProducerBuilder::build`] wraps the producer.
+    pub fn builder() -> TracedProducerBuilder {
+        TracedProducerBuilder::default()
     }
 }
 
@@ -137,10 +138,11 @@ where
         P: ToBytes + ?Sized,
         D: Into<Timeout>,
     {
-        let span = self.shared.start(&record);
+        let key = record.key.map(ToBytes::to_bytes);
+        let span = self.shared.start(record.topic, record.partition, key, record.payload.is_some());
         self.shared.propagator.inject_into(&span.cx, &mut RecordInjector::new(&mut record.headers));
         let result = self.inner.send(record, queue_timeout).await;
-        span.finish(&result);
+        span.finish(result.as_ref().map(|delivery| (delivery.partition, delivery.offset)).map_err(|(error, _)| error));
         result
     }
 }
@@ -150,24 +152,25 @@ where
     T: Tracer,
     T::Span: Send + Sync + 'static,
 {
-    fn start<K, P>(&self, record: &FutureRecord<'_, K, P>) -> SendSpan
-    where
-        K: ToBytes + ?Sized,
-        P: ToBytes + ?Sized,
-    {
-        let (name, destination) = self.names.get(record.topic);
+    /// Starts the `send {topic}` span of a record, a child of the current context.
+    pub(crate) fn start(&self, topic: &str, partition: Option<i32>, key: Option<&[u8]>, has_payload: bool) -> SendSpan {
+        let (name, destination) = self.names.get(topic);
         let builder = SpanBuilder::from_name(name).with_kind(SpanKind::Producer);
         let started = Context::map_current(|parent| {
-            start_span(&self.tracer, builder, parent, &self.hint, || self.attributes(record, destination))
+            start_span(&self.tracer, builder, parent, &self.hint, || {
+                self.attributes(destination, partition, key, has_payload)
+            })
         });
         SendSpan { cx: started.cx, recording: started.recording, ended: false }
     }
 
-    fn attributes<K, P>(&self, record: &FutureRecord<'_, K, P>, destination: StringValue) -> Vec<KeyValue>
-    where
-        K: ToBytes + ?Sized,
-        P: ToBytes + ?Sized,
-    {
+    fn attributes(
+        &self,
+        destination: StringValue,
+        partition: Option<i32>,
+        key: Option<&[u8]>,
+        has_payload: bool,
+    ) -> Vec<KeyValue> {
         // Sized for everything a delivered record ends with (partition and offset come later).
         let mut attributes = Vec::with_capacity(9);
         messaging::operation(&mut attributes, "send");
@@ -175,35 +178,37 @@ where
         if let Some(client_id) = &self.client_id {
             attributes.push(KeyValue::new(semconv::MESSAGING_CLIENT_ID, client_id.clone()));
         }
-        if let Some(partition) = record.partition {
+        if let Some(partition) = partition {
             attributes.push(messaging::partition(partition));
         }
-        attributes.extend(messaging::key(record.key.map(ToBytes::to_bytes)));
-        attributes.extend(messaging::tombstone(record.payload.is_some()));
+        attributes.extend(messaging::key(key));
+        attributes.extend(messaging::tombstone(has_payload));
         attributes
     }
 }
 
 /// A started send span; ends exactly once, when the delivery report arrives or on drop.
-struct SendSpan {
-    cx: Context,
+pub(crate) struct SendSpan {
+    pub(crate) cx: Context,
     recording: bool,
     ended: bool,
 }
 
 impl SendSpan {
-    fn finish(mut self, result: &OwnedDeliveryResult) {
+    /// Ends the span with the delivery report: the `(partition, offset)` the record was written
+    /// at, or the error.
+    pub(crate) fn finish(mut self, report: Result<(i32, i64), &KafkaError>) {
         self.ended = true;
         if !self.recording {
             return;
         }
         let span = self.cx.span();
-        match result {
-            Ok(delivery) => {
-                span.set_attribute(messaging::partition(delivery.partition));
-                span.set_attribute(KeyValue::new(semconv::MESSAGING_KAFKA_OFFSET, delivery.offset));
+        match report {
+            Ok((partition, offset)) => {
+                span.set_attribute(messaging::partition(partition));
+                span.set_attribute(KeyValue::new(semconv::MESSAGING_KAFKA_OFFSET, offset));
             }
-            Err((error, _)) => {
+            Err(error) => {
                 let (error_type, status) = messaging::kafka_failure(error);
                 span.set_attribute(error_type);
                 span.set_status(status);
@@ -222,17 +227,19 @@ impl Drop for SendSpan {
     }
 }
 
-/// Settings of a [`TracedFutureProducer`].
+/// Settings of a [`TracedFutureProducer`], [`TracedThreadedProducer`](crate::TracedThreadedProducer)
+/// or [`TracedBaseProducer`](crate::TracedBaseProducer): `build`, `build_threaded` or `build_base`
+/// wraps the producer.
 ///
 /// Defaults: the global tracer provider and propagator; no `messaging.client.id` unless a
 /// configuration or id is given.
-pub struct TracedFutureProducerBuilder<T = BoxedTracer> {
+pub struct TracedProducerBuilder<T = BoxedTracer> {
     tracer: T,
     propagator: Propagation,
     client_id: Option<StringValue>,
 }
 
-impl Default for TracedFutureProducerBuilder {
+impl Default for TracedProducerBuilder {
     fn default() -> Self {
         Self {
             tracer: global::tracer_provider().tracer_with_scope(scope()),
@@ -242,10 +249,10 @@ impl Default for TracedFutureProducerBuilder {
     }
 }
 
-impl<T> TracedFutureProducerBuilder<T> {
+impl<T> TracedProducerBuilder<T> {
     /// Uses `provider` instead of the global one.
-    pub fn tracer_provider<P: TracerProvider>(self, provider: &P) -> TracedFutureProducerBuilder<P::Tracer> {
-        TracedFutureProducerBuilder {
+    pub fn tracer_provider<P: TracerProvider>(self, provider: &P) -> TracedProducerBuilder<P::Tracer> {
+        TracedProducerBuilder {
             tracer: provider.tracer_with_scope(scope()),
             propagator: self.propagator,
             client_id: self.client_id,
@@ -272,13 +279,19 @@ impl<T> TracedFutureProducerBuilder<T> {
 
     /// Wraps `inner`.
     pub fn build<C: ClientContext + 'static, R>(self, inner: FutureProducer<C, R>) -> TracedFutureProducer<C, R, T> {
-        let shared = Shared {
+        TracedFutureProducer { inner, shared: self.shared() }
+    }
+
+    pub(crate) fn shared(self) -> Arc<Shared<T>> {
+        Arc::new(Shared {
             tracer: self.tracer,
             propagator: self.propagator,
             client_id: self.client_id,
             hint: SamplingHint::new(false),
             names: TopicNames::new("send"),
-        };
-        TracedFutureProducer { inner, shared: Arc::new(shared) }
+        })
     }
 }
+
+/// The builder's former name, kept for existing code.
+pub type TracedFutureProducerBuilder<T = BoxedTracer> = TracedProducerBuilder<T>;

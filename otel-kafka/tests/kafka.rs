@@ -7,11 +7,14 @@ use opentelemetry::trace::{FutureExt, Span as _, SpanKind, TraceContextExt, Trac
 use opentelemetry::{Context, KeyValue, Value};
 use otel_core::propagation::StrictTraceContextPropagator;
 use otel_core::testing::{SpanRecorder, SpanView};
-use otel_kafka::{ConsumerTracing, ProcessParent, TracedConsumer, TracedFutureProducer, extract_context_with};
+use otel_kafka::{
+    ConsumerTracing, ProcessParent, TracedBaseProducer, TracedConsumer, TracedFutureProducer, TracedProducerContext,
+    TracedThreadedProducer, extract_context_with,
+};
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::future_producer::Delivery;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{BaseRecord, FutureProducer, FutureRecord};
 use std::time::Duration;
 use support::*;
 
@@ -374,4 +377,190 @@ async fn a_failing_handler_records_its_error_type_and_a_tombstone_is_marked() {
     expected.push(KeyValue::new("messaging.kafka.message.tombstone", true));
     expected.push(KeyValue::new("error.type", "std::io::error::Error"));
     process.assert_status_error().assert_attrs_exactly(&expected);
+}
+
+/// What the user's own producer context saw in its delivery callback.
+#[derive(Debug)]
+struct Report {
+    opaque: usize,
+    result: Result<(i32, i64), rdkafka::error::KafkaError>,
+    /// How many `send {topic}` spans had ended (been exported) when the callback ran.
+    ended_send_spans: usize,
+}
+
+/// A user's producer context with a `usize` opaque, reporting every delivery.
+struct UserContext {
+    recorder: SpanRecorder,
+    span_name: String,
+    reports: std::sync::Mutex<std::sync::mpsc::Sender<Report>>,
+}
+
+impl rdkafka::ClientContext for UserContext {}
+
+impl rdkafka::producer::ProducerContext for UserContext {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &rdkafka::producer::DeliveryResult<'_>, opaque: usize) {
+        let report = Report {
+            opaque,
+            result: result.as_ref().map(|m| (m.partition(), m.offset())).map_err(|(e, _)| e.clone()),
+            ended_send_spans: self.recorder.spans().named(&self.span_name).len(),
+        };
+        self.reports.lock().unwrap().send(report).unwrap();
+    }
+}
+
+fn user_context(recorder: &SpanRecorder, topic: &str) -> (UserContext, std::sync::mpsc::Receiver<Report>) {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let context = UserContext {
+        recorder: recorder.clone(),
+        span_name: format!("send {topic}"),
+        reports: std::sync::Mutex::new(sender),
+    };
+    (context, receiver)
+}
+
+fn traced_threaded_producer(
+    recorder: &SpanRecorder,
+    config: &rdkafka::ClientConfig,
+    context: UserContext,
+) -> TracedThreadedProducer<UserContext, rdkafka::producer::NoCustomPartitioner, opentelemetry_sdk::trace::SdkTracer> {
+    let inner =
+        config.create_with_context(TracedProducerContext::new(context)).unwrap_or_else(|e| unreachable(&brokers(), e));
+    TracedThreadedProducer::builder()
+        .tracer_provider(recorder.provider())
+        .propagator(StrictTraceContextPropagator::new())
+        .client_config(config)
+        .build_threaded(inner)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_threaded_send_is_a_producer_span_ended_by_the_delivery_callback() {
+    let brokers = brokers();
+    let recorder = SpanRecorder::new();
+    let topic = unique("threaded");
+    create_topic(&brokers, &topic).await;
+    let (context, reports) = user_context(&recorder, &topic);
+    let producer = traced_threaded_producer(&recorder, &producer_config(&brokers), context);
+    let tracer = recorder.provider().tracer("app");
+
+    let request = Context::current_with_span(tracer.start("POST /orders"));
+    let headers = OwnedHeaders::new().insert(Header { key: "x-tenant", value: Some("acme") });
+    let record = BaseRecord::with_opaque_to(&topic, 7).key("order-7").payload("s3cr3t-payload").headers(headers);
+    {
+        let _request = request.clone().attach();
+        producer.send(record).expect("enqueued");
+    }
+    request.span().end();
+
+    let report =
+        tokio::task::spawn_blocking(move || reports.recv_timeout(WAIT).expect("a delivery report")).await.unwrap();
+    assert_eq!(report.opaque, 7, "the user's callback gets the user's opaque");
+    let (partition, offset) = report.result.expect("delivered");
+    assert_eq!(report.ended_send_spans, 1, "the span ended before the user's callback ran");
+    let delivery = Delivery { partition, offset, timestamp: rdkafka::Timestamp::NotAvailable };
+
+    let spans = recorder.spans();
+    spans.assert_count(2);
+    let request = spans.one("POST /orders");
+    let send = spans
+        .one(&format!("send {topic}"))
+        .assert_kind(SpanKind::Producer)
+        .assert_child_of(&request)
+        .assert_status_unset()
+        .assert_attrs_exactly(&send_attributes(&topic, Some("order-7"), &delivery));
+    assert_payload_nowhere(&recorder, "s3cr3t-payload");
+
+    let plain = plain_consumer(&brokers, &topic);
+    let raw = recv(&plain).await;
+    assert_eq!((raw.partition(), raw.offset()), (partition, offset));
+    let traceparent = format!("00-{}-{}-01", send.trace_id(), send.span_id());
+    assert_eq!(
+        headers_of(&raw),
+        vec![
+            ("x-tenant".to_owned(), Some(b"acme".to_vec())),
+            ("traceparent".to_owned(), Some(traceparent.into_bytes())),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_threaded_send_to_an_unknown_topic_records_the_error_and_calls_the_user_callback() {
+    let brokers = brokers();
+    let recorder = SpanRecorder::new();
+    let topic = unique("threaded-missing"); // never created: tansu does not create topics
+    let mut config = producer_config(&brokers);
+    config.set("message.timeout.ms", "3000");
+    let (context, reports) = user_context(&recorder, &topic);
+    let producer = traced_threaded_producer(&recorder, &config, context);
+    producer.send(BaseRecord::<str, str, usize>::with_opaque_to(&topic, 9).key("k").payload("x")).expect("enqueued");
+
+    let report =
+        tokio::task::spawn_blocking(move || reports.recv_timeout(WAIT).expect("a delivery report")).await.unwrap();
+    assert_eq!(report.opaque, 9);
+    assert_eq!(report.ended_send_spans, 1);
+    let code = report.result.expect_err("no such topic").rdkafka_error_code().expect("a librdkafka error code");
+    recorder.spans().one(&format!("send {topic}")).assert_status_error().assert_attrs_exactly(&[
+        KeyValue::new("messaging.system", "kafka"),
+        KeyValue::new("messaging.operation.name", "send"),
+        KeyValue::new("messaging.operation.type", "send"),
+        KeyValue::new("messaging.destination.name", topic.clone()),
+        KeyValue::new("messaging.client.id", "otel-kafka-test-producer"),
+        KeyValue::new("messaging.kafka.message.key", "k"),
+        KeyValue::new("error.type", format!("{code:?}")),
+    ]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_the_base_producer_rejects_comes_back_unchanged_and_its_span_records_why() {
+    let brokers = brokers();
+    let recorder = SpanRecorder::new();
+    let topic = unique("queue-full");
+    create_topic(&brokers, &topic).await;
+    let mut config = producer_config(&brokers);
+    // One record at most until its delivery report is served: nobody polls yet, so a second one
+    // is rejected at once with QueueFull.
+    config.set("queue.buffering.max.messages", "1");
+    let (context, reports) = user_context(&recorder, &topic);
+    let inner: rdkafka::producer::BaseProducer<_> =
+        config.create_with_context(TracedProducerContext::new(context)).unwrap_or_else(|e| unreachable(&brokers, e));
+    let producer = TracedBaseProducer::builder()
+        .tracer_provider(recorder.provider())
+        .propagator(StrictTraceContextPropagator::new())
+        .client_config(&config)
+        .build_base(inner);
+
+    producer.send(BaseRecord::<str, str, usize>::with_opaque_to(&topic, 1).payload("x")).expect("enqueued");
+    let headers = OwnedHeaders::new().insert(Header { key: "x-user", value: Some("1") });
+    let record = BaseRecord::<str, str, usize>::with_opaque_to(&topic, 2).key("second").payload("y").headers(headers);
+    let (error, record) = producer.send(record).expect_err("the queue is full");
+    assert_eq!(error.rdkafka_error_code(), Some(rdkafka::types::RDKafkaErrorCode::QueueFull));
+    assert_eq!(record.delivery_opaque, 2, "the caller gets its own opaque back");
+    assert_eq!((record.topic, record.key, record.payload), (topic.as_str(), Some("second"), Some("y")));
+    let headers: Vec<_> = record.headers.iter().flat_map(|h| h.iter()).map(|h| (h.key, h.value)).collect();
+    assert_eq!(headers, vec![("x-user", Some(&b"1"[..]))], "the caller's headers, without the injected context");
+    recorder.spans().one(&format!("send {topic}")).assert_status_error().assert_attrs_exactly(&[
+        KeyValue::new("messaging.system", "kafka"),
+        KeyValue::new("messaging.operation.name", "send"),
+        KeyValue::new("messaging.operation.type", "send"),
+        KeyValue::new("messaging.destination.name", topic.clone()),
+        KeyValue::new("messaging.client.id", "otel-kafka-test-producer"),
+        KeyValue::new("messaging.kafka.message.key", "second"),
+        KeyValue::new("error.type", "QueueFull"),
+    ]);
+
+    // The first record's span ends when its delivery report is served.
+    use rdkafka::producer::Producer;
+    producer.flush(WAIT).expect("flushed");
+    let report = reports.recv_timeout(WAIT).expect("a delivery report");
+    assert_eq!(report.opaque, 1);
+    let (partition, offset) = report.result.expect("delivered");
+    let spans = recorder.spans();
+    let sends = spans.named(&format!("send {topic}"));
+    assert_eq!(sends.len(), 2);
+    let first = sends.iter().find(|span| span.attr("error.type").is_none()).expect("the delivered record's span");
+    first
+        .assert_status_unset()
+        .assert_attr("messaging.kafka.offset", offset)
+        .assert_attr("messaging.destination.partition.id", partition.to_string());
 }
