@@ -13,7 +13,6 @@ use otel_core::propagation::StrictTraceContextPropagator;
 use otel_core::testing::{FinishedSpans, SpanRecorder};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 
 fn traced_client(recorder: &SpanRecorder) -> ClientWithMiddleware {
     ClientBuilder::new(reqwest::Client::new())
@@ -41,16 +40,8 @@ async fn serve_axum(app: Router) -> SocketAddr {
     address
 }
 
-/// Waits until `recorder` has at least `count` spans (servers end theirs after the response).
 async fn spans(recorder: &SpanRecorder, count: usize) -> FinishedSpans {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let spans = recorder.spans();
-        if spans.len() >= count || Instant::now() > deadline {
-            return spans;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    otel_e2e::spans_when(recorder, |spans| spans.len() >= count).await
 }
 
 #[tokio::test]

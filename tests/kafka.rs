@@ -19,7 +19,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use sqlx::{Pool, Postgres};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn brokers() -> String {
     std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
@@ -126,14 +126,7 @@ async fn an_order_flows_from_http_through_kafka_to_the_database_in_one_trace() {
         .unwrap();
     assert_eq!(key, "order-42");
 
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let spans = loop {
-        let spans = recorder.spans();
-        if spans.named("POST /orders").len() == 1 || Instant::now() > deadline {
-            break spans;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let spans = otel_e2e::spans_when(&recorder, |spans| spans.named("POST /orders").len() == 1).await;
     spans.assert_single_trace();
     let request = spans.one("POST /orders").assert_kind(SpanKind::Server).assert_root();
     let send = spans.one(&format!("send {topic}")).assert_kind(SpanKind::Producer).assert_child_of(&request);

@@ -13,7 +13,6 @@ use otel_redis::TracedConnection;
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 
 const SECRET: &str = "card-4111-1111-1111-1111";
 
@@ -58,14 +57,7 @@ async fn commands_are_children_of_the_request_and_values_never_appear() {
     let response = reqwest::Client::new().post(format!("http://{address}/cards")).send().await.unwrap();
     assert_eq!(response.text().await.unwrap(), SECRET.len().to_string());
 
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let spans = loop {
-        let spans = recorder.spans();
-        if spans.len() >= 4 || Instant::now() > deadline {
-            break spans;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let spans = otel_e2e::spans_when(&recorder, |spans| spans.len() >= 4).await;
     spans.assert_count(4).assert_single_trace();
     let request = spans.one("POST /cards").assert_kind(SpanKind::Server);
     for command in ["SET", "GET", "DEL"] {

@@ -13,7 +13,6 @@ use otel_sqlx::TracedPool;
 use sqlx::{Pool, Postgres, Row};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 const SECRET: &str = "hunter2-e2e-never-recorded";
 
@@ -63,14 +62,7 @@ async fn queries_are_children_of_the_request() {
         reqwest::Client::new().get(format!("http://{address}/orders/9")).send().await.unwrap().text().await.unwrap();
     assert_eq!(body, "42");
 
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let spans = loop {
-        let spans = recorder.spans();
-        if spans.named("GET /orders/{id}").len() == 1 || Instant::now() > deadline {
-            break spans;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let spans = otel_e2e::spans_when(&recorder, |spans| spans.named("GET /orders/{id}").len() == 1).await;
     spans.assert_single_trace();
     let request = spans.one("GET /orders/{id}").assert_kind(SpanKind::Server);
     spans

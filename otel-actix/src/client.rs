@@ -36,7 +36,7 @@ use opentelemetry::metrics::Meter;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{Span as _, SpanKind, TraceContextExt, Tracer, TracerProvider};
 use otel_core::config::{HttpClientConfig, HttpClientConfigBuilder};
-use otel_core::metrics::{ClientRequestOutcome, HttpClientMetrics};
+use otel_core::metrics::{ClientRequestStart, HttpClientMetrics};
 use otel_core::propagation::Propagation;
 use otel_core::semconv::http::{self as semconv_http, client_error_type};
 use pin_project_lite::pin_project;
@@ -46,7 +46,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::Poll;
-use std::time::Instant;
 
 /// How awc requests are traced: tracer, propagator, configuration and optional metrics.
 /// Build it once and reuse it (cloning is cheap).
@@ -252,16 +251,7 @@ struct ClientSpan {
     cx: Context,
     recording: bool,
     config: HttpClientConfig,
-    metrics: Option<(HttpClientMetrics, MetricAttributes)>,
-}
-
-/// What the duration metric needs about a request, kept only when metrics are on.
-struct MetricAttributes {
-    method: &'static str,
-    server_address: String,
-    server_port: Option<u16>,
-    scheme: Option<&'static str>,
-    start: Instant,
+    metrics: Option<(HttpClientMetrics, ClientRequestStart)>,
 }
 
 impl ClientSpan {
@@ -307,20 +297,10 @@ impl ClientSpan {
         if recording && parent_declined {
             span.set_attributes(attributes());
         }
-        let metrics = shared.metrics.clone().map(|metrics| {
-            let attributes = MetricAttributes {
-                method: method.as_str(),
-                server_address: host.to_owned(),
-                server_port: uri.port_u16(),
-                scheme: match scheme {
-                    "https" => Some("https"),
-                    "http" => Some("http"),
-                    _ => None,
-                },
-                start: Instant::now(),
-            };
-            (metrics, attributes)
-        });
+        let metrics = shared
+            .metrics
+            .clone()
+            .map(|metrics| (metrics, ClientRequestStart::now(method.as_str(), host, uri.port_u16(), scheme)));
         let cx = if recording {
             parent.with_span(span)
         } else {
@@ -331,19 +311,8 @@ impl ClientSpan {
     }
 
     fn finish(mut self, status: Option<u16>, version: Option<&'static str>, error_type: Option<Cow<'static, str>>) {
-        if let Some((metrics, attributes)) = &self.metrics {
-            metrics.record(
-                attributes.start,
-                ClientRequestOutcome {
-                    method: attributes.method,
-                    server_address: &attributes.server_address,
-                    server_port: attributes.server_port,
-                    scheme: attributes.scheme,
-                    status,
-                    error_type,
-                    protocol_version: version,
-                },
-            );
+        if let Some((metrics, request)) = self.metrics.take() {
+            metrics.finish(request, status, error_type, version);
         }
         if std::mem::take(&mut self.recording) {
             self.cx.span().end();

@@ -114,23 +114,33 @@ pub struct HttpClientMetrics {
     duration: Histogram<f64>,
 }
 
-/// What the client duration metric records about one request.
+/// A client request being timed for `http.client.request.duration`: what the metric needs from
+/// the request, kept from the moment it is sent until its outcome is known.
 #[derive(Debug)]
-pub struct ClientRequestOutcome<'a> {
-    /// `http.request.method` (normalized).
-    pub method: &'static str,
-    /// `server.address`.
-    pub server_address: &'a str,
-    /// `server.port`.
-    pub server_port: Option<u16>,
-    /// `url.scheme`.
-    pub scheme: Option<&'static str>,
-    /// `http.response.status_code`, when a response arrived.
-    pub status: Option<u16>,
-    /// `error.type`, when the request failed (transport error, 4xx or 5xx).
-    pub error_type: Option<Cow<'static, str>>,
-    /// `network.protocol.version`, when known.
-    pub protocol_version: Option<&'static str>,
+pub struct ClientRequestStart {
+    start: Instant,
+    method: &'static str,
+    server_address: String,
+    server_port: Option<u16>,
+    scheme: Option<&'static str>,
+}
+
+impl ClientRequestStart {
+    /// Starts timing a request now. `method` is the normalized method; `scheme` is the URL's
+    /// (recorded as `url.scheme` when it is `http` or `https`).
+    pub fn now(
+        method: &'static str,
+        server_address: impl Into<String>,
+        server_port: Option<u16>,
+        scheme: &str,
+    ) -> Self {
+        let scheme = match scheme {
+            "http" => Some("http"),
+            "https" => Some("https"),
+            _ => None,
+        };
+        Self { start: Instant::now(), method, server_address: server_address.into(), server_port, scheme }
+    }
 }
 
 impl HttpClientMetrics {
@@ -146,27 +156,35 @@ impl HttpClientMetrics {
         }
     }
 
-    /// Records one request that started at `start`.
-    pub fn record(&self, start: Instant, outcome: ClientRequestOutcome<'_>) {
+    /// Records the duration of `request` with its outcome: the status code when a response
+    /// arrived, `error.type` when it failed (transport error, 4xx or 5xx), the protocol version
+    /// when known.
+    pub fn finish(
+        &self,
+        request: ClientRequestStart,
+        status: Option<u16>,
+        error_type: Option<Cow<'static, str>>,
+        protocol_version: Option<&'static str>,
+    ) {
         let mut attributes = Vec::with_capacity(7);
-        attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, outcome.method));
-        attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, outcome.server_address.to_owned()));
-        if let Some(port) = outcome.server_port {
+        attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, request.method));
+        attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, request.server_address));
+        if let Some(port) = request.server_port {
             attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
         }
-        if let Some(scheme) = outcome.scheme {
+        if let Some(scheme) = request.scheme {
             attributes.push(KeyValue::new(semconv::URL_SCHEME, scheme));
         }
-        if let Some(status) = outcome.status {
+        if let Some(status) = status {
             attributes.push(KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status)));
         }
-        if let Some(error_type) = outcome.error_type {
+        if let Some(error_type) = error_type {
             attributes.push(KeyValue::new(semconv::ERROR_TYPE, error_type));
         }
-        if let Some(version) = outcome.protocol_version {
+        if let Some(version) = protocol_version {
             attributes.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
         }
-        self.duration.record(start.elapsed().as_secs_f64(), &attributes);
+        self.duration.record(request.start.elapsed().as_secs_f64(), &attributes);
     }
 }
 

@@ -9,21 +9,10 @@ use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt;
 use otel_core::config::HttpClientConfig;
 use otel_core::hooks::ResponseHook;
-use otel_core::metrics::{ClientRequestOutcome, HttpClientMetrics};
+use otel_core::metrics::{ClientRequestStart, HttpClientMetrics};
 use otel_core::semconv::http::{client_error_type, protocol_version, record_client_failure, record_client_response};
 use reqwest::Response;
 use std::borrow::Cow;
-use std::time::Instant;
-
-/// What the duration metric needs once the attempt is over (only when metrics are on).
-#[derive(Debug)]
-pub(crate) struct MetricStart {
-    pub(crate) start: Instant,
-    pub(crate) method: &'static str,
-    pub(crate) server_address: String,
-    pub(crate) server_port: Option<u16>,
-    pub(crate) scheme: Option<&'static str>,
-}
 
 /// An attempt in flight; ends its span exactly once, whatever happens to the request.
 ///
@@ -33,11 +22,11 @@ pub(crate) struct MetricStart {
 #[derive(Debug)]
 pub(crate) struct Attempt {
     span: Option<Context>,
-    metric: Option<MetricStart>,
+    metric: Option<ClientRequestStart>,
 }
 
 impl Attempt {
-    pub(crate) fn new(span: Option<Context>, metric: Option<MetricStart>) -> Self {
+    pub(crate) fn new(span: Option<Context>, metric: Option<ClientRequestStart>) -> Self {
         Self { span, metric }
     }
 
@@ -74,18 +63,7 @@ impl Attempt {
                 }
                 Err(error) => (None, Some(Cow::Borrowed(error_type(error))), None),
             };
-            metrics.record(
-                metric.start,
-                ClientRequestOutcome {
-                    method: metric.method,
-                    server_address: &metric.server_address,
-                    server_port: metric.server_port,
-                    scheme: metric.scheme,
-                    status,
-                    error_type,
-                    protocol_version,
-                },
-            );
+            metrics.finish(metric, status, error_type, protocol_version);
         }
     }
 }

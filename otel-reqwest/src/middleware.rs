@@ -1,6 +1,6 @@
 //! The middleware: a CLIENT span per attempt, its context in the request's headers.
 
-use crate::attempt::{Attempt, MetricStart};
+use crate::attempt::Attempt;
 use crate::extensions::{NoPropagation, UrlTemplate, record_attempt, resend_count};
 use http::Extensions;
 use opentelemetry::global::{self, BoxedTracer};
@@ -10,6 +10,7 @@ use opentelemetry::trace::{Span, SpanKind, TraceContextExt, Tracer, TracerProvid
 use opentelemetry::{Context, InstrumentationScope};
 use otel_core::config::HttpClientConfig;
 use otel_core::hooks::{RequestHook, ResponseHook};
+use otel_core::metrics::ClientRequestStart;
 use otel_core::metrics::HttpClientMetrics;
 use otel_core::propagation::{HeaderInjector, Propagation};
 use otel_core::semconv::http::{ClientRequest, span_name};
@@ -17,7 +18,6 @@ use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next, Result};
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Instant;
 
 /// The instrumentation scope of every span and metric of this crate.
 fn scope() -> InstrumentationScope {
@@ -226,17 +226,10 @@ where
             resend_count,
             headers: request.headers(),
         };
-        let metric = self.metrics.as_ref().map(|_| MetricStart {
-            start: Instant::now(),
-            method: method.as_str(),
-            server_address: described.host.to_owned(),
-            server_port: described.port,
-            scheme: match described.scheme {
-                "http" => Some("http"),
-                "https" => Some("https"),
-                _ => None,
-            },
-        });
+        let metric = self
+            .metrics
+            .as_ref()
+            .map(|_| ClientRequestStart::now(method.as_str(), described.host, described.port, described.scheme));
 
         let mut builder = self.tracer.span_builder(span_name(method, template)).with_kind(SpanKind::Client);
         let for_sampler = sampler_may_sample(&parent);

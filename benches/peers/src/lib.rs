@@ -5,36 +5,14 @@
 //! Every bench binary takes `<case> <requests>` (one measured run: allocations per request and the
 //! exported span count; run it under callgrind with 0 and N requests for instructions) or
 //! `time <case> <requests> <passes>` (CPU ns per request, median and spread over the passes).
-#![allow(unsafe_code)] // a GlobalAlloc and clock_gettime: both only forward to the system
+#![allow(unsafe_code)] // clock_gettime: only forwards to the system
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use otel_core::testing::CountingAllocator;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Counts every allocation and reallocation, on every thread (the batch processor's included).
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 /// The incoming trace: every instrumented case must export spans whose parent is this span.
 pub const TRACE_ID: u128 = 0x0af7651916cd43dd8448eb211c80319c;
@@ -236,10 +214,10 @@ pub fn drive(command: &Command, mut run: impl FnMut(u64), flush: impl Fn()) {
             let case = Case::new(case);
             SPANS.store(0, Ordering::Relaxed);
             PARENTED.store(0, Ordering::Relaxed);
-            let before = ALLOCATIONS.load(Ordering::Relaxed);
+            let before = CountingAllocator::allocations();
             run(requests);
             flush();
-            let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+            let allocations = CountingAllocator::allocations() - before;
             let spans = SPANS.load(Ordering::Relaxed);
             let parented = PARENTED.load(Ordering::Relaxed);
             let expected = case.spans_per_request * requests;

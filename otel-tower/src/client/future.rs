@@ -6,7 +6,7 @@ use super::layer::ClientShared;
 use crate::unwind::OnUnwind;
 use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt;
-use otel_core::metrics::ClientRequestOutcome;
+use otel_core::metrics::ClientRequestStart;
 use otel_core::semconv::http::{client_error_type, protocol_version, record_client_failure, record_client_response};
 use pin_project_lite::pin_project;
 use std::borrow::Cow;
@@ -15,7 +15,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Poll, ready};
-use std::time::Instant;
 
 /// `error.type` of a call whose client panicked while sending it.
 use otel_core::semconv::http::ERROR_TYPE_PANIC;
@@ -77,26 +76,17 @@ fn fail_on_panic(guard: &mut Option<ClientGuard>) {
     }
 }
 
-/// What the duration metric needs once the call ends.
-pub(crate) struct MetricRequest {
-    pub(crate) start: Instant,
-    pub(crate) method: &'static str,
-    pub(crate) server_address: String,
-    pub(crate) server_port: Option<u16>,
-    pub(crate) scheme: Option<&'static str>,
-}
-
 /// Owns the CLIENT span (inside its context) until the call ends; dropped unended (the caller
 /// cancelled), it ends the span without Error.
 pub(crate) struct ClientGuard {
     cx: Context,
     recording: bool,
-    metric: Option<MetricRequest>,
+    metric: Option<ClientRequestStart>,
     ended: bool,
 }
 
 impl ClientGuard {
-    pub(crate) fn new(cx: Context, recording: bool, metric: Option<MetricRequest>) -> Self {
+    pub(crate) fn new(cx: Context, recording: bool, metric: Option<ClientRequestStart>) -> Self {
         Self { cx, recording, metric, ended: false }
     }
 
@@ -134,18 +124,7 @@ impl ClientGuard {
         protocol_version: Option<&'static str>,
     ) {
         if let (Some(metrics), Some(metric)) = (&shared.metrics, self.metric.take()) {
-            metrics.record(
-                metric.start,
-                ClientRequestOutcome {
-                    method: metric.method,
-                    server_address: &metric.server_address,
-                    server_port: metric.server_port,
-                    scheme: metric.scheme,
-                    status,
-                    error_type,
-                    protocol_version,
-                },
-            );
+            metrics.finish(metric, status, error_type, protocol_version);
         }
     }
 }

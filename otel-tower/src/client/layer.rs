@@ -2,7 +2,7 @@
 //! request headers.
 
 use super::error::{DefaultErrorType, ErrorType};
-use super::future::{ClientGuard, ClientResponseFuture, MetricRequest};
+use super::future::{ClientGuard, ClientResponseFuture};
 use crate::scope::scope;
 use http::Request;
 use opentelemetry::Context;
@@ -11,7 +11,7 @@ use opentelemetry::metrics::MeterProvider;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{SpanBuilder, SpanKind, Tracer, TracerProvider};
 use otel_core::config::{HttpClientConfig, HttpClientConfigBuilder};
-use otel_core::metrics::HttpClientMetrics;
+use otel_core::metrics::{ClientRequestStart, HttpClientMetrics};
 use otel_core::propagation::{HeaderInjector, Propagation};
 use otel_core::semconv::http::{ClientRequest, HostPort, span_name};
 use otel_core::span_start::{SamplingHint, start_span};
@@ -19,7 +19,6 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Instant;
 use tower::{Layer, Service};
 
 /// A per-request URL template (`/users/{id}`), put in the request's extensions: the span is then
@@ -298,12 +297,9 @@ where
             }
             .attributes(&shared.config)
         });
-        let metric = shared.metrics.as_ref().map(|_| MetricRequest {
-            start: Instant::now(),
-            method: method.as_str(),
-            server_address: destination.host.host.to_owned(),
-            server_port: destination.host.port.or_else(|| default_port(destination.scheme)),
-            scheme: static_scheme(destination.scheme),
+        let metric = shared.metrics.as_ref().map(|_| {
+            let port = destination.host.port.or_else(|| default_port(destination.scheme));
+            ClientRequestStart::now(method.as_str(), destination.host.host, port, destination.scheme)
         });
         shared.propagation.inject_into(&started.cx, &mut HeaderInjector(request.headers_mut()));
         let guard = ClientGuard::new(started.cx, started.recording, metric);
@@ -365,14 +361,6 @@ fn default_port(scheme: &str) -> Option<u16> {
     match scheme {
         "https" => Some(443),
         "http" => Some(80),
-        _ => None,
-    }
-}
-
-fn static_scheme(scheme: &str) -> Option<&'static str> {
-    match scheme {
-        "https" => Some("https"),
-        "http" => Some("http"),
         _ => None,
     }
 }
