@@ -71,8 +71,8 @@ where
                     this.state.respond(telemetry, &response);
                 }
                 Ok(response.map_body(move |_, body| match telemetry {
-                    Some(telemetry) => OtelBody::new(body, telemetry),
-                    None => OtelBody::untraced(body),
+                    Some(telemetry) if !telemetry.is_pass_through() => OtelBody::new(body, telemetry),
+                    _ => OtelBody::untraced(body),
                 }))
             }
             Err(error) => {

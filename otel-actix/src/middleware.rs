@@ -364,10 +364,10 @@ where
         let uri = request.uri();
         let target = uri.path_and_query().map_or_else(|| uri.path(), |pq| pq.as_str());
         let method_str = request.method().as_str();
-        let parent = config.context_policy().apply(shared.propagator.extract(&headers));
         if !config.exclusion().is_empty() && config.is_excluded(&RequestTarget::new(method_str, target)) {
-            return Telemetry::new(parent.context, false, None, None, None);
+            return Telemetry::excluded(config.context_policy().excluded_context(&shared.propagator, &headers));
         }
+        let parent = config.context_policy().apply(shared.propagator.extract(&headers));
 
         let method = config.known_methods().normalize(method_str);
         let scheme = match uri.scheme_str() {

@@ -30,6 +30,8 @@ pub(crate) struct Telemetry {
     cx: Context,
     /// Whether `cx` holds a recording span this request must end.
     recording: bool,
+    /// An excluded request that carried no context: nothing to attach.
+    pass_through: bool,
     metrics: Option<ActiveServerRequest>,
     pub(crate) route: Option<&'static str>,
     pub(crate) status: Option<u16>,
@@ -47,12 +49,36 @@ impl Telemetry {
         route: Option<&'static str>,
         protocol_version: Option<&'static str>,
     ) -> Self {
-        Self { cx, recording, metrics, route, status: None, protocol_version, phase: Phase::Handler, polling: false }
+        Self {
+            cx,
+            recording,
+            pass_through: false,
+            metrics,
+            route,
+            status: None,
+            protocol_version,
+            phase: Phase::Handler,
+            polling: false,
+        }
+    }
+
+    /// An excluded request: no span; `cx` is the context it carried, made current while it is
+    /// served, or `None` to leave the current context alone (no work per poll).
+    pub(crate) fn excluded(cx: Option<Context>) -> Self {
+        let pass_through = cx.is_none();
+        let mut telemetry = Self::new(cx.unwrap_or_default(), false, None, None, None);
+        telemetry.pass_through = pass_through;
+        telemetry
     }
 
     /// Whether a span is recorded for this request.
     pub(crate) fn is_recording(&self) -> bool {
         self.recording
+    }
+
+    /// An excluded request with nothing to attach: its body needs no telemetry.
+    pub(crate) fn is_pass_through(&self) -> bool {
+        self.pass_through
     }
 
     /// Whether metrics are recorded for this request.
@@ -66,8 +92,8 @@ impl Telemetry {
     }
 
     /// Makes the request's context current until the guard drops.
-    pub(crate) fn attach(&self) -> ContextGuard {
-        self.cx.clone().attach()
+    pub(crate) fn attach(&self) -> Option<ContextGuard> {
+        (!self.pass_through).then(|| self.cx.clone().attach())
     }
 
     /// Runs one poll of the inner future or body, noting a panic (the caller attaches the

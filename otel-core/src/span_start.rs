@@ -10,6 +10,7 @@
 
 use opentelemetry::trace::{Span as _, SpanBuilder, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Whether the sampler kept the last span, per kind of parent.
@@ -63,9 +64,39 @@ pub struct Started {
 /// ```
 pub fn start_span<T>(
     tracer: &T,
+    builder: SpanBuilder,
+    parent: &Context,
+    hint: &SamplingHint,
+    attributes: impl FnOnce() -> Vec<KeyValue>,
+) -> Started
+where
+    T: Tracer,
+    T::Span: Send + Sync + 'static,
+{
+    start_span_named(tracer, builder, parent, hint, None::<fn() -> Cow<'static, str>>, attributes)
+}
+
+/// [`start_span`] whose full name is also computed only for a span that may record: `builder`
+/// carries a name that costs nothing (the HTTP method), the sampler sees it when the span is
+/// predicted to be dropped, and a span that records anyway is renamed with `name`.
+///
+/// ```
+/// use opentelemetry::trace::{Tracer, TracerProvider};
+/// use otel_core::span_start::{SamplingHint, start_span_named};
+///
+/// let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+/// let tracer = provider.tracer("doc");
+/// let hint = SamplingHint::new(false);
+/// let started = start_span_named(&tracer, tracer.span_builder("GET"), &opentelemetry::Context::new(), &hint,
+///     Some(|| "GET /users/{id}".into()), Vec::new);
+/// assert!(started.recording);
+/// ```
+pub fn start_span_named<T>(
+    tracer: &T,
     mut builder: SpanBuilder,
     parent: &Context,
     hint: &SamplingHint,
+    name: Option<impl FnOnce() -> Cow<'static, str>>,
     attributes: impl FnOnce() -> Vec<KeyValue>,
 ) -> Started
 where
@@ -75,7 +106,11 @@ where
     let slot = hint.slot(parent);
     let predicted = hint.always || slot.load(Ordering::Relaxed);
     let mut attributes = Some(attributes);
+    let mut name = name;
     if predicted {
+        if let Some(name) = name.take() {
+            builder.name = name();
+        }
         builder.attributes = attributes.take().map(|f| f());
     }
     let mut span = tracer.build_with_context(builder, parent);
@@ -85,6 +120,9 @@ where
     }
     if !recording {
         return Started { cx: parent.with_remote_span_context(span.span_context().clone()), recording: false };
+    }
+    if let Some(name) = name {
+        span.update_name(name());
     }
     if let Some(attributes) = attributes {
         span.set_attributes(attributes());

@@ -14,7 +14,7 @@ base_i=$(( ($(instructions bare "$n") - $(instructions bare 0)) / n ))
 base_a=$(allocations bare)
 printf '%-18s %14s %12s\n' scenario instructions allocations
 printf '%-18s %14s %12s\n' bare "$base_i" "$base_a"
-for s in noop sampled unsampled unsampled-parent excluded global; do
+for s in noop sampled unsampled unsampled-parent excluded excluded-probe global; do
     i=$(( ($(instructions "$s" "$n") - $(instructions "$s" 0)) / n ))
     a=$(allocations "$s")
     printf '%-18s %+14d %+12.1f\n' "$s" $(( i - base_i )) "$(echo "$a - $base_a" | bc)"

@@ -4,7 +4,8 @@
 //! cargo bench -p otel-tower --bench tower_overhead -- <scenario> <requests>
 //! ```
 //! Scenarios: `bare`, `noop` (axum with a layer that does nothing), `sampled` (always-on), `unsampled` (always-off), `unsampled-parent`
-//! (parent-based, incoming flags 00), `excluded` (the URL is excluded), `global` (sampled, the
+//! (parent-based, incoming flags 00), `excluded` (the URL is excluded), `excluded-probe`
+//! (excluded, and no `traceparent`, as a health probe sends), `global` (sampled, the
 //! layer built with `OtelLayer::new()` on the global provider and propagator). Every request is
 //! `GET /users/7` with a `Host` and a sampled `traceparent` (flags 00 for `unsampled-parent`),
 //! sent in process with `oneshot`, its body read to the end. The SDK exports through a batch
@@ -33,6 +34,8 @@ static GLOBAL: CountingAllocator = CountingAllocator;
 
 const SAMPLED: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 const UNSAMPLED: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+/// No `traceparent` header: a health probe.
+const NONE: &str = "";
 
 fn provider(sampler: Sampler) -> SdkTracerProvider {
     SdkTracerProvider::builder().with_sampler(sampler).with_batch_exporter(DroppingExporter::default()).build()
@@ -64,6 +67,7 @@ fn app(scenario: &str) -> (Router, Option<SdkTracerProvider>, &'static str) {
         "unsampled" => (build(Sampler::AlwaysOff, false), SAMPLED),
         "unsampled-parent" => (build(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)), false), UNSAMPLED),
         "excluded" => (build(Sampler::AlwaysOn, true), SAMPLED),
+        "excluded-probe" => (build(Sampler::AlwaysOn, true), NONE),
         "global" => {
             let provider = provider(Sampler::AlwaysOn);
             opentelemetry::global::set_tracer_provider(provider.clone());
@@ -77,11 +81,11 @@ fn app(scenario: &str) -> (Router, Option<SdkTracerProvider>, &'static str) {
 }
 
 async fn one(app: &Router, traceparent: &'static str) {
-    let request = Request::get("/users/7")
-        .header("host", "api.example.com")
-        .header("traceparent", traceparent)
-        .body(Body::empty())
-        .unwrap();
+    let mut request = Request::get("/users/7").header("host", "api.example.com");
+    if !traceparent.is_empty() {
+        request = request.header("traceparent", traceparent);
+    }
+    let request = request.body(Body::empty()).unwrap();
     let response = app.clone().oneshot(request).await.unwrap();
     let body = response.into_body().collect().await.unwrap();
     std::hint::black_box(body);

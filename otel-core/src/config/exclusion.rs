@@ -21,8 +21,9 @@ pub struct RequestTarget<'a> {
 impl<'a> RequestTarget<'a> {
     /// Splits a request target (`/path?query`) for the rules.
     pub fn new(method: &'a str, path_and_query: &'a str) -> Self {
-        let (path, query) = match path_and_query.split_once('?') {
-            Some((path, query)) => (path, Some(query)),
+        // A byte scan: `split_once` sets up a searcher, which costs more than a short path.
+        let (path, query) = match path_and_query.bytes().position(|b| b == b'?') {
+            Some(at) => (&path_and_query[..at], Some(&path_and_query[at + 1..])),
             None => (path_and_query, None),
         };
         Self { method, path, query, path_and_query }

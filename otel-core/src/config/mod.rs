@@ -26,6 +26,7 @@ pub use env::{
 };
 pub use exclusion::{RequestTarget, UrlExclusion};
 
+use crate::propagation::{HeaderSource, Propagation};
 use crate::semconv::http::{HeaderCapture, KnownMethods, SensitiveQueryParameters, is_token};
 pub(crate) use env::{Env, report};
 use opentelemetry::Context;
@@ -71,6 +72,21 @@ impl ContextPolicy {
                 let incoming = extracted.span().span_context().clone();
                 SpanParent { context: Context::new(), link: incoming.is_valid().then_some(incoming) }
             }
+        }
+    }
+
+    /// The context an excluded request's handler runs in: the caller's (so that downstream calls
+    /// keep its trace), or `None` when the request carries none, or the policy refuses it, and the
+    /// request passes through with no context work at all (a health probe sends no
+    /// `traceparent`).
+    pub fn excluded_context(
+        self,
+        propagation: &Propagation,
+        headers: &(impl HeaderSource + ?Sized),
+    ) -> Option<Context> {
+        match self {
+            Self::Continue => propagation.extract_carried(headers),
+            Self::PublicEndpoint => None,
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Which propagator an adapter uses: one given in code, or the global one.
 
 use super::{HeaderExtractor, HeaderSource, StrictTraceContextPropagator};
+use opentelemetry::baggage::BaggageExt;
 use opentelemetry::propagation::{Injector, TextMapPropagator};
+use opentelemetry::trace::TraceContextExt;
 use opentelemetry::{Context, global};
 use std::any::Any;
 use std::fmt;
@@ -48,6 +50,19 @@ impl Propagation {
     /// The context `headers` carry, on top of the current one.
     pub fn extract(&self, headers: &(impl HeaderSource + ?Sized)) -> Context {
         Context::map_current(|cx| self.extract_with_context(cx, headers))
+    }
+
+    /// The context `headers` carry on top of the current one, or `None` when they carry nothing
+    /// (no valid trace context, no baggage) and the current context stands as it is: an
+    /// excluded request then passes through without any context work.
+    pub fn extract_carried(&self, headers: &(impl HeaderSource + ?Sized)) -> Option<Context> {
+        match self {
+            Self::Strict(p) => Context::map_current(|cx| p.extract_carried(cx, headers)),
+            Self::Global | Self::Custom(_) => {
+                let cx = self.extract(headers);
+                (cx.has_active_span() || cx.baggage().len() > 0).then_some(cx)
+            }
+        }
     }
 
     /// The context `headers` carry, on top of `cx`.

@@ -64,11 +64,10 @@ impl StrictTraceContextPropagator {
             return None; // two `traceparent` headers are invalid
         };
         let tracestate = extractor.get(TRACESTATE_HEADER).and_then(|_| extractor.get_all(TRACESTATE_HEADER));
-        Self::parts(value, tracestate)
+        Self::parts(Traceparent::parse(value)?, tracestate)
     }
 
-    fn parts<'a>(traceparent: &str, tracestate: Option<impl IntoIterator<Item = &'a str>>) -> Option<ExtractedParts> {
-        let parent = Traceparent::parse(traceparent)?;
+    fn parts<'a>(parent: Traceparent, tracestate: Option<impl IntoIterator<Item = &'a str>>) -> Option<ExtractedParts> {
         let members = tracestate.and_then(parse_tracestate).unwrap_or_default();
         let (trace_state, full) = tracestate::to_api_trace_state(parent.trace_id, members);
         let span_context = SpanContext::new(parent.trace_id, parent.span_id, parent.flags, true, trace_state);
@@ -79,17 +78,26 @@ impl StrictTraceContextPropagator {
     /// know their propagator is this one: the same rules, without the `Vec` an [`Extractor`]
     /// needs to report repeated headers, and with one lookup per header.
     pub fn extract_from_headers(&self, cx: &Context, headers: &(impl HeaderSource + ?Sized)) -> Context {
+        Self::with_parts(cx, Self::parts_from_headers(headers))
+    }
+
+    /// The context `headers` carry on top of `cx`, or `None` when they carry no valid one.
+    pub(crate) fn extract_carried(&self, cx: &Context, headers: &(impl HeaderSource + ?Sized)) -> Option<Context> {
+        Self::parts_from_headers(headers).map(|parts| Self::with_parts(cx, Some(parts)))
+    }
+
+    fn parts_from_headers(headers: &(impl HeaderSource + ?Sized)) -> Option<ExtractedParts> {
         let mut values = headers.values(TRACEPARENT_HEADER);
         let (Some(value), None) = (values.next(), values.next()) else {
-            return cx.clone(); // none, or two (invalid)
+            return None; // none, or two (invalid)
         };
-        let Ok(value) = std::str::from_utf8(value) else { return cx.clone() };
+        let parent = Traceparent::parse_bytes(value)?;
         let mut tracestate = headers.values(TRACESTATE_HEADER).peekable();
         let tracestate = tracestate
             .peek()
             .is_some()
             .then(|| tracestate.map(|v| std::str::from_utf8(v).unwrap_or(carrier::UNDECODABLE)));
-        Self::with_parts(cx, Self::parts(value, tracestate))
+        Self::parts(parent, tracestate)
     }
 
     fn with_parts(cx: &Context, parts: Option<ExtractedParts>) -> Context {

@@ -14,7 +14,7 @@ use otel_core::hooks::{DefaultSpanName, RequestHook, ResponseHook, SpanNameForma
 use otel_core::metrics::HttpServerMetrics;
 use otel_core::propagation::Propagation;
 use otel_core::semconv::http::{ServerRequest, protocol_version};
-use otel_core::span_start::{SamplingHint, start_span};
+use otel_core::span_start::{SamplingHint, start_span_named};
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -340,25 +340,30 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let shared = &*self.shared;
         let target = request_target(request.uri());
-        let excluded = shared.config.is_excluded(&RequestTarget::new(request.method().as_str(), target));
-        let parent = shared.config.context_policy().apply(shared.propagation.extract(request.headers()));
-        if excluded {
+        let config = &shared.config;
+        if !config.exclusion().is_empty() && config.is_excluded(&RequestTarget::new(request.method().as_str(), target))
+        {
+            let policy = shared.config.context_policy();
+            let Some(context) = policy.excluded_context(&shared.propagation, request.headers()) else {
+                return ResponseFuture::new(self.inner.call(request), Scope::Empty, None);
+            };
             let future = {
-                let _attached = parent.context.clone().attach();
+                let _attached = context.clone().attach();
                 self.inner.call(request)
             };
-            return ResponseFuture::new(future, Scope::Context(parent.context), None);
+            return ResponseFuture::new(future, Scope::Context(context), None);
         }
+        let parent = shared.config.context_policy().apply(shared.propagation.extract(request.headers()));
 
         let method = shared.config.known_methods().normalize(request.method().as_str());
         let scheme = url_scheme(request.uri(), shared.default_scheme);
         let route = shared.hooks.route.route(&request);
-        let name = shared.hooks.span_name.span_name(method, route.as_deref(), &request);
-        let mut builder = SpanBuilder::from_name(name).with_kind(SpanKind::Server);
+        let mut builder = SpanBuilder::from_name(method.span_name_prefix()).with_kind(SpanKind::Server);
         if let Some(link) = parent.link {
             builder = builder.with_links(vec![Link::with_context(link)]);
         }
-        let started = start_span(&shared.tracer, builder, &parent.context, &shared.sampling, || {
+        let name = || shared.hooks.span_name.span_name(method, route.as_deref(), &request);
+        let started = start_span_named(&shared.tracer, builder, &parent.context, &shared.sampling, Some(name), || {
             server_request(&request, target, scheme).attributes(&shared.config, route.as_deref())
         });
         if started.recording {
