@@ -60,7 +60,7 @@ impl Propagation {
             Self::Strict(p) => Context::map_current(|cx| p.extract_carried(cx, headers)),
             Self::Global | Self::Custom(_) => {
                 let cx = self.extract(headers);
-                (cx.has_active_span() || cx.baggage().len() > 0).then_some(cx)
+                (cx.has_active_span() || !cx.baggage().is_empty()).then_some(cx)
             }
         }
     }
