@@ -105,6 +105,10 @@ impl HeaderSource for ActixHeaders<'_> {
     fn first(&self, name: &str) -> Option<&[u8]> {
         first_of(self.0, name)
     }
+
+    fn first_of_each<const N: usize>(&self, names: [&str; N]) -> [Option<&[u8]>; N] {
+        otel_core::propagation::first_of_each(self.0.iter().map(|(n, v)| (n.as_str(), v.as_bytes())), names)
+    }
 }
 
 /// Reads the headers the injector writes to, so that injection can keep what the caller set.

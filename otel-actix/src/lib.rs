@@ -35,7 +35,6 @@ pub mod client;
 mod future;
 mod headers;
 mod middleware;
-mod route;
 mod scope;
 mod telemetry;
 

@@ -3,7 +3,6 @@
 use crate::body::OtelBody;
 use crate::future::OtelFuture;
 use crate::headers::{ActixHeaders, protocol_version};
-use crate::route::{Route, RouteCache};
 use crate::scope::scope;
 use crate::telemetry::Telemetry;
 use actix_web::HttpRequest;
@@ -17,6 +16,7 @@ use opentelemetry::trace::{Link, SpanKind, TraceContextExt, Tracer, TracerProvid
 use opentelemetry_semantic_conventions::attribute as semconv;
 use otel_core::config::{HttpServerConfig, HttpServerConfigBuilder, RequestTarget};
 use otel_core::hooks::{DefaultSpanName, RequestHook, ResponseHook, SpanNameFormatter};
+use otel_core::intern::{RouteNames, RouteTemplate};
 use otel_core::metrics::HttpServerMetrics;
 use otel_core::propagation::Propagation;
 use otel_core::semconv::http::{HttpMethod, ServerRequest, record_server_response, server_error_type};
@@ -296,7 +296,7 @@ where
     fn new_transform(&self, service: S) -> Self::Future {
         let state = ServiceState {
             shared: Arc::clone(&self.shared),
-            routes: RouteCache::default(),
+            routes: RouteNames::default(),
             hint: SamplingHint::new(self.shared.attributes_for_sampler),
         };
         std::future::ready(Ok(OtelService { service, state: Rc::new(state) }))
@@ -318,7 +318,7 @@ impl<S, T, ReqH, ResH, N> fmt::Debug for OtelService<S, T, ReqH, ResH, N> {
 /// One worker's view: the shared configuration and this worker's route cache.
 pub(crate) struct ServiceState<T, ReqH, ResH, N> {
     shared: Arc<Shared<T, ReqH, ResH, N>>,
-    routes: RouteCache,
+    routes: RouteNames,
     hint: SamplingHint,
 }
 
@@ -393,10 +393,12 @@ where
                 headers: &headers,
                 peer: request.peer_addr(),
             }
-            .attributes(config, route.map(|r| r.template))
+            .attributes(config, route.as_ref().map(RouteTemplate::to_static))
         };
-        let mut builder =
-            shared.tracer.span_builder(self.span_name(method, route, request.request())).with_kind(SpanKind::Server);
+        let mut builder = shared
+            .tracer
+            .span_builder(self.span_name(method, route.as_ref(), request.request()))
+            .with_kind(SpanKind::Server);
         if let Some(link) = parent.link {
             builder.links = Some(vec![Link::with_context(link)]);
         }
@@ -405,18 +407,23 @@ where
         if recording {
             shared.request_hook.on_request(&cx.span(), request);
         }
-        Telemetry::new(cx, recording, metrics, route.map(|r| r.template), version)
+        Telemetry::new(cx, recording, metrics, route.as_ref().map(RouteTemplate::to_static), version)
     }
 
     /// The span name; with the default formatter a static string, interned per route.
-    fn span_name(&self, method: HttpMethod<'_>, route: Option<Route>, request: &HttpRequest) -> Cow<'static, str> {
+    fn span_name(
+        &self,
+        method: HttpMethod<'_>,
+        route: Option<&RouteTemplate>,
+        request: &HttpRequest,
+    ) -> Cow<'static, str> {
         if TypeId::of::<N>() == TypeId::of::<DefaultSpanName>() {
-            return Cow::Borrowed(match route {
+            return match route {
                 Some(route) => self.routes.span_name(route, method.span_name_prefix()),
-                None => method.span_name_prefix(),
-            });
+                None => Cow::Borrowed(method.span_name_prefix()),
+            };
         }
-        self.shared.span_names.span_name(method, route.map(|r| r.template), request)
+        self.shared.span_names.span_name(method, route.map(RouteTemplate::as_str), request)
     }
 
     /// Records a response: the route the router matched (and the span's final name), the status,
@@ -431,12 +438,12 @@ where
             // After routing this reads the matched resource's pattern; no second route matching.
             if let Some(pattern) = request.match_pattern().filter(|p| !p.is_empty()) {
                 let route = self.routes.route(&pattern);
-                telemetry.route = Some(route.template);
+                telemetry.route = Some(route.to_static());
                 if telemetry.is_recording() {
                     let span = telemetry.span();
-                    span.set_attribute(KeyValue::new(semconv::HTTP_ROUTE, route.template));
+                    span.set_attribute(KeyValue::new(semconv::HTTP_ROUTE, route.to_static()));
                     let method = self.shared.config.known_methods().normalize(request.method().as_str());
-                    span.update_name(self.span_name(method, Some(route), request));
+                    span.update_name(self.span_name(method, Some(&route), request));
                 }
             }
         }

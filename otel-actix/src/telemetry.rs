@@ -33,7 +33,7 @@ pub(crate) struct Telemetry {
     /// An excluded request that carried no context: nothing to attach.
     pass_through: bool,
     metrics: Option<ActiveServerRequest>,
-    pub(crate) route: Option<&'static str>,
+    pub(crate) route: Option<Cow<'static, str>>,
     pub(crate) status: Option<u16>,
     protocol_version: Option<&'static str>,
     phase: Phase,
@@ -46,7 +46,7 @@ impl Telemetry {
         cx: Context,
         recording: bool,
         metrics: Option<ActiveServerRequest>,
-        route: Option<&'static str>,
+        route: Option<Cow<'static, str>>,
         protocol_version: Option<&'static str>,
     ) -> Self {
         Self {
@@ -132,7 +132,7 @@ impl Telemetry {
             };
             metrics.finish(RequestOutcome {
                 status: self.status,
-                route: self.route,
+                route: self.route.as_deref(),
                 error_type,
                 protocol_version: self.protocol_version,
             });

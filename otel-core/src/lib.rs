@@ -17,6 +17,7 @@
 
 pub mod config;
 pub mod hooks;
+pub mod intern;
 #[cfg(feature = "setup")]
 pub mod logs;
 pub mod metrics;

@@ -2,7 +2,7 @@
 //! method, `cmd(..).query_async`, pipeline and transaction works on it unchanged.
 
 use crate::error::{Failure, classify, server_failure};
-use crate::query::{Described, pipeline_name, write_command, write_pipeline};
+use crate::query::{Described, command_text, pipeline_name, pipeline_text};
 use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::trace::{Span, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, InstrumentationScope, KeyValue, StringValue};
@@ -13,7 +13,10 @@ use redis::aio::ConnectionLike;
 use redis::{Cmd, ConnectionAddr, ConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 use std::borrow::Cow;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll, ready};
 use std::time::Instant;
 
 /// Redis's default port: `server.port` is recorded only when it differs.
@@ -272,12 +275,17 @@ enum Started<S> {
     InContext(Context),
 }
 
+/// What the duration metric needs at the end (only with metrics on).
+struct Metric {
+    start: Instant,
+    name: Cow<'static, str>,
+    namespace: StringValue,
+}
+
 /// Everything needed to finish one operation.
 struct Operation<S: Span> {
     span: Option<Started<S>>,
-    start: Option<Instant>,
-    name: Cow<'static, str>,
-    namespace: StringValue,
+    metric: Option<Metric>,
 }
 
 impl<T> Shared<T>
@@ -285,70 +293,91 @@ where
     T: Tracer,
     T::Span: Send + Sync + 'static,
 {
-    /// Starts the span of `request`, or returns `None` when there is nothing to record (no
-    /// sampled span and no metrics): the inner future then runs untouched.
-    fn start(&self, request: RedisRequest<'_>, db: i64) -> Option<Operation<T::Span>> {
-        let parent = Context::current();
-        let parent_sampled = parent.span().span_context().is_sampled();
-        let may_record = parent_sampled || !self.require_sampled_parent;
-        if !may_record && self.metrics.is_none() {
-            return None;
-        }
-        // One table lookup per command; the name, text and procedure all reuse it.
-        let described = match request {
-            RedisRequest::Command(cmd) => Some(Described::new(cmd)),
-            RedisRequest::Pipeline(_) => None,
-        };
-        let name = match (described, request) {
-            (Some(described), _) => described.name(),
-            (None, RedisRequest::Pipeline(pipeline)) => pipeline_name(pipeline),
-            (None, RedisRequest::Command(_)) => Cow::Borrowed("COMMAND"),
-        };
-        let namespace = db_namespace(db);
-        let span = may_record
-            .then(|| self.start_span(request, described, &name, &namespace, &parent, parent_sampled))
-            .flatten();
-        if span.is_none() && self.metrics.is_none() {
-            return None;
-        }
-        let start = self.metrics.as_ref().map(|_| Instant::now());
-        Some(Operation { span, start, name, namespace })
-    }
-
-    /// Starts the span; `None` when the sampler drops it.
-    ///
-    /// Under a sampled parent the span will almost always be sampled too, so its attributes go
-    /// into the builder (one exactly sized vector, which samplers see). Otherwise the span starts
-    /// bare and gets its attributes only if recorded: an unsampled command allocates nothing.
-    #[allow(clippy::ptr_arg)] // cloning the `Cow` keeps a static command name static
-    fn start_span(
-        &self,
-        request: RedisRequest<'_>,
-        described: Option<Described<'_>>,
-        name: &Cow<'static, str>,
-        namespace: &StringValue,
-        parent: &Context,
-        parent_sampled: bool,
-    ) -> Option<Started<T::Span>> {
-        let mut builder = SpanBuilder::from_name(name.clone()).with_kind(SpanKind::Client);
-        if parent_sampled {
-            builder = builder.with_attributes(self.attributes(request, described, name.clone(), namespace));
-        }
-        let mut span = self.tracer.build_with_context(builder, parent);
-        if !span.is_recording() {
-            return None;
-        }
-        if !parent_sampled {
-            span.set_attributes(self.attributes(request, described, name.clone(), namespace));
-        }
-        Some(match &self.request_hook {
-            Some(hook) => {
-                let cx = Context::current_with_span(span);
-                hook.on_request(&cx.span(), &request);
-                Started::InContext(cx)
+    /// Starts the span of `request` and returns the future that ends it, still without the reply
+    /// it waits for; `None` when there is nothing to record (no sampled span and no metrics): the
+    /// inner future then runs untouched.
+    fn start<'a, R>(&'a self, request: RedisRequest<'_>, db: i64) -> Option<Box<Traced<'a, T, R>>> {
+        // The parent is borrowed, not cloned: the span is started inside, as `Tracer::build` does.
+        let mut traced = Context::map_current(|parent| {
+            let parent_sampled = parent.span().span_context().is_sampled();
+            let may_record = parent_sampled || !self.require_sampled_parent;
+            if !may_record && self.metrics.is_none() {
+                return None;
             }
-            None => Started::Span(span),
-        })
+            // One table lookup per command; the name, text and procedure all reuse it.
+            let described = match request {
+                RedisRequest::Command(cmd) => Some(Described::new(cmd)),
+                RedisRequest::Pipeline(_) => None,
+            };
+            let name = match (described, request) {
+                (Some(described), _) => described.name(),
+                (None, RedisRequest::Pipeline(pipeline)) => pipeline_name(pipeline),
+                (None, RedisRequest::Command(_)) => Cow::Borrowed("COMMAND"),
+            };
+            let metric = || {
+                self.metrics.as_ref().map(|_| Metric {
+                    start: Instant::now(),
+                    name: name.clone(),
+                    namespace: db_namespace(db),
+                })
+            };
+            let metric_only = || {
+                let metric = metric()?;
+                Some(Box::new(Traced {
+                    reply: None,
+                    shared: self,
+                    operation: Operation { span: None, metric: Some(metric) },
+                }))
+            };
+            if !may_record {
+                return metric_only();
+            }
+            // One literal rather than chained `with_*` calls, each of which moves the builder.
+            // Under a sampled parent the span will almost always be sampled too, so its
+            // attributes go into the builder (one exactly sized vector, which samplers see).
+            // Otherwise the span starts bare and gets its attributes only if recorded: an
+            // unsampled command allocates nothing.
+            let builder = SpanBuilder {
+                name: name.clone(),
+                span_kind: Some(SpanKind::Client),
+                attributes: parent_sampled.then(|| self.attributes(request, described, name.clone(), db)),
+                ..SpanBuilder::default()
+            };
+            let mut traced = if parent_sampled {
+                // Nearly always recorded: the box comes first and the span is built right in it,
+                // as moving it there afterwards would copy it (a span is a few hundred bytes).
+                Traced::boxed(self, || self.tracer.build_with_context(builder, parent))
+            } else {
+                // Often dropped by the sampler: no box until the span is known to be recorded.
+                let span = self.tracer.build_with_context(builder, parent);
+                if !span.is_recording() {
+                    return metric_only();
+                }
+                Traced::boxed(self, || span)
+            };
+            if let Some(Started::Span(span)) = &mut traced.operation.span {
+                if !span.is_recording() {
+                    return metric_only();
+                }
+                if !parent_sampled {
+                    span.set_attributes(self.attributes(request, described, name.clone(), db));
+                }
+            }
+            traced.operation.metric = metric();
+            Some(traced)
+        })?;
+        // Hooks take a `SpanRef`, which only a context gives; they run outside the borrow of the
+        // current context, as they may attach one.
+        if (self.request_hook.is_some() || self.response_hook.is_some())
+            && let Some(Started::Span(span)) = traced.operation.span.take()
+        {
+            let cx = Context::current_with_span(span);
+            if let Some(hook) = &self.request_hook {
+                hook.on_request(&cx.span(), &request);
+            }
+            traced.operation.span = Some(Started::InContext(cx));
+        }
+        Some(traced)
     }
 
     fn attributes(
@@ -356,76 +385,86 @@ where
         request: RedisRequest<'_>,
         described: Option<Described<'_>>,
         name: Cow<'static, str>,
-        namespace: &StringValue,
+        db: i64,
     ) -> Vec<KeyValue> {
-        let mut attributes = Vec::with_capacity(7);
+        let described = match request {
+            RedisRequest::Command(cmd) => Some(described.unwrap_or_else(|| Described::new(cmd))),
+            RedisRequest::Pipeline(_) => None,
+        };
+        let procedure = described.and_then(|described| described.stored_procedure());
+        let batch = match request {
+            RedisRequest::Pipeline(pipeline) if pipeline.len() >= 2 => Some(pipeline.len()),
+            _ => None,
+        };
+        // Exactly sized: the vector becomes the span's attribute list as it is.
+        let len = 3
+            + usize::from(self.server_address.is_some())
+            + usize::from(self.server_address.is_some() && self.server_port.is_some())
+            + usize::from(procedure.is_some())
+            + usize::from(batch.is_some())
+            + usize::from(self.query_text);
+        let text = self.query_text.then(|| match (described, request) {
+            (Some(described), _) => command_text(described, &name, self.max_query_text),
+            (None, RedisRequest::Pipeline(pipeline)) => pipeline_text(pipeline, self.max_query_text),
+            (None, RedisRequest::Command(_)) => String::new(),
+        });
+        let mut attributes = Vec::with_capacity(len);
         attributes.push(KeyValue::new(semconv::DB_SYSTEM_NAME, "redis"));
         attributes.push(KeyValue::new(semconv::DB_OPERATION_NAME, name));
-        attributes.push(KeyValue::new(semconv::DB_NAMESPACE, namespace.clone()));
+        attributes.push(KeyValue::new(semconv::DB_NAMESPACE, db_namespace(db)));
         if let Some(address) = &self.server_address {
             attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, address.clone()));
             if let Some(port) = self.server_port {
                 attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
             }
         }
-        match request {
-            RedisRequest::Command(cmd) => {
-                let described = described.unwrap_or_else(|| Described::new(cmd));
-                if let Some(procedure) = described.stored_procedure() {
-                    attributes.push(KeyValue::new(semconv::DB_STORED_PROCEDURE_NAME, procedure));
-                }
-                if self.query_text {
-                    // Sized for the usual text so that it becomes the attribute without a copy.
-                    let mut text = String::with_capacity(text_len_hint(cmd).min(self.max_query_text));
-                    write_command(described, &mut text, self.max_query_text);
-                    attributes.push(KeyValue::new(semconv::DB_QUERY_TEXT, text));
-                }
-            }
-            RedisRequest::Pipeline(pipeline) => {
-                if pipeline.len() >= 2 {
-                    attributes.push(KeyValue::new(semconv::DB_OPERATION_BATCH_SIZE, pipeline.len() as i64));
-                }
-                if self.query_text {
-                    let mut text = String::with_capacity(128);
-                    write_pipeline(pipeline, &mut text, self.max_query_text);
-                    attributes.push(KeyValue::new(semconv::DB_QUERY_TEXT, text));
-                }
-            }
+        if let Some(procedure) = procedure {
+            attributes.push(KeyValue::new(semconv::DB_STORED_PROCEDURE_NAME, procedure));
+        }
+        if let Some(batch) = batch {
+            attributes.push(KeyValue::new(semconv::DB_OPERATION_BATCH_SIZE, batch as i64));
+        }
+        if let Some(text) = text {
+            attributes.push(KeyValue::new(semconv::DB_QUERY_TEXT, text));
         }
         attributes
     }
 
     /// Records the outcome on the span and the metric, and ends the span.
-    fn finish(&self, mut operation: Operation<T::Span>, response: RedisResponse<'_>) {
+    fn finish(&self, operation: &mut Operation<T::Span>, response: RedisResponse<'_>) {
         let failure = match response {
             RedisResponse::Error(error) => Some(classify(error)),
             RedisResponse::Value(Value::ServerError(error)) => Some(server_failure(error.code())),
             _ => None,
         };
-        if let Some(started) = operation.span.take() {
-            match started {
-                Started::Span(mut span) => {
-                    record(&mut span, failure.as_ref());
-                    span.end();
+        // Ended where it lies: the span is large, and moving it out would copy it.
+        match &mut operation.span {
+            Some(Started::Span(span)) => {
+                if let Some(failure) = &failure {
+                    span.set_attributes(failure_attributes(failure));
+                    span.set_status(Status::error(failure.description));
                 }
-                Started::InContext(cx) => {
-                    let span = cx.span();
-                    if let Some(hook) = &self.response_hook {
-                        hook.on_response(&span, &response);
-                    }
-                    if let Some(failure) = &failure {
-                        span.set_attributes(failure_attributes(failure));
-                        span.set_status(Status::error(failure.description));
-                    }
-                    span.end();
-                }
+                span.end();
             }
+            Some(Started::InContext(cx)) => {
+                let span = cx.span();
+                if let Some(hook) = &self.response_hook {
+                    hook.on_response(&span, &response);
+                }
+                if let Some(failure) = &failure {
+                    span.set_attributes(failure_attributes(failure));
+                    span.set_status(Status::error(failure.description));
+                }
+                span.end();
+            }
+            None => {}
         }
-        if let (Some(metrics), Some(start)) = (&self.metrics, operation.start) {
+        operation.span = None;
+        if let (Some(metrics), Some(metric)) = (&self.metrics, operation.metric.take()) {
             let mut attributes = vec![
                 KeyValue::new(semconv::DB_SYSTEM_NAME, "redis"),
-                KeyValue::new(semconv::DB_OPERATION_NAME, std::mem::take(&mut operation.name)),
-                KeyValue::new(semconv::DB_NAMESPACE, operation.namespace.clone()),
+                KeyValue::new(semconv::DB_OPERATION_NAME, metric.name),
+                KeyValue::new(semconv::DB_NAMESPACE, metric.namespace),
             ];
             if let Some(address) = &self.server_address {
                 attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, address.clone()));
@@ -436,15 +475,8 @@ where
             if let Some(failure) = &failure {
                 attributes.extend(failure_attributes(failure));
             }
-            metrics.record(start, &attributes);
+            metrics.record(metric.start, &attributes);
         }
-    }
-}
-
-fn record(span: &mut impl Span, failure: Option<&Failure>) {
-    if let Some(failure) = failure {
-        span.set_attributes(failure_attributes(failure));
-        span.set_status(Status::error(failure.description));
     }
 }
 
@@ -453,23 +485,77 @@ fn failure_attributes(failure: &Failure) -> impl Iterator<Item = KeyValue> {
     status.into_iter().chain(std::iter::once(KeyValue::new(semconv::ERROR_TYPE, failure.error_type.clone())))
 }
 
-/// An upper bound of a command's text length (every argument shown, or `?`, plus a space), so the
-/// text is written without reallocating.
-fn text_len_hint(cmd: &Cmd) -> usize {
-    cmd.args_iter()
-        .map(|arg| match arg {
-            redis::Arg::Simple(bytes) => bytes.len().max(1) + 1,
-            _ => 2,
-        })
-        .sum()
-}
-
 /// `db.namespace`: the database index as a string, static for the usual 0-15.
+#[inline]
 fn db_namespace(db: i64) -> StringValue {
     const INDEXES: [&str; 16] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15"];
     match usize::try_from(db).ok().and_then(|i| INDEXES.get(i)) {
         Some(index) => StringValue::from(*index),
         None => StringValue::from(db.to_string()),
+    }
+}
+
+/// A reply as response hooks see it.
+trait Reply {
+    fn response(&self) -> RedisResponse<'_>;
+}
+
+impl Reply for Value {
+    fn response(&self) -> RedisResponse<'_> {
+        RedisResponse::Value(self)
+    }
+}
+
+impl Reply for Vec<Value> {
+    fn response(&self) -> RedisResponse<'_> {
+        RedisResponse::Values(self)
+    }
+}
+
+/// The future of a traced command: the inner reply, then the span's end. A plain struct, built
+/// once in its box (an `async` block would be built, then moved, with the span inside).
+struct Traced<'a, T: Tracer, R> {
+    /// Set right after the span starts (the inner connection is not called while the current
+    /// context is borrowed).
+    reply: Option<RedisFuture<'a, R>>,
+    shared: &'a Shared<T>,
+    operation: Operation<T::Span>,
+}
+
+impl<'a, T: Tracer, R> Traced<'a, T, R> {
+    /// Allocates, then starts the span (`span()`), so that it can be written straight into the
+    /// box; the reply comes later.
+    #[inline(always)]
+    fn boxed(shared: &'a Shared<T>, span: impl FnOnce() -> T::Span) -> Box<Self> {
+        let slot = Box::new_uninit();
+        let operation = Operation { span: Some(Started::Span(span())), metric: None };
+        Box::write(slot, Traced { reply: None, shared, operation })
+    }
+}
+
+// Nothing is pinned structurally: the reply is a box of its own and the span is never pinned.
+impl<T: Tracer, R> Unpin for Traced<'_, T, R> {}
+
+impl<T, R> Future for Traced<'_, T, R>
+where
+    T: Tracer,
+    T::Span: Send + Sync + 'static,
+    R: Reply,
+{
+    type Output = RedisResult<R>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let Some(reply) = &mut this.reply else {
+            return Poll::Ready(Err(RedisError::from((redis::ErrorKind::Client, "otel-redis: no reply to wait for"))));
+        };
+        let result = ready!(reply.as_mut().poll(cx));
+        let response = match &result {
+            Ok(reply) => reply.response(),
+            Err(error) => RedisResponse::Error(error),
+        };
+        this.shared.finish(&mut this.operation, response);
+        Poll::Ready(result)
     }
 }
 
@@ -482,18 +568,11 @@ where
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         let db = self.inner.get_db();
         let Self { inner, shared } = self;
-        let Some(operation) = shared.start(RedisRequest::Command(cmd), db) else {
+        let Some(mut traced) = shared.start(RedisRequest::Command(cmd), db) else {
             return inner.req_packed_command(cmd);
         };
-        let reply = inner.req_packed_command(cmd);
-        Box::pin(async move {
-            let result = reply.await;
-            match &result {
-                Ok(value) => shared.finish(operation, RedisResponse::Value(value)),
-                Err(error) => shared.finish(operation, RedisResponse::Error(error)),
-            }
-            result
-        })
+        traced.reply = Some(inner.req_packed_command(cmd));
+        Box::into_pin(traced)
     }
 
     fn req_packed_commands<'a>(
@@ -504,18 +583,11 @@ where
     ) -> RedisFuture<'a, Vec<Value>> {
         let db = self.inner.get_db();
         let Self { inner, shared } = self;
-        let Some(operation) = shared.start(RedisRequest::Pipeline(pipeline), db) else {
+        let Some(mut traced) = shared.start(RedisRequest::Pipeline(pipeline), db) else {
             return inner.req_packed_commands(pipeline, offset, count);
         };
-        let replies = inner.req_packed_commands(pipeline, offset, count);
-        Box::pin(async move {
-            let result = replies.await;
-            match &result {
-                Ok(values) => shared.finish(operation, RedisResponse::Values(values)),
-                Err(error) => shared.finish(operation, RedisResponse::Error(error)),
-            }
-            result
-        })
+        traced.reply = Some(inner.req_packed_commands(pipeline, offset, count));
+        Box::into_pin(traced)
     }
 
     fn get_db(&self) -> i64 {
@@ -526,11 +598,10 @@ where
 impl<S: Span> Drop for Operation<S> {
     fn drop(&mut self) {
         // A future dropped before the reply (the caller gave up): the span still ends, once.
-        if let Some(started) = self.span.take() {
-            match started {
-                Started::Span(mut span) => span.end(),
-                Started::InContext(cx) => cx.span().end(),
-            }
+        match &mut self.span {
+            Some(Started::Span(span)) => span.end(),
+            Some(Started::InContext(cx)) => cx.span().end(),
+            None => {}
         }
     }
 }

@@ -26,6 +26,7 @@ impl<'a> Described<'a> {
     }
 
     /// The command name (span name and `db.operation.name`): static for every known command.
+    #[inline]
     pub(crate) fn name(&self) -> Cow<'static, str> {
         if let Some(command) = self.known {
             return Cow::Borrowed(command.name);
@@ -40,6 +41,7 @@ impl<'a> Described<'a> {
     }
 
     /// `db.stored_procedure.name`: the SHA of `EVALSHA`, the function of `FCALL`.
+    #[inline]
     pub(crate) fn stored_procedure(&self) -> Option<String> {
         self.known.filter(|c| c.keys == Keys::Script && c.name != "EVAL" && c.name != "EVAL_RO")?;
         match self.cmd.args_iter().nth(1) {
@@ -65,25 +67,25 @@ pub(crate) fn pipeline_name(pipeline: &Pipeline) -> Cow<'static, str> {
     if names.all(|name| name == first) { Cow::Owned(format!("PIPELINE {first}")) } else { Cow::Borrowed("PIPELINE") }
 }
 
-/// Appends the redis-cli form of `cmd` to `out`, stopping at `max` bytes (then ending in `...`).
-pub(crate) fn write_command(described: Described<'_>, out: &mut String, max: usize) {
-    let mut args = described.cmd.args_iter();
-    let Some(Arg::Simple(_)) = args.next() else { return };
+/// How a hidden argument is shown.
+const HIDDEN: &[u8] = b"?";
+
+/// Calls `f` with every argument after the name as the text shows it: a key as it is, anything
+/// else `?`. Nothing at all for credentials.
+fn for_each_argument<'a>(described: Described<'a>, mut f: impl FnMut(&'a [u8])) {
     let command = described.known;
     let keys = command.map_or(Keys::None, |c| c.keys);
-    push_capped(out, &described.name(), max);
     if keys == Keys::Secret {
         return;
     }
+    let mut args = described.cmd.args_iter();
+    args.next();
     let count = args.len();
     let mut script_keys: Option<usize> = None;
     for (i, arg) in args.enumerate() {
-        if out.len() >= max {
-            break;
-        }
-        let bytes = match arg {
-            Arg::Simple(bytes) => bytes,
-            _ => b"?".as_slice(),
+        let Arg::Simple(bytes) = arg else {
+            f(HIDDEN);
+            continue;
         };
         let shown = match keys {
             Keys::None | Keys::Secret => false,
@@ -102,13 +104,94 @@ pub(crate) fn write_command(described: Described<'_>, out: &mut String, max: usi
                 _ => script_keys.is_some_and(|n| i - 2 < n),
             },
         };
-        out.push(' ');
-        if shown {
-            push_capped(out, &String::from_utf8_lossy(bytes), max);
-        } else {
-            out.push('?');
+        f(if shown { bytes } else { HIDDEN });
+    }
+}
+
+/// The `db.query.text` of a command, `name` being its [`Described::name`].
+pub(crate) fn command_text(described: Described<'_>, name: &str, max: usize) -> String {
+    let mut raw = Raw::new();
+    raw.command(described, name);
+    raw.text(max).unwrap_or_else(|| careful(max, |out| write_command(described, out, max)))
+}
+
+/// The `db.query.text` of a pipeline: its commands' texts, one per line.
+pub(crate) fn pipeline_text(pipeline: &Pipeline, max: usize) -> String {
+    let mut raw = Raw::new();
+    for (i, cmd) in pipeline.cmd_iter().enumerate() {
+        if i > 0 {
+            raw.push(b"\n");
+        }
+        let described = Described::new(cmd);
+        raw.command(described, &described.name());
+    }
+    raw.text(max).unwrap_or_else(|| careful(max, |out| write_pipeline(pipeline, out, max)))
+}
+
+/// The careful path, for texts that are cut, not UTF-8 or long: written piece by piece.
+fn careful(max: usize, write: impl FnOnce(&mut String)) -> String {
+    let mut text = String::with_capacity(max.min(2 * RAW));
+    write(&mut text);
+    text
+}
+
+/// Room for the usual text on the stack.
+const RAW: usize = 256;
+
+/// A text written as raw bytes and checked as UTF-8 once at the end (each key checked on its own
+/// costs several times more), then copied into a string of the exact length, which becomes the
+/// attribute value without reallocating.
+#[repr(align(16))] // the UTF-8 check goes faster on aligned bytes
+struct Raw {
+    bytes: [u8; RAW],
+    len: usize,
+    fits: bool,
+}
+
+impl Raw {
+    fn new() -> Self {
+        Self { bytes: [0; RAW], len: 0, fits: true }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        let end = self.len + bytes.len();
+        match self.bytes.get_mut(self.len..end) {
+            Some(to) if self.fits => {
+                to.copy_from_slice(bytes);
+                self.len = end;
+            }
+            _ => self.fits = false,
         }
     }
+
+    /// The text of a command: its name and the arguments as shown, separated by spaces.
+    fn command(&mut self, described: Described<'_>, name: &str) {
+        let Some(Arg::Simple(_)) = described.cmd.args_iter().next() else { return };
+        self.push(name.as_bytes());
+        for_each_argument(described, |arg| {
+            self.push(b" ");
+            self.push(arg);
+        });
+    }
+
+    /// The text, unless it did not fit, needs cutting at `max` bytes or is not UTF-8: those take
+    /// the careful path.
+    fn text(&self, max: usize) -> Option<String> {
+        let bytes = self.bytes.get(..self.len).filter(|_| self.fits && self.len < max)?;
+        std::str::from_utf8(bytes).ok().map(str::to_owned)
+    }
+}
+
+/// Appends the redis-cli form of `cmd` to `out`, stopping at `max` bytes (then ending in `...`).
+pub(crate) fn write_command(described: Described<'_>, out: &mut String, max: usize) {
+    let Some(Arg::Simple(_)) = described.cmd.args_iter().next() else { return };
+    push_capped(out, &described.name(), max);
+    for_each_argument(described, |arg| {
+        if out.len() < max {
+            out.push(' ');
+            push_capped(out, &String::from_utf8_lossy(arg), max);
+        }
+    });
     if out.len() >= max {
         truncate(out, max);
     }
@@ -204,6 +287,40 @@ mod tests {
         write_command(Described::new(redis::cmd("DEL").arg("é".repeat(100)).arg("b")), &mut out, 50);
         assert!(out.len() <= 50 && out.ends_with("..."), "{out} ({})", out.len());
         assert!(out.starts_with("DEL é"));
+    }
+
+    #[test]
+    fn the_exactly_sized_text_is_the_careful_one() {
+        let commands = [
+            redis::cmd("GET").arg("k").clone(),
+            redis::cmd("hmset").arg("h").arg("f").arg("v").clone(),
+            redis::cmd("EVALSHA").arg("abc").arg(1).arg("k").arg("v").clone(),
+            redis::cmd("AUTH").arg("pw").clone(),
+            redis::cmd("MYMODULE.DO").arg("x").clone(),
+            redis::cmd("DEL").arg("é".repeat(30)).clone(),
+            redis::cmd("DEL").arg(b"k\xffey".as_slice()).clone(),
+            redis::cmd("DEL").arg("a".repeat(100)).clone(),
+            redis::cmd("DEL").arg("b".repeat(RAW)).clone(),
+            redis::cmd("PING"),
+        ];
+        for max in [8, 50, 2048] {
+            for cmd in &commands {
+                let described = Described::new(cmd);
+                let text = command_text(described, &described.name(), max);
+                let mut careful = String::new();
+                write_command(described, &mut careful, max);
+                assert_eq!(text, careful);
+                if text.len() < RAW && !text.ends_with("...") && !text.contains('\u{FFFD}') {
+                    assert_eq!(text.capacity(), text.len(), "no reallocation into the attribute: {text}");
+                }
+            }
+            let mut pipeline = redis::pipe();
+            pipeline.set("a", 1).get("é").del(b"\xff".as_slice());
+            let mut careful = String::new();
+            write_pipeline(&pipeline, &mut careful, max);
+            assert_eq!(pipeline_text(&pipeline, max), careful);
+        }
+        assert_eq!(text(redis::cmd("DEL").arg(b"k\xffey".as_slice())), "DEL k\u{FFFD}ey");
     }
 
     #[test]

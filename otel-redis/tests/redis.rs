@@ -328,6 +328,15 @@ async fn an_unsampled_parent_exports_nothing() {
 }
 
 #[tokio::test]
+async fn a_sampler_that_drops_under_a_sampled_parent_exports_nothing() {
+    let recorder = SpanRecorder::with_sampler(Sampler::AlwaysOff);
+    let mut con = connect(&recorder).await;
+    let sampled = remote_context("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    let _: () = con.set("otel-redis:dropped:k", "v").with_context(sampled).await.unwrap();
+    assert!(recorder.spans().is_empty());
+}
+
+#[tokio::test]
 async fn query_text_can_be_turned_off_and_hooks_add_attributes() {
     let recorder = SpanRecorder::new();
     let url = redis_url();
@@ -353,6 +362,23 @@ async fn query_text_can_be_turned_off_and_hooks_add_attributes() {
         .assert_no_attr("db.query.text")
         .assert_attr("app.args", 2_i64)
         .assert_attr("app.cache_miss", true);
+}
+
+#[tokio::test]
+async fn a_response_hook_runs_without_a_request_hook() {
+    let recorder = SpanRecorder::new();
+    let url = redis_url();
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let inner = client.get_multiplexed_async_connection().await.unwrap_or_else(|e| unreachable(&url, e));
+    let mut con = TracedConnection::builder()
+        .tracer_provider(recorder.provider())
+        .response_hook(|span: &opentelemetry::trace::SpanRef<'_>, response: &RedisResponse<'_>| {
+            let nil = matches!(response, RedisResponse::Value(redis::Value::Nil));
+            span.set_attribute(KeyValue::new("app.cache_miss", nil));
+        })
+        .build(inner);
+    let _: Option<String> = con.get("otel-redis:response-hook:missing").await.unwrap();
+    recorder.spans().one("GET").assert_attr("app.cache_miss", true);
 }
 
 /// Cluster connections implement the same trait: the wrapper accepts them (compile-time check).

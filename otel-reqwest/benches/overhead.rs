@@ -49,15 +49,18 @@ enum Variant {
     /// The middleware, a sampled parent, the always-off sampler: the sampler is given the
     /// attributes, then drops the span.
     DroppedBySampler,
+    /// As `Unsampled`, with the trace-context and baggage composite used through the trait.
+    UnsampledComposite,
 }
 
-const VARIANTS: [(&str, Variant); 6] = [
+const VARIANTS: [(&str, Variant); 7] = [
     ("bare", Variant::Bare),
     ("empty-stack", Variant::EmptyStack),
     ("pass-through", Variant::PassThrough),
     ("sampled", Variant::Sampled),
     ("unsampled", Variant::Unsampled),
     ("dropped-by-sampler", Variant::DroppedBySampler),
+    ("unsampled-composite", Variant::UnsampledComposite),
 ];
 
 /// A middleware that only calls the next one.
@@ -105,16 +108,20 @@ impl Client {
 /// A client for `variant`, the context to call it in, and the provider to shut down.
 fn setup(variant: Variant) -> (Client, Context, Option<SdkTracerProvider>) {
     let reqwest = reqwest::Client::builder().no_proxy().build().unwrap();
-    let instrumented = |sampler: Sampler, parent: &str| {
+    let instrumented = |sampler: Sampler, parent: &str, composite: bool| {
         let provider = provider(sampler);
-        let middleware = OtelMiddleware::builder()
-            .tracer_provider(&provider)
-            .propagator(TextMapCompositePropagator::new(vec![
+        let builder = OtelMiddleware::builder().tracer_provider(&provider);
+        // The strict propagator given in code, as the server benchmarks do; `composite` is what
+        // otel-core's setup installs globally (trace context and baggage, used through the trait).
+        let builder = if composite {
+            builder.propagator(TextMapCompositePropagator::new(vec![
                 Box::new(StrictTraceContextPropagator::new()),
                 Box::new(BaggagePropagator::new()),
             ]))
-            .config(HttpClientConfig::builder().environment(|_| None).build())
-            .build();
+        } else {
+            builder.propagator(StrictTraceContextPropagator::new())
+        };
+        let middleware = builder.config(HttpClientConfig::builder().environment(|_| None).build()).build();
         let client = ClientBuilder::new(reqwest.clone()).with(middleware).build();
         (Client::Middleware(client), remote_context(parent), Some(provider))
     };
@@ -128,9 +135,10 @@ fn setup(variant: Variant) -> (Client, Context, Option<SdkTracerProvider>) {
             remote_context(SAMPLED_PARENT),
             None,
         ),
-        Variant::Sampled => instrumented(Sampler::AlwaysOn, SAMPLED_PARENT),
-        Variant::Unsampled => instrumented(Sampler::AlwaysOff, UNSAMPLED_PARENT),
-        Variant::DroppedBySampler => instrumented(Sampler::AlwaysOff, SAMPLED_PARENT),
+        Variant::Sampled => instrumented(Sampler::AlwaysOn, SAMPLED_PARENT, false),
+        Variant::Unsampled => instrumented(Sampler::AlwaysOff, UNSAMPLED_PARENT, false),
+        Variant::DroppedBySampler => instrumented(Sampler::AlwaysOff, SAMPLED_PARENT, false),
+        Variant::UnsampledComposite => instrumented(Sampler::AlwaysOff, UNSAMPLED_PARENT, true),
     }
 }
 

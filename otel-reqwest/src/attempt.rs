@@ -32,7 +32,21 @@ impl Attempt {
 
     /// Records the outcome on the span (when it records) and the metric (when on), then ends
     /// the span.
+    #[inline]
     pub(crate) fn finish(
+        self,
+        result: &reqwest_middleware::Result<Response>,
+        config: &HttpClientConfig,
+        response_hook: &impl ResponseHook<Response>,
+        metrics: Option<&HttpClientMetrics>,
+    ) {
+        // The unsampled request without metrics has nothing to record: no call at all.
+        if self.span.is_some() || self.metric.is_some() {
+            self.record(result, config, response_hook, metrics);
+        }
+    }
+
+    fn record(
         mut self,
         result: &reqwest_middleware::Result<Response>,
         config: &HttpClientConfig,

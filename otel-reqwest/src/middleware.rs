@@ -2,7 +2,7 @@
 
 use crate::attempt::Attempt;
 use crate::extensions::{NoPropagation, UrlTemplate, record_attempt, resend_count};
-use http::Extensions;
+use http::{Extensions, HeaderMap};
 use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::metrics::Meter;
 use opentelemetry::propagation::TextMapPropagator;
@@ -12,7 +12,7 @@ use otel_core::config::HttpClientConfig;
 use otel_core::hooks::{RequestHook, ResponseHook};
 use otel_core::metrics::ClientRequestStart;
 use otel_core::metrics::HttpClientMetrics;
-use otel_core::propagation::{HeaderInjector, Propagation};
+use otel_core::propagation::Propagation;
 use otel_core::semconv::http::{ClientRequest, span_name};
 use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next, Result};
@@ -214,50 +214,54 @@ where
     fn start(&self, request: &mut Request, extensions: &Extensions, resend_count: u32) -> Attempt {
         let parent = Context::current();
         let template = extensions.get::<UrlTemplate>().map(UrlTemplate::as_str);
-        let url = request.url();
         let method = self.config.known_methods().normalize(request.method().as_str());
-        let described = ClientRequest {
-            method: request.method().as_str(),
-            url: url.as_str(),
-            scheme: url.scheme(),
-            host: url.host_str().map_or("", without_brackets),
-            port: url.port_or_known_default(),
-            template,
-            resend_count,
-            headers: request.headers(),
-        };
-        let metric = self
-            .metrics
-            .as_ref()
-            .map(|_| ClientRequestStart::now(method.as_str(), described.host, described.port, described.scheme));
+        let metric = self.metrics.as_ref().map(|_| {
+            let described = describe(request, template, resend_count);
+            ClientRequestStart::now(method.as_str(), described.host, described.port, described.scheme)
+        });
 
         let mut builder = self.tracer.span_builder(span_name(method, template)).with_kind(SpanKind::Client);
         let for_sampler = sampler_may_sample(&parent);
         if for_sampler {
-            builder.attributes = Some(described.attributes(&self.config));
+            builder.attributes = Some(describe(request, template, resend_count).attributes(&self.config));
         }
         let mut span = self.tracer.build_with_context(builder, &parent);
 
         let propagate = extensions.get::<NoPropagation>().is_none();
         if span.is_recording() {
             if !for_sampler {
-                span.set_attributes(described.attributes(&self.config));
+                span.set_attributes(describe(request, template, resend_count).attributes(&self.config));
             }
             let cx = parent.with_span(span);
             if propagate {
-                self.propagator.inject_into(&cx, &mut HeaderInjector(request.headers_mut()));
+                self.propagator.inject_span_into_headers(&parent, cx.span().span_context(), request.headers_mut());
             }
             self.request_hook.on_request(&cx.span(), request);
             Attempt::new(Some(cx), metric)
         } else {
             if propagate {
-                // Only the ids travel: a context holding the span itself would cost an allocation.
-                let cx = parent.with_remote_span_context(span.span_context().clone());
-                self.propagator.inject_into(&cx, &mut HeaderInjector(request.headers_mut()));
+                // Only the ids travel, straight from the span context: no context is built.
+                self.propagator.inject_span_into_headers(&parent, span.span_context(), request.headers_mut());
             }
             span.end(); // records nothing: ending it now is ending it at no cost
             Attempt::new(None, metric)
         }
+    }
+}
+
+/// What the semantic conventions need to know about `request`: built only for a span that may be
+/// sampled or records, or for the duration metric, never for a span that records nothing.
+fn describe<'a>(request: &'a Request, template: Option<&'a str>, resend_count: u32) -> ClientRequest<'a, HeaderMap> {
+    let url = request.url();
+    ClientRequest {
+        method: request.method().as_str(),
+        url: url.as_str(),
+        scheme: url.scheme(),
+        host: url.host_str().map_or("", without_brackets),
+        port: url.port_or_known_default(),
+        template,
+        resend_count,
+        headers: request.headers(),
     }
 }
 

@@ -8,9 +8,9 @@
 use crate::sql::{Analysis, Dialect, analyze, truncate};
 use opentelemetry::StringValue;
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 const SHARDS: usize = 16;
 
@@ -100,24 +100,11 @@ impl StatementCache {
 }
 
 /// How many distinct span names are kept for the life of the process.
-const MAX_INTERNED: usize = 10_000;
-
-/// A `'static` copy of `name`, so that spans take their name without allocating. Summaries are
-/// low-cardinality by design (operations and table names), so a bounded set of them is kept for
-/// the life of the process; past the bound, names are owned (one allocation per span).
+/// A `'static` copy of `name` (otel-core's bounded interner), so that spans take their name
+/// without allocating. Summaries are low-cardinality by design (operations and table names);
+/// past the bound, names are owned (one allocation per span).
 fn intern(name: String) -> Cow<'static, str> {
-    static NAMES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
-    let mut names = NAMES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let names = names.get_or_insert_with(HashSet::new);
-    if let Some(&known) = names.get(name.as_str()) {
-        return Cow::Borrowed(known);
-    }
-    if names.len() >= MAX_INTERNED {
-        return Cow::Owned(name);
-    }
-    let leaked: &'static str = Box::leak(name.into_boxed_str());
-    names.insert(leaked);
-    Cow::Borrowed(leaked)
+    otel_core::intern::intern(&name).map_or(Cow::Owned(name), Cow::Borrowed)
 }
 
 /// A fast non-cryptographic hash of the statement text (statement texts are the application's,

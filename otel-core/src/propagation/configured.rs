@@ -87,6 +87,47 @@ impl Propagation {
         self.inject(cx, &mut KeepExisting(carrier));
     }
 
+    /// [`Propagation::inject_into`] for a request whose span is `span_context` under `parent`,
+    /// without building a context around the span: the strict propagator writes `traceparent`
+    /// (and `tracestate`) straight from the span context, as a shared header value that the
+    /// client's copies of the header map do not copy again. Other propagators get the context.
+    ///
+    /// The same rule as `inject_into`: a request that carries a `traceparent` gets nothing, and
+    /// no header the caller set is replaced.
+    pub fn inject_span_into_headers(
+        &self,
+        parent: &Context,
+        span_context: &opentelemetry::trace::SpanContext,
+        headers: &mut http::HeaderMap,
+    ) {
+        match self {
+            Self::Strict(_) => {
+                static TRACEPARENT: http::HeaderName = http::HeaderName::from_static(super::TRACEPARENT_HEADER);
+                static TRACESTATE: http::HeaderName = http::HeaderName::from_static(super::TRACESTATE_HEADER);
+                if !span_context.is_valid() {
+                    return;
+                }
+                let http::header::Entry::Vacant(entry) = headers.entry(&TRACEPARENT) else { return };
+                let flags = StrictTraceContextPropagator::flags_for(parent, span_context);
+                let bytes = super::Traceparent::to_bytes(span_context.trace_id(), span_context.span_id(), flags);
+                // Shared from the start: the client's clones of the header map copy no bytes and allocate nothing.
+                if let Ok(value) = http::HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(bytes)) {
+                    entry.insert(value);
+                }
+                if let Some(state) = super::tracestate::header_for(parent, span_context)
+                    && let (http::header::Entry::Vacant(entry), Ok(value)) =
+                        (headers.entry(&TRACESTATE), http::HeaderValue::try_from(state))
+                {
+                    entry.insert(value);
+                }
+            }
+            _ => {
+                let cx = parent.with_remote_span_context(span_context.clone());
+                self.inject_into(&cx, &mut super::HeaderInjector(headers));
+            }
+        }
+    }
+
     /// Writes `cx` into `injector`, replacing what is there.
     pub fn inject(&self, cx: &Context, injector: &mut dyn Injector) {
         match self {

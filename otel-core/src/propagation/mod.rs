@@ -13,7 +13,7 @@ mod configured;
 mod traceparent;
 mod tracestate;
 
-pub use carrier::{HeaderExtractor, HeaderInjector, HeaderSource};
+pub use carrier::{HeaderExtractor, HeaderInjector, HeaderSource, first_of_each};
 pub use configured::Propagation;
 pub use traceparent::{TRACEPARENT_HEADER, Traceparent};
 pub use tracestate::{TRACESTATE_HEADER, parse_tracestate};
@@ -124,6 +124,17 @@ struct ExtractedParts {
     full_trace_state: Option<tracestate::FullTraceState>,
 }
 
+impl StrictTraceContextPropagator {
+    /// The flags to send for `span_context` in `cx`.
+    pub(crate) fn flags_for(cx: &Context, span_context: &SpanContext) -> TraceFlags {
+        let mut flags = span_context.trace_flags();
+        if cx.get::<RandomTraceId>().is_some_and(|random| random.0 == span_context.trace_id()) {
+            flags = TraceFlags::new(flags.to_u8() | RANDOM_FLAG);
+        }
+        flags
+    }
+}
+
 impl TextMapPropagator for StrictTraceContextPropagator {
     fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
         let span = cx.span();
@@ -131,10 +142,7 @@ impl TextMapPropagator for StrictTraceContextPropagator {
         if !span_context.is_valid() {
             return;
         }
-        let mut flags = span_context.trace_flags();
-        if cx.get::<RandomTraceId>().is_some_and(|random| random.0 == span_context.trace_id()) {
-            flags = TraceFlags::new(flags.to_u8() | RANDOM_FLAG);
-        }
+        let flags = Self::flags_for(cx, span_context);
         injector.set(TRACEPARENT_HEADER, Traceparent::format(span_context.trace_id(), span_context.span_id(), flags));
         if let Some(header) = tracestate::header_for(cx, span_context) {
             injector.set(TRACESTATE_HEADER, header);

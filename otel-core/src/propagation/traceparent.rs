@@ -67,12 +67,23 @@ impl Traceparent {
 
     /// Formats a version-00 header value, keeping only the sampled and random flag bits.
     pub fn format(trace_id: TraceId, span_id: SpanId, flags: TraceFlags) -> String {
-        // Written into a stack buffer, then copied once: it runs for every outgoing request.
-        let mut out = *b"00-00000000000000000000000000000000-0000000000000000-00";
-        write_hex(&mut out[3..35], &trace_id.to_bytes());
-        write_hex(&mut out[36..52], &span_id.to_bytes());
-        write_hex(&mut out[53..LEN], &[kept_flags(flags).to_u8()]);
+        let out = Self::to_bytes(trace_id, span_id, flags);
         std::str::from_utf8(&out).map(str::to_owned).unwrap_or_default()
+    }
+
+    /// The header value as bytes (ASCII), without allocating.
+    pub fn to_bytes(trace_id: TraceId, span_id: SpanId, flags: TraceFlags) -> [u8; LEN] {
+        let mut out = *b"00-00000000000000000000000000000000-0000000000000000-00";
+        let trace = u128::from_be_bytes(trace_id.to_bytes());
+        let span = u64::from_be_bytes(span_id.to_bytes());
+        out[3..11].copy_from_slice(&hex8((trace >> 96) as u32));
+        out[11..19].copy_from_slice(&hex8((trace >> 64) as u32));
+        out[19..27].copy_from_slice(&hex8((trace >> 32) as u32));
+        out[27..35].copy_from_slice(&hex8(trace as u32));
+        out[36..44].copy_from_slice(&hex8((span >> 32) as u32));
+        out[44..52].copy_from_slice(&hex8(span as u32));
+        write_hex(&mut out[53..LEN], &[kept_flags(flags).to_u8()]);
+        out
     }
 }
 
@@ -139,6 +150,17 @@ fn hex_u32(chunk: u64) -> Option<u32> {
     let pairs = (nibbles | (nibbles >> 4)) & 0x00ff_00ff_00ff_00ff;
     let quads = (pairs | (pairs >> 8)) & 0x0000_ffff_0000_ffff;
     Some(((quads | (quads >> 16)) & 0xffff_ffff) as u32)
+}
+
+/// Eight lowercase hex digits of `x`, computed in a `u64` at once.
+fn hex8(x: u32) -> [u8; 8] {
+    let x = u64::from(x);
+    let x = ((x & 0xffff_0000) << 16) | (x & 0xffff);
+    let x = ((x & 0x0000_ff00_0000_ff00) << 8) | (x & 0x0000_00ff_0000_00ff);
+    let x = ((x & 0x00f0_00f0_00f0_00f0) << 4) | (x & 0x000f_000f_000f_000f);
+    // Each byte is a nibble: '0'..'9' or 'a'..'f'.
+    let letters = ((x + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+    (x + 0x3030_3030_3030_3030 + letters * 0x27).to_be_bytes()
 }
 
 fn write_hex(out: &mut [u8], bytes: &[u8]) {
@@ -214,6 +236,14 @@ mod tests {
         }
         assert_eq!(hex_u64(b"ffffffffffffffff"), Some(u64::MAX));
         assert_eq!(hex_u64(b"0000000000000000"), Some(0));
+    }
+
+    #[test]
+    fn hex8_writes_lowercase_hex() {
+        for x in [0u32, 1, 9, 10, 15, 16, 0x0123_4567, 0x89ab_cdef, 0xa0b0_c0d0, 0xffff_ffff, 0x9999_9999, 0xaaaa_aaaa]
+        {
+            assert_eq!(std::str::from_utf8(&hex8(x)).unwrap(), format!("{x:08x}"));
+        }
     }
 
     #[test]

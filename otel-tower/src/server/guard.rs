@@ -62,7 +62,7 @@ pub(crate) struct SpanGuard {
     status: Option<u16>,
     active: Option<ActiveServerRequest>,
     /// `http.route` for the duration metric; kept only when metrics are on.
-    route: Option<String>,
+    route: Option<Cow<'static, str>>,
     protocol_version: Option<&'static str>,
     ended: bool,
 }
@@ -72,7 +72,7 @@ impl SpanGuard {
         cx: Context,
         recording: bool,
         active: Option<ActiveServerRequest>,
-        route: Option<String>,
+        route: Option<Cow<'static, str>>,
         protocol_version: Option<&'static str>,
     ) -> Self {
         Self { cx, recording, status: None, active, route, protocol_version, ended: false }

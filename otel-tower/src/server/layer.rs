@@ -11,10 +11,13 @@ use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{Link, SpanBuilder, SpanKind, TraceContextExt, Tracer, TracerProvider};
 use otel_core::config::{HttpServerConfig, HttpServerConfigBuilder, RequestTarget};
 use otel_core::hooks::{DefaultSpanName, RequestHook, ResponseHook, SpanNameFormatter};
+use otel_core::intern::{RouteNames, RouteTemplate};
 use otel_core::metrics::HttpServerMetrics;
 use otel_core::propagation::Propagation;
 use otel_core::semconv::http::{ServerRequest, protocol_version};
 use otel_core::span_start::{SamplingHint, start_span_named};
+use std::any::TypeId;
+use std::cell::OnceCell;
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -357,20 +360,28 @@ where
 
         let method = shared.config.known_methods().normalize(request.method().as_str());
         let scheme = url_scheme(request.uri(), shared.default_scheme);
-        let route = shared.hooks.route.route(&request);
+        let matched = shared.hooks.route.route(&request);
+        // Interned only when a span records or metrics need it: an unsampled request skips it.
+        let route = OnceCell::new();
+        let route = || route.get_or_init(|| matched.as_deref().map(|r| ROUTES.with(|routes| routes.route(r)))).as_ref();
         let mut builder = SpanBuilder::from_name(method.span_name_prefix()).with_kind(SpanKind::Server);
         if let Some(link) = parent.link {
             builder = builder.with_links(vec![Link::with_context(link)]);
         }
-        let name = || shared.hooks.span_name.span_name(method, route.as_deref(), &request);
+        let name = || match route() {
+            Some(route) if TypeId::of::<N>() == TypeId::of::<DefaultSpanName>() => {
+                ROUTES.with(|routes| routes.span_name(route, method.span_name_prefix()))
+            }
+            route => shared.hooks.span_name.span_name(method, route.map(RouteTemplate::as_str), &request),
+        };
         let started = start_span_named(&shared.tracer, builder, &parent.context, &shared.sampling, Some(name), || {
-            server_request(&request, target, scheme).attributes(&shared.config, route.as_deref())
+            server_request(&request, target, scheme).attributes(&shared.config, route().map(RouteTemplate::to_static))
         });
         if started.recording {
             shared.hooks.request.on_request(&started.cx.span(), &request);
         }
         let active = shared.metrics.as_ref().map(|metrics| metrics.start(method.as_str(), scheme));
-        let metric_route = if active.is_some() { route.map(|r| r.into_owned()) } else { None };
+        let metric_route = if active.is_some() { route().map(RouteTemplate::to_static) } else { None };
         let guard =
             SpanGuard::new(started.cx, started.recording, active, metric_route, protocol_version(request.version()));
         let future = {
@@ -379,6 +390,11 @@ where
         };
         ResponseFuture::new(future, Scope::Span(guard), Some(Arc::clone(&self.shared)))
     }
+}
+
+thread_local! {
+    /// This thread's interned route templates and span names.
+    static ROUTES: RouteNames = RouteNames::default();
 }
 
 /// Path and query as received; the path alone when the URI has no path (`CONNECT`).

@@ -21,18 +21,22 @@ impl<'a> HostPort<'a> {
     /// assert_eq!(HostPort::parse("example.com"), Some(HostPort { host: "example.com", port: None }));
     /// ```
     pub fn parse(s: &'a str) -> Option<Self> {
-        let s = s.trim();
+        // Byte scans: the separators are ASCII, and a `str` pattern search costs more than these
+        // short values.
+        let s = s.trim_ascii();
+        let find = |s: &str, byte: u8| s.bytes().position(|b| b == byte);
         let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-            let (host, after) = rest.split_once(']')?;
+            let end = find(rest, b']')?;
+            let (host, after) = (&rest[..end], &rest[end + 1..]);
             match after {
                 "" => (host, None),
                 _ => (host, Some(after.strip_prefix(':')?)),
             }
         } else {
-            match s.split_once(':') {
+            match find(s, b':') {
                 // Two or more colons without brackets: a bare IPv6 address.
-                Some((_, rest)) if rest.contains(':') => (s, None),
-                Some((host, port)) => (host, Some(port)),
+                Some(at) if find(&s[at + 1..], b':').is_some() => (s, None),
+                Some(at) => (&s[..at], Some(&s[at + 1..])),
                 None => (s, None),
             }
         };
@@ -62,13 +66,55 @@ pub fn server_address<'a>(
     headers: &'a (impl HeaderSource + ?Sized),
     authority: Option<&'a str>,
 ) -> Option<HostPort<'a>> {
-    headers
-        .first_str("forwarded")
+    let [forwarded, forwarded_host, host] = headers.first_of_each(["forwarded", "x-forwarded-host", "host"]);
+    server_address_from(
+        ProxyHeaders::utf8(forwarded),
+        ProxyHeaders::utf8(forwarded_host),
+        authority,
+        ProxyHeaders::utf8(host),
+    )
+}
+
+/// [`server_address`] from header values already read.
+pub(crate) fn server_address_from<'a>(
+    forwarded: Option<&'a str>,
+    forwarded_host: Option<&'a str>,
+    authority: Option<&'a str>,
+    host: Option<&'a str>,
+) -> Option<HostPort<'a>> {
+    forwarded
         .and_then(|v| forwarded_param(v, "host"))
         .and_then(HostPort::parse)
-        .or_else(|| headers.first_str("x-forwarded-host").and_then(first_element).and_then(HostPort::parse))
+        .or_else(|| forwarded_host.and_then(first_element).and_then(HostPort::parse))
         .or_else(|| authority.and_then(HostPort::parse))
-        .or_else(|| headers.first_str("host").and_then(HostPort::parse))
+        .or_else(|| host.and_then(HostPort::parse))
+}
+
+/// The request headers the server attributes read, looked up together.
+pub(crate) struct ProxyHeaders<'a> {
+    pub(crate) forwarded: Option<&'a str>,
+    pub(crate) forwarded_host: Option<&'a str>,
+    pub(crate) forwarded_for: Option<&'a str>,
+    pub(crate) host: Option<&'a str>,
+    pub(crate) user_agent: Option<&'a [u8]>,
+}
+
+impl<'a> ProxyHeaders<'a> {
+    pub(crate) fn read(headers: &'a (impl HeaderSource + ?Sized)) -> Self {
+        let [forwarded, forwarded_host, forwarded_for, host, user_agent] =
+            headers.first_of_each(["forwarded", "x-forwarded-host", "x-forwarded-for", "host", "user-agent"]);
+        Self {
+            forwarded: Self::utf8(forwarded),
+            forwarded_host: Self::utf8(forwarded_host),
+            forwarded_for: Self::utf8(forwarded_for),
+            host: Self::utf8(host),
+            user_agent,
+        }
+    }
+
+    fn utf8(value: Option<&[u8]>) -> Option<&str> {
+        value.and_then(|v| std::str::from_utf8(v).ok())
+    }
 }
 
 /// `client.address` (and the client's port, when given) from `Forwarded: for=`, else the first
@@ -82,16 +128,25 @@ pub fn server_address<'a>(
 /// assert_eq!(client_address(&headers).unwrap().host, "203.0.113.7");
 /// ```
 pub fn client_address(headers: &(impl HeaderSource + ?Sized)) -> Option<HostPort<'_>> {
-    headers
-        .first_str("forwarded")
+    let [forwarded, forwarded_for] = headers.first_of_each(["forwarded", "x-forwarded-for"]);
+    client_address_from(ProxyHeaders::utf8(forwarded), ProxyHeaders::utf8(forwarded_for))
+}
+
+/// [`client_address`] from header values already read.
+pub(crate) fn client_address_from<'a>(
+    forwarded: Option<&'a str>,
+    forwarded_for: Option<&'a str>,
+) -> Option<HostPort<'a>> {
+    forwarded
         .and_then(|v| forwarded_param(v, "for"))
         .and_then(HostPort::parse)
-        .or_else(|| headers.first_str("x-forwarded-for").and_then(first_element).and_then(HostPort::parse))
+        .or_else(|| forwarded_for.and_then(first_element).and_then(HostPort::parse))
 }
 
 /// The first comma-separated element of a list header, trimmed.
 fn first_element(value: &str) -> Option<&str> {
-    value.split(',').next().map(str::trim).filter(|s| !s.is_empty())
+    let end = value.bytes().position(|b| b == b',').unwrap_or(value.len());
+    Some(value[..end].trim_ascii()).filter(|s| !s.is_empty())
 }
 
 /// The value of `name` in the first element of an RFC 7239 `Forwarded` header, unquoted.

@@ -1,6 +1,7 @@
 //! The attributes of an HTTP server span, from borrowed request and response parts.
 
-use super::{HostPort, client_address, redact_query, server_address, server_error_type};
+use super::address::{ProxyHeaders, client_address_from, server_address_from};
+use super::{HostPort, redact_query, server_error_type};
 use crate::config::{HttpServerConfig, RequestTarget};
 use crate::propagation::HeaderSource;
 use opentelemetry::trace::{SpanRef, Status};
@@ -53,7 +54,7 @@ impl<H: HeaderSource + ?Sized> ServerRequest<'_, H> {
     /// let attributes = request.attributes(&HttpServerConfig::default(), Some("/users/{id}"));
     /// assert!(attributes.iter().any(|kv| kv.key.as_str() == "http.route"));
     /// ```
-    pub fn attributes(&self, config: &HttpServerConfig, route: Option<&str>) -> Vec<KeyValue> {
+    pub fn attributes(&self, config: &HttpServerConfig, route: Option<impl Into<StringValue>>) -> Vec<KeyValue> {
         let method = config.known_methods().normalize(self.method);
         let target = self.exclusion_target();
         let mut attributes = Vec::with_capacity(14 + config.request_headers().len());
@@ -68,9 +69,12 @@ impl<H: HeaderSource + ?Sized> ServerRequest<'_, H> {
         }
         attributes.push(KeyValue::new(semconv::URL_SCHEME, self.scheme));
         if let Some(route) = route {
-            attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route.to_owned()));
+            attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route.into()));
         }
-        if let Some(HostPort { host, port }) = server_address(self.headers, self.authority) {
+        let proxy = ProxyHeaders::read(self.headers);
+        if let Some(HostPort { host, port }) =
+            server_address_from(proxy.forwarded, proxy.forwarded_host, self.authority, proxy.host)
+        {
             attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, host.to_owned()));
             if let Some(port) = port.or_else(|| default_port(self.scheme)) {
                 attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
@@ -79,13 +83,13 @@ impl<H: HeaderSource + ?Sized> ServerRequest<'_, H> {
         if let Some(version) = self.protocol_version {
             attributes.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
         }
-        if let Some(agent) = self.headers.first(http::header::USER_AGENT.as_str()) {
+        if let Some(agent) = proxy.user_agent {
             let agent = String::from_utf8_lossy(agent).into_owned();
             attributes.push(KeyValue::new(semconv::USER_AGENT_ORIGINAL, agent));
         }
         // The peer's address serves twice when no proxy named the client: format it once.
         let peer_ip: Option<StringValue> = self.peer.map(|p| ip_string(p.ip()));
-        match client_address(self.headers) {
+        match client_address_from(proxy.forwarded, proxy.forwarded_for) {
             Some(client) => attributes.push(KeyValue::new(semconv::CLIENT_ADDRESS, client.host.to_owned())),
             None => {
                 if let Some(ip) = &peer_ip {
