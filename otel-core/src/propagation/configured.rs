@@ -219,4 +219,80 @@ mod tests {
         assert_eq!(headers["baggage"], "mine=1");
         assert!(headers.contains_key("traceparent"));
     }
+
+    /// An incoming parent with the random-trace-id flag and a `tracestate` member the API
+    /// rejects: both live in context entries, not in the span context.
+    fn incoming() -> Context {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-02".parse().unwrap());
+        headers.insert("tracestate", "foo@@bar=1,vendor=x".parse().unwrap());
+        Propagation::new(StrictTraceContextPropagator::new()).extract_with_context(&Context::new(), &headers)
+    }
+
+    fn child_of(parent: &Context) -> opentelemetry::trace::SpanContext {
+        let parent = parent.span().span_context().clone();
+        opentelemetry::trace::SpanContext::new(
+            parent.trace_id(),
+            opentelemetry::trace::SpanId::from(0x1234_u64),
+            parent.trace_flags(),
+            false,
+            parent.trace_state().clone(),
+        )
+    }
+
+    #[test]
+    fn injecting_from_the_span_context_writes_what_the_context_would() {
+        let parent = incoming();
+        let child = child_of(&parent);
+        for propagation in [Propagation::new(StrictTraceContextPropagator::new()), with_baggage()] {
+            let mut direct = http::HeaderMap::new();
+            propagation.inject_span_into_headers(&parent, &child, &mut direct);
+            let mut through_context = http::HeaderMap::new();
+            let cx = parent.with_remote_span_context(child.clone());
+            propagation.inject_into(&cx, &mut crate::propagation::HeaderInjector(&mut through_context));
+            assert_eq!(direct, through_context, "{propagation:?}");
+            assert!(direct["traceparent"].to_str().unwrap().ends_with("-0000000000001234-02"), "random flag kept");
+            assert!(direct["tracestate"].to_str().unwrap().contains("foo@@bar=1"), "full tracestate kept");
+        }
+    }
+
+    #[test]
+    fn injecting_from_the_span_context_keeps_what_the_caller_set() {
+        let parent = incoming();
+        let mut headers = http::HeaderMap::new();
+        headers.insert("traceparent", "00-11111111111111111111111111111111-2222222222222222-00".parse().unwrap());
+        Propagation::new(StrictTraceContextPropagator::new()).inject_span_into_headers(
+            &parent,
+            &child_of(&parent),
+            &mut headers,
+        );
+        assert_eq!(headers["traceparent"], "00-11111111111111111111111111111111-2222222222222222-00");
+        assert!(headers.get("tracestate").is_none());
+        let mut headers = http::HeaderMap::new();
+        headers.insert("tracestate", "mine=1".parse().unwrap());
+        Propagation::new(StrictTraceContextPropagator::new()).inject_span_into_headers(
+            &parent,
+            &child_of(&parent),
+            &mut headers,
+        );
+        assert_eq!(headers["tracestate"], "mine=1");
+        assert!(headers.contains_key("traceparent"));
+    }
+
+    #[test]
+    fn extract_carried_says_when_a_request_carries_nothing() {
+        let strict = Propagation::new(StrictTraceContextPropagator::new());
+        let empty = http::HeaderMap::new();
+        assert!(strict.extract_carried(&empty).is_none());
+        assert!(with_baggage().extract_carried(&empty).is_none());
+        let mut invalid = http::HeaderMap::new();
+        invalid.insert("traceparent", "00-xyz".parse().unwrap());
+        assert!(strict.extract_carried(&invalid).is_none());
+        let mut traced = http::HeaderMap::new();
+        traced.insert("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".parse().unwrap());
+        assert!(strict.extract_carried(&traced).unwrap().span().span_context().is_remote());
+        let mut baggage = http::HeaderMap::new();
+        baggage.insert("baggage", "tenant=blue".parse().unwrap());
+        assert!(with_baggage().extract_carried(&baggage).is_some(), "baggage alone is carried");
+    }
 }

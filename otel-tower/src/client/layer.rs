@@ -9,10 +9,10 @@ use opentelemetry::Context;
 use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::metrics::MeterProvider;
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::{SpanBuilder, SpanKind, Tracer, TracerProvider};
+use opentelemetry::trace::{SpanBuilder, SpanKind, TraceContextExt, Tracer, TracerProvider};
 use otel_core::config::{HttpClientConfig, HttpClientConfigBuilder};
 use otel_core::metrics::{ClientRequestStart, HttpClientMetrics};
-use otel_core::propagation::{HeaderInjector, Propagation};
+use otel_core::propagation::Propagation;
 use otel_core::semconv::http::{ClientRequest, HostPort, span_name};
 use otel_core::span_start::{SamplingHint, start_span};
 use std::borrow::Cow;
@@ -301,7 +301,7 @@ where
             let port = destination.host.port.or_else(|| default_port(destination.scheme));
             ClientRequestStart::now(method.as_str(), destination.host.host, port, destination.scheme)
         });
-        shared.propagation.inject_into(&started.cx, &mut HeaderInjector(request.headers_mut()));
+        shared.propagation.inject_span_into_headers(&parent, started.cx.span().span_context(), request.headers_mut());
         let guard = ClientGuard::new(started.cx, started.recording, metric);
         let future = {
             let _attached = guard.context().clone().attach();
