@@ -93,7 +93,7 @@ where
 /// ```
 pub fn start_span_named<T>(
     tracer: &T,
-    mut builder: SpanBuilder,
+    builder: SpanBuilder,
     parent: &Context,
     hint: &SamplingHint,
     name: Option<impl FnOnce() -> Cow<'static, str>>,
@@ -103,6 +103,37 @@ where
     T: Tracer,
     T::Span: Send + Sync + 'static,
 {
+    let (span, recording) = start_bare_span(tracer, builder, parent, hint, name, attributes);
+    if !recording {
+        return Started { cx: parent.with_remote_span_context(span.span_context().clone()), recording: false };
+    }
+    Started { cx: parent.with_span(span), recording: true }
+}
+
+/// [`start_span_named`] without the context: the span itself and whether it records, for an
+/// adapter whose span is a leaf it ends itself (nothing runs inside it), so that no context (an
+/// `Arc`, and a box around the span) is built.
+///
+/// ```
+/// use opentelemetry::trace::{Span, Tracer, TracerProvider};
+/// use otel_core::span_start::{SamplingHint, start_bare_span};
+///
+/// let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+/// let tracer = provider.tracer("doc");
+/// let hint = SamplingHint::new(false);
+/// let (mut span, recording) = start_bare_span(&tracer, tracer.span_builder("send orders"),
+///     &opentelemetry::Context::new(), &hint, None::<fn() -> std::borrow::Cow<'static, str>>, Vec::new);
+/// assert!(recording);
+/// span.end();
+/// ```
+pub fn start_bare_span<T: Tracer>(
+    tracer: &T,
+    mut builder: SpanBuilder,
+    parent: &Context,
+    hint: &SamplingHint,
+    name: Option<impl FnOnce() -> Cow<'static, str>>,
+    attributes: impl FnOnce() -> Vec<KeyValue>,
+) -> (T::Span, bool) {
     let slot = hint.slot(parent);
     let predicted = hint.always || slot.load(Ordering::Relaxed);
     let mut attributes = Some(attributes);
@@ -118,14 +149,13 @@ where
     if recording != predicted {
         slot.store(recording, Ordering::Relaxed);
     }
-    if !recording {
-        return Started { cx: parent.with_remote_span_context(span.span_context().clone()), recording: false };
+    if recording {
+        if let Some(name) = name {
+            span.update_name(name());
+        }
+        if let Some(attributes) = attributes {
+            span.set_attributes(attributes());
+        }
     }
-    if let Some(name) = name {
-        span.update_name(name());
-    }
-    if let Some(attributes) = attributes {
-        span.set_attributes(attributes());
-    }
-    Started { cx: parent.with_span(span), recording: true }
+    (span, recording)
 }

@@ -9,8 +9,8 @@
 //! prints the median throughputs side by side. `bare-header` is the bare producer sending the
 //! same records with a `traceparent` header: what carrying the context costs the client library
 //! and the broker, apart from the wrappers. `otel-kafka/benches/measure.sh` runs everything, with
-//! callgrind for instructions (N messages minus 0, all threads of this process; the broker is
-//! another process). The SDK runs with a batch processor and an exporter that drops spans;
+//! callgrind for instructions (N messages minus 0, every thread of this process but librdkafka's
+//! main threads, which handle metadata; the broker is another process). The SDK runs with a batch processor and an exporter that drops spans;
 //! sends run under an incoming (remote) parent, sampled or not.
 
 use futures_util::future::join_all;

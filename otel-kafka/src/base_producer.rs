@@ -2,8 +2,8 @@
 //! callback, not a future, so the send span travels to it in the message's opaque, next to the
 //! user's own opaque, and [`TracedProducerContext`] ends it there.
 
-use crate::headers::RecordInjector;
-use crate::producer::{SendSpan, Shared, TracedProducerBuilder};
+use crate::producer::{ErasedSpan, SendSpan, Shared, TracedProducerBuilder};
+use opentelemetry::Context;
 use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::Tracer;
 use rdkafka::ClientConfig;
@@ -77,7 +77,7 @@ where
     type DeliveryOpaque = Box<DeliveryState<C::DeliveryOpaque>>;
 
     fn delivery(&self, delivery_result: &DeliveryResult<'_>, delivery_opaque: Self::DeliveryOpaque) {
-        let DeliveryState { span, opaque } = *delivery_opaque;
+        let DeliveryState { mut span, opaque } = *delivery_opaque;
         // Ended before the user's callback runs: its time is not the send's, and a panic in it
         // cannot keep the span open.
         span.finish(delivery_result.as_ref().map(|message| (message.partition(), message.offset())).map_err(|e| &e.0));
@@ -92,7 +92,7 @@ where
 /// A record's send span and the user's own delivery opaque, carried through librdkafka to
 /// [`TracedProducerContext::delivery`]. The span ends there, or when this is dropped.
 pub struct DeliveryState<D> {
-    span: SendSpan,
+    span: SendSpan<ErasedSpan>,
     opaque: D,
 }
 
@@ -125,9 +125,12 @@ where
     T::Span: Send + Sync + 'static,
 {
     let key = record.key.map(ToBytes::to_bytes);
-    let span = shared.start(record.topic, record.partition, key, record.payload.is_some());
     let user_headers = record.headers.as_ref().map(Headers::count);
-    shared.propagator.inject_into(&span.cx, &mut RecordInjector::new(&mut record.headers));
+    let parent = Context::current();
+    let span = shared.start(&parent, record.topic, record.partition, key, record.payload.is_some());
+    shared.inject(&parent, span.span_context(), &mut record.headers);
+    // Boxed to travel in the opaque, whose type cannot name the tracer's span type.
+    let span = span.erase();
     let traced = BaseRecord {
         topic: record.topic,
         partition: record.partition,
@@ -138,7 +141,7 @@ where
         delivery_opaque: Box::new(DeliveryState { span, opaque: record.delivery_opaque }),
     };
     send(traced).map_err(|(error, record)| {
-        let DeliveryState { span, opaque } = *record.delivery_opaque;
+        let DeliveryState { mut span, opaque } = *record.delivery_opaque;
         span.finish(Err(&error));
         let user_record = BaseRecord {
             topic: record.topic,

@@ -202,15 +202,21 @@ where
 
 impl<T> Shared<T> {
     fn attributes(&self, message: &impl Message, destination: StringValue) -> Vec<KeyValue> {
-        let mut attributes = Vec::with_capacity(11);
+        let key = messaging::key(message.key());
+        let tombstone = messaging::tombstone(message.payload().is_some());
+        let queue_time = self.queue_time.then(|| queue_time_ms(message)).flatten();
+        let optional =
+            [key.is_some(), tombstone.is_some(), self.group.is_some(), self.client_id.is_some(), queue_time.is_some()];
+        // Exactly what the span ends with, `error.type` included should processing fail.
+        let mut attributes = Vec::with_capacity(6 + optional.iter().filter(|&&some| some).count() + 1);
         messaging::operation(&mut attributes, "process");
-        messaging::message(&mut attributes, message, destination);
+        attributes.push(KeyValue::new(semconv::MESSAGING_DESTINATION_NAME, destination));
+        attributes.push(messaging::partition(message.partition()));
+        attributes.push(KeyValue::new(semconv::MESSAGING_KAFKA_OFFSET, message.offset()));
+        attributes.extend(key);
+        attributes.extend(tombstone);
         self.client(&mut attributes);
-        if self.queue_time
-            && let Some(queue_time) = queue_time_ms(message)
-        {
-            attributes.push(KeyValue::new(messaging::QUEUE_TIME_MS, queue_time));
-        }
+        attributes.extend(queue_time.map(|queue_time| KeyValue::new(messaging::QUEUE_TIME_MS, queue_time)));
         attributes
     }
 

@@ -4,7 +4,6 @@ use opentelemetry::trace::Status;
 use opentelemetry::{KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
 use std::borrow::Cow;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,16 +45,6 @@ pub(crate) fn partition(partition: i32) -> KeyValue {
         None => StringValue::from(partition.to_string()),
     };
     KeyValue::new(semconv::MESSAGING_DESTINATION_PARTITION_ID, id)
-}
-
-/// The attributes of a message being processed, read from the message itself (`destination`:
-/// its topic, from [`TopicNames`]).
-pub(crate) fn message(attributes: &mut Vec<KeyValue>, message: &impl Message, destination: StringValue) {
-    attributes.push(KeyValue::new(semconv::MESSAGING_DESTINATION_NAME, destination));
-    attributes.push(partition(message.partition()));
-    attributes.push(KeyValue::new(semconv::MESSAGING_KAFKA_OFFSET, message.offset()));
-    attributes.extend(key(message.key()));
-    attributes.extend(tombstone(message.payload().is_some()));
 }
 
 /// What a failed operation records: `error.type` and the status.

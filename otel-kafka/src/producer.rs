@@ -6,19 +6,20 @@ use crate::messaging::{self, TopicNames};
 use crate::scope::scope;
 use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::{SpanBuilder, SpanKind, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::trace::{Span, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use otel_core::propagation::Propagation;
-use otel_core::span_start::{SamplingHint, start_span};
+use otel_core::span_start::{SamplingHint, start_bare_span};
 use rdkafka::ClientConfig;
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::message::ToBytes;
+use rdkafka::message::{OwnedHeaders, ToBytes};
 use rdkafka::producer::future_producer::OwnedDeliveryResult;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::{AsyncRuntime, DefaultRuntime, Timeout};
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -80,7 +81,7 @@ impl<C: ClientContext + 'static, R, T> Deref for TracedFutureProducer<C, R, T> {
 /// What every traced producer keeps: how to start a send span and inject its context.
 pub(crate) struct Shared<T> {
     tracer: T,
-    pub(crate) propagator: Propagation,
+    propagator: Propagation,
     client_id: Option<StringValue>,
     hint: SamplingHint,
     names: TopicNames,
@@ -139,8 +140,10 @@ where
         D: Into<Timeout>,
     {
         let key = record.key.map(ToBytes::to_bytes);
-        let span = self.shared.start(record.topic, record.partition, key, record.payload.is_some());
-        self.shared.propagator.inject_into(&span.cx, &mut RecordInjector::new(&mut record.headers));
+        let parent = Context::current();
+        let mut span = self.shared.start(&parent, record.topic, record.partition, key, record.payload.is_some());
+        self.shared.inject(&parent, span.span_context(), &mut record.headers);
+        drop(parent); // not kept in the future
         let result = self.inner.send(record, queue_timeout).await;
         span.finish(result.as_ref().map(|delivery| (delivery.partition, delivery.offset)).map_err(|(error, _)| error));
         result
@@ -152,16 +155,35 @@ where
     T: Tracer,
     T::Span: Send + Sync + 'static,
 {
-    /// Starts the `send {topic}` span of a record, a child of the current context.
-    pub(crate) fn start(&self, topic: &str, partition: Option<i32>, key: Option<&[u8]>, has_payload: bool) -> SendSpan {
+    /// Starts the `send {topic}` span of a record, a child of `parent`.
+    ///
+    /// The span is kept as it is, not put in a context: nothing runs inside it, and a context
+    /// would cost two allocations (the span boxed, then shared) and a lock per call on it.
+    #[inline]
+    pub(crate) fn start(
+        &self,
+        parent: &Context,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<&[u8]>,
+        has_payload: bool,
+    ) -> SendSpan<T::Span> {
         let (name, destination) = self.names.get(topic);
         let builder = SpanBuilder::from_name(name).with_kind(SpanKind::Producer);
-        let started = Context::map_current(|parent| {
-            start_span(&self.tracer, builder, parent, &self.hint, || {
+        let (span, recording) =
+            start_bare_span(&self.tracer, builder, parent, &self.hint, None::<fn() -> Cow<'static, str>>, || {
                 self.attributes(destination, partition, key, has_payload)
-            })
-        });
-        SendSpan { cx: started.cx, recording: started.recording, ended: false }
+            });
+        SendSpan { span: Some(span), recording }
+    }
+
+    /// Writes the context of `span_context`, the span of a record started under `parent`, into
+    /// the record's headers.
+    pub(crate) fn inject(&self, parent: &Context, span_context: &SpanContext, headers: &mut Option<OwnedHeaders>) {
+        // The propagators read the span's context from a context: a short-lived one around the
+        // span context alone.
+        let cx = parent.with_remote_span_context(span_context.clone());
+        self.propagator.inject_into(&cx, &mut RecordInjector::new(headers));
     }
 
     fn attributes(
@@ -171,8 +193,11 @@ where
         key: Option<&[u8]>,
         has_payload: bool,
     ) -> Vec<KeyValue> {
-        // Sized for everything a delivered record ends with (partition and offset come later).
-        let mut attributes = Vec::with_capacity(9);
+        let key = messaging::key(key);
+        let tombstone = messaging::tombstone(has_payload);
+        // Sized for everything a delivered record ends with: the partition and offset come later.
+        let optional = [self.client_id.is_some(), partition.is_some(), key.is_some(), tombstone.is_some()];
+        let mut attributes = Vec::with_capacity(4 + optional.iter().filter(|&&some| some).count() + 2);
         messaging::operation(&mut attributes, "send");
         attributes.push(KeyValue::new(semconv::MESSAGING_DESTINATION_NAME, destination));
         if let Some(client_id) = &self.client_id {
@@ -181,28 +206,84 @@ where
         if let Some(partition) = partition {
             attributes.push(messaging::partition(partition));
         }
-        attributes.extend(messaging::key(key));
-        attributes.extend(messaging::tombstone(has_payload));
+        attributes.extend(key);
+        attributes.extend(tombstone);
         attributes
     }
 }
 
-/// A started send span; ends exactly once, when the delivery report arrives or on drop.
-pub(crate) struct SendSpan {
-    pub(crate) cx: Context,
-    recording: bool,
-    ended: bool,
+/// What ending a send span takes: any span, or one boxed ([`ErasedSpan`]).
+pub(crate) trait EndSpan: Send + Sync {
+    fn set_attribute(&mut self, attribute: KeyValue);
+    fn set_status(&mut self, status: Status);
+    fn end(&mut self);
 }
 
-impl SendSpan {
+impl<S: Span + Send + Sync> EndSpan for S {
+    fn set_attribute(&mut self, attribute: KeyValue) {
+        Span::set_attribute(self, attribute);
+    }
+
+    fn set_status(&mut self, status: Status) {
+        Span::set_status(self, status);
+    }
+
+    fn end(&mut self) {
+        Span::end(self);
+    }
+}
+
+/// A span of any type, boxed: the delivery opaque of the callback producers cannot name the
+/// tracer's span type.
+pub(crate) struct ErasedSpan(Box<dyn EndSpan>);
+
+impl EndSpan for ErasedSpan {
+    fn set_attribute(&mut self, attribute: KeyValue) {
+        self.0.set_attribute(attribute);
+    }
+
+    fn set_status(&mut self, status: Status) {
+        self.0.set_status(status);
+    }
+
+    fn end(&mut self) {
+        self.0.end();
+    }
+}
+
+/// A started send span; ends exactly once, when the delivery report arrives or on drop.
+///
+/// Kept in the `send` future and ended in place: the SDK's span is large (about 300 bytes), and
+/// every move of it costs more than most of the work done on it.
+pub(crate) struct SendSpan<S: EndSpan> {
+    /// `None` only once moved out by [`SendSpan::erase`].
+    span: Option<S>,
+    recording: bool,
+}
+
+impl<S: Span + Send + Sync + 'static> SendSpan<S> {
+    /// The span's context.
+    pub(crate) fn span_context(&self) -> &SpanContext {
+        static NONE: SpanContext = SpanContext::NONE;
+        self.span.as_ref().map_or(&NONE, Span::span_context)
+    }
+
+    /// The same span, boxed when it records (one allocation), nothing otherwise.
+    pub(crate) fn erase(mut self) -> SendSpan<ErasedSpan> {
+        let recording = std::mem::take(&mut self.recording);
+        let span = self.span.take().filter(|_| recording);
+        SendSpan { span: span.map(|span| ErasedSpan(Box::new(span))), recording }
+    }
+}
+
+impl<S: EndSpan> SendSpan<S> {
     /// Ends the span with the delivery report: the `(partition, offset)` the record was written
     /// at, or the error.
-    pub(crate) fn finish(mut self, report: Result<(i32, i64), &KafkaError>) {
-        self.ended = true;
-        if !self.recording {
+    pub(crate) fn finish(&mut self, report: Result<(i32, i64), &KafkaError>) {
+        if !std::mem::take(&mut self.recording) {
             return;
         }
-        let span = self.cx.span();
+        let Some(span) = &mut self.span else { return };
         match report {
             Ok((partition, offset)) => {
                 span.set_attribute(messaging::partition(partition));
@@ -218,11 +299,13 @@ impl SendSpan {
     }
 }
 
-impl Drop for SendSpan {
+impl<S: EndSpan> Drop for SendSpan<S> {
     fn drop(&mut self) {
         // The caller gave up before the delivery report: the span still ends, once.
-        if !self.ended && self.recording {
-            self.cx.span().end();
+        if self.recording
+            && let Some(span) = &mut self.span
+        {
+            span.end();
         }
     }
 }
@@ -295,3 +378,38 @@ impl<T> TracedProducerBuilder<T> {
 
 /// The builder's former name, kept for existing code.
 pub type TracedFutureProducerBuilder<T = BoxedTracer> = TracedProducerBuilder<T>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+    use otel_core::propagation::StrictTraceContextPropagator;
+    use rdkafka::message::{Header, Headers, OwnedMessage, Timestamp};
+
+    /// The traceparent a record sent under `parent` gets, with `sampler`.
+    fn injected(sampler: Sampler, parent: &str) -> String {
+        let provider = SdkTracerProvider::builder().with_sampler(sampler).build();
+        let strict = StrictTraceContextPropagator::new();
+        let shared = TracedProducerBuilder::default().tracer_provider(&provider).propagator(strict).shared();
+        let headers = OwnedHeaders::new().insert(Header { key: "traceparent", value: Some(parent) });
+        let incoming = OwnedMessage::new(None, None, "in".into(), Timestamp::NotAvailable, 0, 0, Some(headers));
+        let parent = crate::extract_context_with(&incoming, &strict);
+        let mut headers = None;
+        let span = shared.start(&parent, "orders", None, None, true);
+        shared.inject(&parent, span.span_context(), &mut headers);
+        let headers = headers.expect("a traceparent");
+        let header = headers.get_as::<str>(0).expect("UTF-8");
+        assert_eq!(header.key, "traceparent");
+        header.value.expect("a value").to_owned()
+    }
+
+    #[test]
+    fn the_random_flag_of_the_incoming_trace_travels_on_sampled_or_not() {
+        let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-03";
+        assert!(injected(Sampler::AlwaysOn, parent).ends_with("-03"));
+        // The SDK gives a dropped span empty flags: the random bit comes from the context.
+        let unsampled = injected(Sampler::AlwaysOff, parent);
+        assert!(unsampled.starts_with("00-0af7651916cd43dd8448eb211c80319c-"));
+        assert!(unsampled.ends_with("-02"), "{unsampled}");
+    }
+}
