@@ -253,7 +253,7 @@ w("")
 if any(data[fw][c]["ratio"] is not None for fw in ("axum", "actix") for c in CASES[fw]):
     load = open(os.path.join(out, "wrk.load")).read().strip().split("=")[1] if os.path.exists(os.path.join(out, "wrk.load")) else "?"
     w("`benches/peers/wrk.sh`: the case's real server (one thread; actix: one worker) pinned to one CPU "
-      "with `taskset`, `wrk -t1 -c16 -d5s` pinned to the other, every request with a sampled "
+      "with `taskset`, `wrk -t1 -c16 -d" + os.environ.get("DURATION", "5") + "s` pinned to the other, every request with a sampled "
       "`traceparent` (and wrk's own `Host`; in a trial, overriding it with `-H 'host: …'` cut actix-web's "
       "rate about fourfold for every case, bare included, so the script does not); cases interleaved with a bare run before and after, ratio = the case's "
       "requests/s over the mean of those two bare runs; the median over the rounds, and the range. "

@@ -72,6 +72,9 @@ for framework in axum actix reqwest; do
 done
 render
 
+if [ "$WRK" = 1 ] && ! command -v wrk >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt-get install -y -q wrk >&2 || echo "wrk could not be installed: no throughput section" >&2
+fi
 if [ "$WRK" = 1 ] && command -v wrk >/dev/null; then
     "$here/wrk.sh" "$out" && render
 fi
