@@ -14,7 +14,7 @@ use opentelemetry::metrics::Meter;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{Link, SpanKind, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry_semantic_conventions::attribute as semconv;
-use otel_core::config::{HttpServerConfig, HttpServerConfigBuilder, RequestTarget};
+use otel_core::config::{HttpServerConfig, HttpServerConfigBuilder};
 use otel_core::hooks::{DefaultSpanName, RequestHook, ResponseHook, SpanNameFormatter};
 use otel_core::intern::{RouteNames, RouteTemplate};
 use otel_core::metrics::HttpServerMetrics;
@@ -364,7 +364,7 @@ where
         let uri = request.uri();
         let target = uri.path_and_query().map_or_else(|| uri.path(), |pq| pq.as_str());
         let method_str = request.method().as_str();
-        if !config.exclusion().is_empty() && config.is_excluded(&RequestTarget::new(method_str, target)) {
+        if config.excludes(method_str, target) {
             return Telemetry::excluded(config.context_policy().excluded_context(&shared.propagator, &headers));
         }
         let parent = config.context_policy().apply(shared.propagator.extract(&headers));

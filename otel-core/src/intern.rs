@@ -118,25 +118,40 @@ impl RouteNames {
     }
 }
 
-/// A word-at-a-time multiplicative hash (as rustc's FxHash): route templates are short and come
-/// from the application, not from clients, so a fast non-keyed hash is safe here, and eight bytes
-/// per step cost a fraction of a byte-wise hash.
+/// A word-at-a-time multiplicative hash (as rustc's FxHash), for keys that come from the
+/// application (route templates, statement texts), not from clients: fast and non-keyed, eight
+/// bytes per step. The high bits are mixed down, so the low bits can pick a shard.
+///
+/// ```
+/// use otel_core::intern::word_hash;
+/// assert_eq!(word_hash(b"/users/{id}"), word_hash(String::from("/users/{id}").as_bytes()));
+/// assert_ne!(word_hash(b"/users/{id}"), word_hash(b"/users/{id}/"));
+/// ```
+pub fn word_hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+    }
+    h ^ (h >> 29)
+}
+
+/// [`word_hash`] as a `Hasher`, for the route map.
 #[derive(Debug, Default)]
 struct WordHash(u64);
 
 impl Hasher for WordHash {
     fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
-        }
-        let mut word = [0u8; 8];
-        let rest = chunks.remainder();
-        word[..rest.len()].copy_from_slice(rest);
-        self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word) ^ bytes.len() as u64).wrapping_mul(K);
+        self.0 = self.0.rotate_left(5) ^ word_hash(bytes);
     }
 
     fn finish(&self) -> u64 {

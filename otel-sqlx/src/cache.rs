@@ -53,7 +53,9 @@ impl StatementCache {
 
     /// The description of `sql`, from the cache or computed (and cached).
     pub(crate) fn get(&self, sql: &str) -> Arc<Described> {
-        let hash = hash(sql.as_bytes());
+        // Statement texts are the application's, not an attacker's: a collision only costs a
+        // re-parse.
+        let hash = otel_core::intern::word_hash(sql.as_bytes());
         let shard = &self.shards[(hash as usize) % SHARDS];
         {
             let map = shard.read().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -99,33 +101,11 @@ impl StatementCache {
     }
 }
 
-/// How many distinct span names are kept for the life of the process.
 /// A `'static` copy of `name` (otel-core's bounded interner), so that spans take their name
 /// without allocating. Summaries are low-cardinality by design (operations and table names);
 /// past the bound, names are owned (one allocation per span).
 fn intern(name: String) -> Cow<'static, str> {
     otel_core::intern::intern(&name).map_or(Cow::Owned(name), Cow::Borrowed)
-}
-
-/// A fast non-cryptographic hash of the statement text (statement texts are the application's,
-/// not an attacker's; a collision only costs a re-parse).
-fn hash(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mut h = bytes.len() as u64;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut word = [0u8; 8];
-        word[..rest.len()].copy_from_slice(rest);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
-    }
-    // Mix the high bits down: the shard is chosen by the low bits.
-    h ^ (h >> 29)
 }
 
 /// The keys are already hashes: use them as they are.

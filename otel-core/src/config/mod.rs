@@ -130,6 +130,12 @@ impl HttpServerConfig {
         self.exclusion.is_excluded(target)
     }
 
+    /// Whether the request `method path_and_query` gets no span; without any rule, no work at
+    /// all (the target is not even split into path and query).
+    pub fn excludes(&self, method: &str, path_and_query: &str) -> bool {
+        !self.exclusion.is_empty() && self.exclusion.is_excluded(&RequestTarget::new(method, path_and_query))
+    }
+
     /// The exclusion rules.
     pub fn exclusion(&self) -> &UrlExclusion {
         &self.exclusion

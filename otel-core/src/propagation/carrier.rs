@@ -87,11 +87,13 @@ pub fn first_of_each<'a, const N: usize>(
     found
 }
 
+/// `traceparent` and `tracestate` as `HeaderName`s, for lookups and for writing them.
+pub(crate) static TRACEPARENT: http::HeaderName = http::HeaderName::from_static(super::TRACEPARENT_HEADER);
+pub(crate) static TRACESTATE: http::HeaderName = http::HeaderName::from_static(super::TRACESTATE_HEADER);
+
 /// The names the propagation and address rules read on every request, as `HeaderName`s built
 /// once: looking a map up by `&str` validates and lowercases the name each time.
 fn known_header(name: &str) -> Option<&'static http::HeaderName> {
-    static TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
-    static TRACESTATE: http::HeaderName = http::HeaderName::from_static("tracestate");
     static BAGGAGE: http::HeaderName = http::HeaderName::from_static("baggage");
     static X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
     static X_FORWARDED_HOST: http::HeaderName = http::HeaderName::from_static("x-forwarded-host");

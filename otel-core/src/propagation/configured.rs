@@ -102,12 +102,10 @@ impl Propagation {
     ) {
         match self {
             Self::Strict(_) => {
-                static TRACEPARENT: http::HeaderName = http::HeaderName::from_static(super::TRACEPARENT_HEADER);
-                static TRACESTATE: http::HeaderName = http::HeaderName::from_static(super::TRACESTATE_HEADER);
                 if !span_context.is_valid() {
                     return;
                 }
-                let http::header::Entry::Vacant(entry) = headers.entry(&TRACEPARENT) else { return };
+                let http::header::Entry::Vacant(entry) = headers.entry(&super::carrier::TRACEPARENT) else { return };
                 let flags = StrictTraceContextPropagator::flags_for(parent, span_context);
                 let bytes = super::Traceparent::to_bytes(span_context.trace_id(), span_context.span_id(), flags);
                 // Shared from the start: the client's clones of the header map copy no bytes and allocate nothing.
@@ -116,7 +114,7 @@ impl Propagation {
                 }
                 if let Some(state) = super::tracestate::header_for(parent, span_context)
                     && let (http::header::Entry::Vacant(entry), Ok(value)) =
-                        (headers.entry(&TRACESTATE), http::HeaderValue::try_from(state))
+                        (headers.entry(&super::carrier::TRACESTATE), http::HeaderValue::try_from(state))
                 {
                     entry.insert(value);
                 }

@@ -9,7 +9,7 @@ use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::metrics::MeterProvider;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{Link, SpanBuilder, SpanKind, TraceContextExt, Tracer, TracerProvider};
-use otel_core::config::{HttpServerConfig, HttpServerConfigBuilder, RequestTarget};
+use otel_core::config::{HttpServerConfig, HttpServerConfigBuilder};
 use otel_core::hooks::{DefaultSpanName, RequestHook, ResponseHook, SpanNameFormatter};
 use otel_core::intern::{RouteNames, RouteTemplate};
 use otel_core::metrics::HttpServerMetrics;
@@ -344,10 +344,8 @@ where
         let shared = &*self.shared;
         let target = request_target(request.uri());
         let config = &shared.config;
-        if !config.exclusion().is_empty() && config.is_excluded(&RequestTarget::new(request.method().as_str(), target))
-        {
-            let policy = shared.config.context_policy();
-            let Some(context) = policy.excluded_context(&shared.propagation, request.headers()) else {
+        if config.excludes(request.method().as_str(), target) {
+            let Some(context) = config.context_policy().excluded_context(&shared.propagation, request.headers()) else {
                 return ResponseFuture::new(self.inner.call(request), Scope::Empty, None);
             };
             let future = {
@@ -356,9 +354,8 @@ where
             };
             return ResponseFuture::new(future, Scope::Context(context), None);
         }
-        let parent = shared.config.context_policy().apply(shared.propagation.extract(request.headers()));
-
-        let method = shared.config.known_methods().normalize(request.method().as_str());
+        let parent = config.context_policy().apply(shared.propagation.extract(request.headers()));
+        let method = config.known_methods().normalize(request.method().as_str());
         let scheme = url_scheme(request.uri(), shared.default_scheme);
         let matched = shared.hooks.route.route(&request);
         // Interned only when a span records or metrics need it: an unsampled request skips it.
