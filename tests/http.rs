@@ -7,7 +7,6 @@ use axum::extract::Path;
 use axum::routing::get;
 use opentelemetry::Context;
 use opentelemetry::trace::{FutureExt, SpanKind, TraceContextExt, Tracer, TracerProvider};
-use opentelemetry_sdk::trace::SdkTracer;
 use otel_core::config::HttpServerConfig;
 use otel_core::propagation::StrictTraceContextPropagator;
 use otel_core::testing::{FinishedSpans, SpanRecorder};
@@ -25,21 +24,6 @@ fn traced_client(recorder: &SpanRecorder) -> ClientWithMiddleware {
         .build()
 }
 
-fn tower_layer(recorder: &SpanRecorder) -> otel_tower::OtelLayer<SdkTracer> {
-    otel_tower::OtelLayer::builder()
-        .tracer_provider(recorder.provider())
-        .propagator(StrictTraceContextPropagator::new())
-        .config(HttpServerConfig::builder().environment(|_| None))
-        .build()
-}
-
-async fn serve_axum(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await });
-    address
-}
-
 async fn spans(recorder: &SpanRecorder, count: usize) -> FinishedSpans {
     otel_e2e::spans_when(recorder, |spans| spans.len() >= count).await
 }
@@ -48,8 +32,8 @@ async fn spans(recorder: &SpanRecorder, count: usize) -> FinishedSpans {
 async fn reqwest_to_axum_is_one_trace() {
     let client_side = SpanRecorder::new();
     let server_side = SpanRecorder::new();
-    let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(tower_layer(&server_side));
-    let address = serve_axum(app).await;
+    let app = Router::new().route("/users/{id}", get(|| async { "user" })).layer(otel_e2e::tower_layer(&server_side));
+    let address = otel_e2e::serve_axum(app).await;
 
     let tracer = client_side.provider().tracer("test");
     let parent = Context::current_with_span(tracer.start("checkout"));
@@ -110,8 +94,8 @@ async fn axum_calls_actix_and_back_in_one_trace_with_identical_server_attributes
             }),
         )
         .route("/echo/{id}", get(|Path(id): Path<String>| async move { id }))
-        .layer(tower_layer(&axum_side));
-    let axum_address = serve_axum(app).await;
+        .layer(otel_e2e::tower_layer(&axum_side));
+    let axum_address = otel_e2e::serve_axum(app).await;
 
     // actix: GET /users/{id} calls back axum's /echo/{id}.
     let downstream = Downstream { client: traced_client(&actix_side), url: format!("http://{axum_address}/echo") };

@@ -5,7 +5,6 @@ use axum::Router;
 use axum::routing::post;
 use opentelemetry::trace::SpanKind;
 use opentelemetry_sdk::trace::SdkTracer;
-use otel_core::config::HttpServerConfig;
 use otel_core::propagation::StrictTraceContextPropagator;
 use otel_core::testing::SpanRecorder;
 use otel_kafka::{ConsumerTracing, TracedFutureProducer};
@@ -17,7 +16,6 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sqlx::{Pool, Postgres};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -88,16 +86,8 @@ async fn an_order_flows_from_http_through_kafka_to_the_database_in_one_trace() {
                 }
             }),
         )
-        .layer(
-            otel_tower::OtelLayer::builder()
-                .tracer_provider(recorder.provider())
-                .propagator(StrictTraceContextPropagator::new())
-                .config(HttpServerConfig::builder().environment(|_| None))
-                .build(),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await });
+        .layer(otel_e2e::tower_layer(&recorder));
+    let address = otel_e2e::serve_axum(app).await;
     let body =
         reqwest::Client::new().post(format!("http://{address}/orders")).send().await.unwrap().text().await.unwrap();
     assert_eq!(body, "queued");

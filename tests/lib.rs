@@ -2,8 +2,30 @@
 //! broker on loopback (`scripts/services.sh start`). The tests are this package's test targets;
 //! this library holds what they share.
 
+use opentelemetry_sdk::trace::SdkTracer;
+use otel_core::config::HttpServerConfig;
+use otel_core::propagation::StrictTraceContextPropagator;
 use otel_core::testing::{FinishedSpans, SpanRecorder};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+/// otel-tower's server layer recording into `recorder`, with the strict propagator and no
+/// configuration from the environment.
+pub fn tower_layer(recorder: &SpanRecorder) -> otel_tower::OtelLayer<SdkTracer> {
+    otel_tower::OtelLayer::builder()
+        .tracer_provider(recorder.provider())
+        .propagator(StrictTraceContextPropagator::new())
+        .config(HttpServerConfig::builder().environment(|_| None))
+        .build()
+}
+
+/// Serves `app` on a free loopback port (with the peer address for `client.address`).
+pub async fn serve_axum(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await });
+    address
+}
 
 /// The recorder's spans once `done` says they are all there (servers end their spans after the
 /// response reached the client), or what there is after 5 seconds.

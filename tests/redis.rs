@@ -6,13 +6,10 @@ use axum::extract::State;
 use axum::routing::post;
 use opentelemetry::trace::SpanKind;
 use opentelemetry_sdk::trace::SdkTracer;
-use otel_core::config::HttpServerConfig;
-use otel_core::propagation::StrictTraceContextPropagator;
 use otel_core::testing::SpanRecorder;
 use otel_redis::TracedConnection;
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
-use std::net::SocketAddr;
 
 const SECRET: &str = "card-4111-1111-1111-1111";
 
@@ -43,16 +40,8 @@ async fn commands_are_children_of_the_request_and_values_never_appear() {
             }),
         )
         .with_state(con)
-        .layer(
-            otel_tower::OtelLayer::builder()
-                .tracer_provider(recorder.provider())
-                .propagator(StrictTraceContextPropagator::new())
-                .config(HttpServerConfig::builder().environment(|_| None))
-                .build(),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await });
+        .layer(otel_e2e::tower_layer(&recorder));
+    let address = otel_e2e::serve_axum(app).await;
 
     let response = reqwest::Client::new().post(format!("http://{address}/cards")).send().await.unwrap();
     assert_eq!(response.text().await.unwrap(), SECRET.len().to_string());

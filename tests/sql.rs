@@ -6,12 +6,9 @@ use axum::extract::State;
 use axum::routing::get;
 use opentelemetry::trace::SpanKind;
 use opentelemetry_sdk::trace::SdkTracer;
-use otel_core::config::HttpServerConfig;
-use otel_core::propagation::StrictTraceContextPropagator;
 use otel_core::testing::SpanRecorder;
 use otel_sqlx::TracedPool;
 use sqlx::{Pool, Postgres, Row};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 const SECRET: &str = "hunter2-e2e-never-recorded";
@@ -47,16 +44,8 @@ async fn queries_are_children_of_the_request() {
             }),
         )
         .with_state(pool)
-        .layer(
-            otel_tower::OtelLayer::builder()
-                .tracer_provider(recorder.provider())
-                .propagator(StrictTraceContextPropagator::new())
-                .config(HttpServerConfig::builder().environment(|_| None))
-                .build(),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await });
+        .layer(otel_e2e::tower_layer(&recorder));
+    let address = otel_e2e::serve_axum(app).await;
 
     let body =
         reqwest::Client::new().get(format!("http://{address}/orders/9")).send().await.unwrap().text().await.unwrap();
