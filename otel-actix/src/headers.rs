@@ -39,8 +39,10 @@ const STATIC_NAMES: [HeaderName; 8] = [
     HeaderName::from_static("user-agent"),
 ];
 
+/// [`STATIC_NAMES`] in one place in memory, so lookups borrow them.
+static NAMES: [HeaderName; 8] = STATIC_NAMES;
+
 fn static_name(name: &str) -> Option<&'static HeaderName> {
-    static NAMES: [HeaderName; 8] = STATIC_NAMES;
     // A `match` on the string compiles to a switch on its length, then one comparison.
     let index = match name {
         "traceparent" => 0,
@@ -108,6 +110,17 @@ impl HeaderSource for ActixHeaders<'_> {
 
     fn first_of_each<const N: usize>(&self, names: [&str; N]) -> [Option<&[u8]>; N] {
         otel_core::propagation::first_of_each(self.0.iter().map(|(n, v)| (n.as_str(), v.as_bytes())), names)
+    }
+
+    // Two hashed lookups by the static names: walking actix's map (a hash map of small vectors,
+    // whose `len` counts every value) costs more than hashing here.
+    fn trace_headers(&self) -> Option<(&[u8], bool)> {
+        let [traceparent, tracestate, ..] = &NAMES;
+        let mut values = self.0.get_all(traceparent);
+        let (Some(value), None) = (values.next(), values.next()) else {
+            return None;
+        };
+        Some((value.as_bytes(), self.0.contains_key(tracestate)))
     }
 }
 

@@ -403,11 +403,17 @@ where
             builder.links = Some(vec![Link::with_context(link)]);
         }
         let Started { cx, recording } = start_span(&shared.tracer, builder, &parent.context, &self.hint, attributes);
-        let metrics = shared.metrics.as_ref().map(|m| m.start(method.as_str(), scheme));
+        let metrics = shared.metrics.as_ref().map(|m| {
+            let mut active = m.start(method.as_str(), scheme, version);
+            if let Some(route) = &route {
+                active.set_route(route.to_static());
+            }
+            active
+        });
         if recording {
             shared.request_hook.on_request(&cx.span(), request);
         }
-        Telemetry::new(cx, recording, metrics, route.as_ref().map(RouteTemplate::to_static), version)
+        Telemetry::new(cx, recording, metrics, route.is_some())
     }
 
     /// The span name; with the default formatter a static string, interned per route.
@@ -433,12 +439,13 @@ where
         ResH: ResponseHook<ServiceResponse<B>>,
     {
         let status = response.status().as_u16();
-        if telemetry.route.is_none() && (telemetry.is_recording() || telemetry.has_metrics()) {
+        if !telemetry.route_known && (telemetry.is_recording() || telemetry.has_metrics()) {
             let request = response.request();
             // After routing this reads the matched resource's pattern; no second route matching.
             if let Some(pattern) = request.match_pattern().filter(|p| !p.is_empty()) {
                 let route = self.routes.route(&pattern);
-                telemetry.route = Some(route.to_static());
+                telemetry.route_known = true;
+                telemetry.set_metrics_route(route.to_static());
                 if telemetry.is_recording() {
                     let span = telemetry.span();
                     span.set_attribute(KeyValue::new(semconv::HTTP_ROUTE, route.to_static()));

@@ -33,30 +33,23 @@ pub(crate) struct Telemetry {
     /// An excluded request that carried no context: nothing to attach.
     pass_through: bool,
     metrics: Option<ActiveServerRequest>,
-    pub(crate) route: Option<Cow<'static, str>>,
+    /// Whether `http.route` is known (the middleware wraps a resource, or the response told it).
+    pub(crate) route_known: bool,
     pub(crate) status: Option<u16>,
-    protocol_version: Option<&'static str>,
     phase: Phase,
     /// Set while a poll of the inner future or body runs: still set on drop means it panicked.
     polling: bool,
 }
 
 impl Telemetry {
-    pub(crate) fn new(
-        cx: Context,
-        recording: bool,
-        metrics: Option<ActiveServerRequest>,
-        route: Option<Cow<'static, str>>,
-        protocol_version: Option<&'static str>,
-    ) -> Self {
+    pub(crate) fn new(cx: Context, recording: bool, metrics: Option<ActiveServerRequest>, route_known: bool) -> Self {
         Self {
             cx,
             recording,
             pass_through: false,
             metrics,
-            route,
+            route_known,
             status: None,
-            protocol_version,
             phase: Phase::Handler,
             polling: false,
         }
@@ -66,7 +59,7 @@ impl Telemetry {
     /// served, or `None` to leave the current context alone (no work per poll).
     pub(crate) fn excluded(cx: Option<Context>) -> Self {
         let pass_through = cx.is_none();
-        let mut telemetry = Self::new(cx.unwrap_or_default(), false, None, None, None);
+        let mut telemetry = Self::new(cx.unwrap_or_default(), false, None, false);
         telemetry.pass_through = pass_through;
         telemetry
     }
@@ -84,6 +77,13 @@ impl Telemetry {
     /// Whether metrics are recorded for this request.
     pub(crate) fn has_metrics(&self) -> bool {
         self.metrics.is_some()
+    }
+
+    /// The route the router matched, for the duration metric.
+    pub(crate) fn set_metrics_route(&mut self, route: Cow<'static, str>) {
+        if let Some(metrics) = &mut self.metrics {
+            metrics.set_route(route);
+        }
     }
 
     /// The request's span (a no-op when not recording).
@@ -130,12 +130,7 @@ impl Telemetry {
                 Some((error_type, _)) => Some(Cow::Borrowed(error_type)),
                 None => self.status.and_then(server_error_type),
             };
-            metrics.finish(RequestOutcome {
-                status: self.status,
-                route: self.route.as_deref(),
-                error_type,
-                protocol_version: self.protocol_version,
-            });
+            metrics.finish(RequestOutcome { status: self.status, error_type });
         }
     }
 }

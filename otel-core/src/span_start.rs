@@ -91,6 +91,7 @@ where
 ///     Some(|| "GET /users/{id}".into()), Vec::new);
 /// assert!(started.recording);
 /// ```
+#[inline]
 pub fn start_span_named<T>(
     tracer: &T,
     builder: SpanBuilder,
@@ -126,6 +127,7 @@ where
 /// assert!(recording);
 /// span.end();
 /// ```
+#[inline]
 pub fn start_bare_span<T: Tracer>(
     tracer: &T,
     mut builder: SpanBuilder,

@@ -59,11 +59,13 @@ fn finished_and_dropped_requests_are_recorded_and_leave_no_active_count() {
     let (provider, exporter) = provider();
     let metrics = Arc::new(HttpServerMetrics::new(&provider.meter("test")));
 
-    let ok = metrics.start("GET", "http");
-    let cancelled = metrics.start("POST", "http");
+    let mut ok = metrics.start("GET", "http", None);
+    let cancelled = metrics.start("POST", "http", None);
     assert_eq!(active(&collected(&provider, &exporter)), 2);
 
-    ok.finish(RequestOutcome { status: Some(200), route: Some("/users/{id}"), ..Default::default() });
+    ok.set_route("/users/{id}".into());
+    assert_eq!(ok.route(), Some("/users/{id}"));
+    ok.finish(RequestOutcome { status: Some(200), ..Default::default() });
     drop(cancelled); // a cancelled request or a panicking handler
     let metrics_now = collected(&provider, &exporter);
     assert_eq!(active(&metrics_now), 0);

@@ -3,7 +3,7 @@
 
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use otel_core::propagation::{HeaderSource, Propagation};
+use otel_core::propagation::{ByteInjector, HeaderSource, Propagation};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 
 /// Any rdkafka [`Headers`] (a consumed message's `BorrowedHeaders`, an `OwnedHeaders`) as an
@@ -30,6 +30,18 @@ impl<H: Headers + ?Sized> HeaderSource for KafkaHeaders<'_, H> {
     fn names(&self) -> impl Iterator<Item = &str> {
         let headers = self.0;
         (0..headers.count()).filter_map(move |index| headers.try_get(index)).map(|header| header.key)
+    }
+
+    // One walk over the headers (each read is a call into librdkafka), not one per name.
+    fn trace_headers(&self) -> Option<(&[u8], bool)> {
+        let headers = self.0;
+        otel_core::propagation::trace_headers(
+            (0..headers.count())
+                .filter_map(|index| headers.try_get(index))
+                .map(|header| (header.key, header.value.unwrap_or_default())),
+            |key| key == otel_core::propagation::TRACEPARENT_HEADER,
+            |key| key == otel_core::propagation::TRACESTATE_HEADER,
+        )
     }
 }
 
@@ -108,7 +120,7 @@ fn decode(value: &[u8]) -> &str {
 }
 
 /// Writes the propagated headers into a record's headers. Used through otel-core's
-/// `Propagation::inject_into`, which keeps the user's: a record that already carries a
+/// `Propagation::inject_span_into`, which keeps the user's: a record that already carries a
 /// `traceparent` gets nothing, and no header the user set is overwritten.
 pub(crate) struct RecordInjector<'h> {
     headers: &'h mut Option<OwnedHeaders>,
@@ -142,7 +154,14 @@ impl HeaderSource for RecordInjector<'_> {
 
 impl Injector for RecordInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
+        self.set_bytes(key, value.as_bytes());
+    }
+}
+
+/// librdkafka copies each header it is given: the strict propagator writes from the stack.
+impl ByteInjector for RecordInjector<'_> {
+    fn set_bytes(&mut self, key: &str, value: &[u8]) {
         let headers = self.headers.take().unwrap_or_else(|| OwnedHeaders::new_with_capacity(2));
-        *self.headers = Some(headers.insert(Header { key, value: Some(value.as_bytes()) }));
+        *self.headers = Some(headers.insert(Header { key, value: Some(value) }));
     }
 }

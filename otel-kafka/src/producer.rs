@@ -6,7 +6,7 @@ use crate::messaging::{self, TopicNames};
 use crate::scope::scope;
 use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::{Span, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::trace::{Span, SpanBuilder, SpanContext, SpanKind, Status, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use otel_core::propagation::Propagation;
@@ -180,10 +180,7 @@ where
     /// Writes the context of `span_context`, the span of a record started under `parent`, into
     /// the record's headers.
     pub(crate) fn inject(&self, parent: &Context, span_context: &SpanContext, headers: &mut Option<OwnedHeaders>) {
-        // The propagators read the span's context from a context: a short-lived one around the
-        // span context alone.
-        let cx = parent.with_remote_span_context(span_context.clone());
-        self.propagator.inject_into(&cx, &mut RecordInjector::new(headers));
+        self.propagator.inject_span_into(parent, span_context, &mut RecordInjector::new(headers));
     }
 
     fn attributes(

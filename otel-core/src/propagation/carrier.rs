@@ -33,6 +33,44 @@ pub trait HeaderSource {
     fn first_str(&self, name: &str) -> Option<&str> {
         self.first(name).and_then(|v| std::str::from_utf8(v).ok())
     }
+
+    /// The `traceparent` value when there is exactly one (two make the context invalid), and
+    /// whether a `tracestate` is present: what extraction reads from every request.
+    ///
+    /// A map that can walk its entries cheaply answers in one pass: see [`trace_headers`].
+    fn trace_headers(&self) -> Option<(&[u8], bool)> {
+        let mut values = self.values(super::TRACEPARENT_HEADER);
+        let (Some(traceparent), None) = (values.next(), values.next()) else {
+            return None;
+        };
+        Some((traceparent, self.first(super::TRACESTATE_HEADER).is_some()))
+    }
+}
+
+/// Up to this many header values, one walk over a map's entries finds the trace-context headers
+/// for less than two hashed lookups cost (hashing a custom name goes byte by byte; comparing
+/// rejects a name on its length or first bytes).
+pub const SCAN_LIMIT: usize = 16;
+
+/// [`HeaderSource::trace_headers`] over a map's `(name, value)` entries, in one pass; `is_traceparent`
+/// and `is_tracestate` compare a name in the map's own type (no conversion to `&str`).
+pub fn trace_headers<'a, N: ?Sized + 'a>(
+    entries: impl Iterator<Item = (&'a N, &'a [u8])>,
+    is_traceparent: impl Fn(&N) -> bool,
+    is_tracestate: impl Fn(&N) -> bool,
+) -> Option<(&'a [u8], bool)> {
+    let mut traceparent = None;
+    let mut tracestate = false;
+    for (name, value) in entries {
+        if is_traceparent(name) {
+            if traceparent.replace(value).is_some() {
+                return None;
+            }
+        } else if is_tracestate(name) {
+            tracestate = true;
+        }
+    }
+    traceparent.map(|value| (value, tracestate))
 }
 
 impl HeaderSource for http::HeaderMap {
@@ -62,6 +100,21 @@ impl HeaderSource for http::HeaderMap {
             None => self.get(name),
         }
         .map(http::HeaderValue::as_bytes)
+    }
+
+    fn trace_headers(&self) -> Option<(&[u8], bool)> {
+        if self.len() > SCAN_LIMIT {
+            let mut values = self.get_all(&TRACEPARENT).iter();
+            let (Some(traceparent), None) = (values.next(), values.next()) else {
+                return None;
+            };
+            return Some((traceparent.as_bytes(), self.contains_key(&TRACESTATE)));
+        }
+        trace_headers(
+            self.iter().map(|(name, value)| (name.as_str(), value.as_bytes())),
+            |name| name == super::TRACEPARENT_HEADER,
+            |name| name == super::TRACESTATE_HEADER,
+        )
     }
 }
 
@@ -162,6 +215,22 @@ impl Injector for HeaderInjector<'_> {
     }
 }
 
+impl ByteInjector for HeaderInjector<'_> {
+    fn set_bytes(&mut self, key: &str, value: &[u8]) {
+        if let (Ok(name), Ok(value)) = (header_name(key), http::HeaderValue::from_bytes(value)) {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+/// A carrier that copies the header values it is given (Kafka record headers, for one): the
+/// strict propagator writes into it from bytes on the stack, without a `String` per header. See
+/// [`Propagation::inject_span_into`](super::Propagation::inject_span_into).
+pub trait ByteInjector: Injector + HeaderSource {
+    /// Adds the header `key` with `value`.
+    fn set_bytes(&mut self, key: &str, value: &[u8]);
+}
+
 /// Reads the headers an injector writes to, so that injection can respect what is already there.
 impl HeaderSource for HeaderInjector<'_> {
     fn values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a [u8]>
@@ -205,6 +274,47 @@ mod tests {
     }
 
     use super::*;
+
+    /// The walk (small maps) and the lookups (large maps, and the default method) agree.
+    #[test]
+    fn trace_headers_by_walk_and_by_lookup_agree() {
+        struct ByLookup<'a>(&'a http::HeaderMap);
+        impl HeaderSource for ByLookup<'_> {
+            fn values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a [u8]>
+            where
+                Self: 'a,
+            {
+                HeaderSource::values(self.0, name)
+            }
+            fn names(&self) -> impl Iterator<Item = &str> {
+                HeaderSource::names(self.0)
+            }
+        }
+        type Headers = &'static [(&'static str, &'static [u8])];
+        type Found = Option<(&'static [u8], bool)>;
+        const TP: &[u8] = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let tp = TP;
+        let cases: [(Headers, Found); 5] = [
+            (&[("host", b"a")], None),
+            (&[("traceparent", TP)], Some((tp, false))),
+            (&[("tracestate", b"a=1"), ("host", b"a"), ("traceparent", TP)], Some((tp, true))),
+            (&[("traceparent", TP), ("traceparent", TP)], None),
+            (&[("traceparent", b"\xff")], Some((b"\xff", false))),
+        ];
+        for (headers, expected) in cases {
+            for padding in [0, SCAN_LIMIT + 1] {
+                let mut map = http::HeaderMap::new();
+                for i in 0..padding {
+                    map.append(http::HeaderName::try_from(format!("x-pad-{i}")).unwrap(), "1".parse().unwrap());
+                }
+                for (name, value) in headers {
+                    map.append(*name, http::HeaderValue::from_bytes(value).unwrap());
+                }
+                assert_eq!(map.trace_headers(), expected, "{headers:?} padded by {padding}");
+                assert_eq!(ByLookup(&map).trace_headers(), expected, "{headers:?} padded by {padding}");
+            }
+        }
+    }
 
     #[test]
     fn extractor_reads_every_value_in_order() {

@@ -1,6 +1,6 @@
 //! Which propagator an adapter uses: one given in code, or the global one.
 
-use super::{HeaderExtractor, HeaderSource, StrictTraceContextPropagator};
+use super::{ByteInjector, HeaderExtractor, HeaderSource, StrictTraceContextPropagator};
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::propagation::{Injector, TextMapPropagator};
 use opentelemetry::trace::TraceContextExt;
@@ -106,8 +106,7 @@ impl Propagation {
                     return;
                 }
                 let http::header::Entry::Vacant(entry) = headers.entry(&super::carrier::TRACEPARENT) else { return };
-                let flags = StrictTraceContextPropagator::flags_for(parent, span_context);
-                let bytes = super::Traceparent::to_bytes(span_context.trace_id(), span_context.span_id(), flags);
+                let bytes = traceparent_of(parent, span_context);
                 // Shared from the start: the client's clones of the header map copy no bytes and allocate nothing.
                 if let Ok(value) = http::HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(bytes)) {
                     entry.insert(value);
@@ -126,6 +125,39 @@ impl Propagation {
         }
     }
 
+    /// [`Propagation::inject_span_into_headers`] for any carrier that copies the values it is
+    /// given: the strict propagator writes `traceparent` (and `tracestate`) from bytes on the
+    /// stack, with no context and no `String`; other propagators get a context around the span.
+    /// The same rule as `inject_into`: a carrier that holds a `traceparent` gets nothing, and no
+    /// header already there is replaced.
+    pub fn inject_span_into(
+        &self,
+        parent: &Context,
+        span_context: &opentelemetry::trace::SpanContext,
+        carrier: &mut impl ByteInjector,
+    ) {
+        if carrier.first(super::TRACEPARENT_HEADER).is_some() {
+            return;
+        }
+        match self {
+            Self::Strict(_) => {
+                if !span_context.is_valid() {
+                    return;
+                }
+                carrier.set_bytes(super::TRACEPARENT_HEADER, &traceparent_of(parent, span_context));
+                if carrier.first(super::TRACESTATE_HEADER).is_none()
+                    && let Some(state) = super::tracestate::header_for(parent, span_context)
+                {
+                    carrier.set_bytes(super::TRACESTATE_HEADER, state.as_bytes());
+                }
+            }
+            _ => {
+                let cx = parent.with_remote_span_context(span_context.clone());
+                self.inject(&cx, &mut KeepExisting(carrier));
+            }
+        }
+    }
+
     /// Writes `cx` into `injector`, replacing what is there.
     pub fn inject(&self, cx: &Context, injector: &mut dyn Injector) {
         match self {
@@ -134,6 +166,12 @@ impl Propagation {
             Self::Custom(p) => p.inject_context(cx, injector),
         }
     }
+}
+
+/// The `traceparent` the strict propagator sends for `span_context`, a span started under `parent`.
+fn traceparent_of(parent: &Context, span_context: &opentelemetry::trace::SpanContext) -> [u8; 55] {
+    let flags = StrictTraceContextPropagator::flags_for(parent, span_context);
+    super::Traceparent::to_bytes(span_context.trace_id(), span_context.span_id(), flags)
 }
 
 /// An injector that leaves alone the headers its carrier already has.
@@ -249,6 +287,9 @@ mod tests {
             let cx = parent.with_remote_span_context(child.clone());
             propagation.inject_into(&cx, &mut crate::propagation::HeaderInjector(&mut through_context));
             assert_eq!(direct, through_context, "{propagation:?}");
+            let mut from_bytes = http::HeaderMap::new();
+            propagation.inject_span_into(&parent, &child, &mut crate::propagation::HeaderInjector(&mut from_bytes));
+            assert_eq!(from_bytes, through_context, "byte carrier, {propagation:?}");
             assert!(direct["traceparent"].to_str().unwrap().ends_with("-0000000000001234-02"), "random flag kept");
             assert!(direct["tracestate"].to_str().unwrap().contains("foo@@bar=1"), "full tracestate kept");
         }
@@ -275,6 +316,27 @@ mod tests {
         );
         assert_eq!(headers["tracestate"], "mine=1");
         assert!(headers.contains_key("traceparent"));
+
+        for propagation in [Propagation::new(StrictTraceContextPropagator::new()), with_baggage()] {
+            let mut headers = http::HeaderMap::new();
+            headers.insert("traceparent", "00-11111111111111111111111111111111-2222222222222222-00".parse().unwrap());
+            let before = headers.clone();
+            propagation.inject_span_into(
+                &parent,
+                &child_of(&parent),
+                &mut crate::propagation::HeaderInjector(&mut headers),
+            );
+            assert_eq!(headers, before, "a hand-set traceparent: nothing injected ({propagation:?})");
+            let mut headers = http::HeaderMap::new();
+            headers.insert("tracestate", "mine=1".parse().unwrap());
+            propagation.inject_span_into(
+                &parent,
+                &child_of(&parent),
+                &mut crate::propagation::HeaderInjector(&mut headers),
+            );
+            assert_eq!(headers["tracestate"], "mine=1", "{propagation:?}");
+            assert!(headers.contains_key("traceparent"));
+        }
     }
 
     #[test]

@@ -13,7 +13,9 @@ mod configured;
 mod traceparent;
 mod tracestate;
 
-pub use carrier::{HeaderExtractor, HeaderInjector, HeaderSource, first_of_each};
+pub use carrier::{
+    ByteInjector, HeaderExtractor, HeaderInjector, HeaderSource, SCAN_LIMIT, first_of_each, trace_headers,
+};
 pub use configured::Propagation;
 pub use traceparent::{TRACEPARENT_HEADER, Traceparent};
 pub use tracestate::{TRACESTATE_HEADER, parse_tracestate};
@@ -87,16 +89,11 @@ impl StrictTraceContextPropagator {
     }
 
     fn parts_from_headers(headers: &(impl HeaderSource + ?Sized)) -> Option<ExtractedParts> {
-        let mut values = headers.values(TRACEPARENT_HEADER);
-        let (Some(value), None) = (values.next(), values.next()) else {
-            return None; // none, or two (invalid)
-        };
+        // None, or two (invalid).
+        let (value, has_tracestate) = headers.trace_headers()?;
         let parent = Traceparent::parse_bytes(value)?;
-        let mut tracestate = headers.values(TRACESTATE_HEADER).peekable();
-        let tracestate = tracestate
-            .peek()
-            .is_some()
-            .then(|| tracestate.map(|v| std::str::from_utf8(v).unwrap_or(carrier::UNDECODABLE)));
+        let tracestate = has_tracestate
+            .then(|| headers.values(TRACESTATE_HEADER).map(|v| std::str::from_utf8(v).unwrap_or(carrier::UNDECODABLE)));
         Self::parts(parent, tracestate)
     }
 

@@ -61,21 +61,12 @@ pub(crate) struct SpanGuard {
     recording: bool,
     status: Option<u16>,
     active: Option<ActiveServerRequest>,
-    /// `http.route` for the duration metric; kept only when metrics are on.
-    route: Option<Cow<'static, str>>,
-    protocol_version: Option<&'static str>,
     ended: bool,
 }
 
 impl SpanGuard {
-    pub(crate) fn new(
-        cx: Context,
-        recording: bool,
-        active: Option<ActiveServerRequest>,
-        route: Option<Cow<'static, str>>,
-        protocol_version: Option<&'static str>,
-    ) -> Self {
-        Self { cx, recording, status: None, active, route, protocol_version, ended: false }
+    pub(crate) fn new(cx: Context, recording: bool, active: Option<ActiveServerRequest>) -> Self {
+        Self { cx, recording, status: None, active, ended: false }
     }
 
     pub(crate) fn context(&self) -> &Context {
@@ -115,12 +106,7 @@ impl SpanGuard {
 
     fn finish_metrics(&mut self, error_type: Option<Cow<'static, str>>) {
         if let Some(active) = self.active.take() {
-            active.finish(RequestOutcome {
-                status: self.status,
-                route: self.route.as_deref(),
-                error_type,
-                protocol_version: self.protocol_version,
-            });
+            active.finish(RequestOutcome { status: self.status, error_type });
         }
     }
 }

@@ -377,10 +377,14 @@ where
         if started.recording {
             shared.hooks.request.on_request(&started.cx.span(), &request);
         }
-        let active = shared.metrics.as_ref().map(|metrics| metrics.start(method.as_str(), scheme));
-        let metric_route = if active.is_some() { route().map(RouteTemplate::to_static) } else { None };
-        let guard =
-            SpanGuard::new(started.cx, started.recording, active, metric_route, protocol_version(request.version()));
+        let active = shared.metrics.as_ref().map(|metrics| {
+            let mut active = metrics.start(method.as_str(), scheme, protocol_version(request.version()));
+            if let Some(route) = route() {
+                active.set_route(route.to_static());
+            }
+            active
+        });
+        let guard = SpanGuard::new(started.cx, started.recording, active);
         let future = {
             let _attached = guard.context().clone().attach();
             self.inner.call(request)
