@@ -197,9 +197,12 @@ impl HttpClientMetrics {
     ) {
         let mut attributes = Vec::with_capacity(7);
         attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, request.method));
-        attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, request.server_address));
-        if let Some(port) = request.server_port {
-            attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+        // An unknown destination (a relative URI without `Host`) records no address at all.
+        if !request.server_address.is_empty() {
+            attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, request.server_address));
+            if let Some(port) = request.server_port {
+                attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+            }
         }
         if let Some(scheme) = request.scheme {
             attributes.push(KeyValue::new(semconv::URL_SCHEME, scheme));

@@ -10,12 +10,21 @@ instructions() {
     valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" 2>&1 | sed -n 's/.*Collected : //p'
 }
 allocations() { "$bin" "$1" 20000 | sed -n 's/.*: \([0-9.]*\) allocations.*/\1/p'; }
-base_i=$(( ($(instructions bare "$n") - $(instructions bare 0)) / n ))
+per_request() { echo $(( ($(instructions "$1" "$n") - $(instructions "$1" 0)) / n )); }
+base_i=$(per_request bare)
 base_a=$(allocations bare)
+# A probe sends no `traceparent`: it is compared with the bare router serving the same request.
+probe_i=$(per_request bare-probe)
+probe_a=$(allocations bare-probe)
 printf '%-18s %14s %12s\n' scenario instructions allocations
 printf '%-18s %14s %12s\n' bare "$base_i" "$base_a"
+printf '%-18s %14s %12s\n' bare-probe "$probe_i" "$probe_a"
 for s in noop sampled unsampled unsampled-parent excluded excluded-probe global; do
-    i=$(( ($(instructions "$s" "$n") - $(instructions "$s" 0)) / n ))
+    i=$(per_request "$s")
     a=$(allocations "$s")
-    printf '%-18s %+14d %+12.1f\n' "$s" $(( i - base_i )) "$(echo "$a - $base_a" | bc)"
+    if [ "$s" = excluded-probe ]; then
+        printf '%-18s %+14d %+12.1f\n' "$s" $(( i - probe_i )) "$(echo "$a - $probe_a" | bc)"
+    else
+        printf '%-18s %+14d %+12.1f\n' "$s" $(( i - base_i )) "$(echo "$a - $base_a" | bc)"
+    fi
 done

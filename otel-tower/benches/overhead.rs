@@ -3,7 +3,7 @@
 //! ```sh
 //! cargo bench -p otel-tower --bench tower_overhead -- <scenario> <requests>
 //! ```
-//! Scenarios: `bare`, `noop` (axum with a layer that does nothing), `sampled` (always-on), `unsampled` (always-off), `unsampled-parent`
+//! Scenarios: `bare`, `bare-probe` (no `traceparent`: the baseline of `excluded-probe`), `noop` (axum with a layer that does nothing), `sampled` (always-on), `unsampled` (always-off), `unsampled-parent`
 //! (parent-based, incoming flags 00), `excluded` (the URL is excluded), `excluded-probe`
 //! (excluded, and no `traceparent`, as a health probe sends), `global` (sampled, the
 //! layer built with `OtelLayer::new()` on the global provider and propagator). Every request is
@@ -61,8 +61,11 @@ fn app(scenario: &str) -> (Router, Option<SdkTracerProvider>, &'static str) {
     };
     let ((app, provider), traceparent) = match scenario {
         "bare" => ((router(), None), SAMPLED),
+        // The baseline of `excluded-probe`: the same request without a `traceparent`.
+        "bare-probe" => ((router(), None), NONE),
         // What axum charges for any layer in this place.
         "noop" => ((router().layer(tower::layer::util::Identity::new()), None), SAMPLED),
+        "noop-probe" => ((router().layer(tower::layer::util::Identity::new()), None), NONE),
         "sampled" => (build(Sampler::AlwaysOn, false), SAMPLED),
         "unsampled" => (build(Sampler::AlwaysOff, false), SAMPLED),
         "unsampled-parent" => (build(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)), false), UNSAMPLED),

@@ -57,7 +57,7 @@ impl Propagation {
     /// excluded request then passes through without any context work.
     pub fn extract_carried(&self, headers: &(impl HeaderSource + ?Sized)) -> Option<Context> {
         match self {
-            Self::Strict(p) => Context::map_current(|cx| p.extract_carried(cx, headers)),
+            Self::Strict(p) => p.extract_carried(headers),
             Self::Global | Self::Custom(_) => {
                 let cx = self.extract(headers);
                 (cx.has_active_span() || !cx.baggage().is_empty()).then_some(cx)

@@ -83,9 +83,11 @@ impl StrictTraceContextPropagator {
         Self::with_parts(cx, Self::parts_from_headers(headers))
     }
 
-    /// The context `headers` carry on top of `cx`, or `None` when they carry no valid one.
-    pub(crate) fn extract_carried(&self, cx: &Context, headers: &(impl HeaderSource + ?Sized)) -> Option<Context> {
-        Self::parts_from_headers(headers).map(|parts| Self::with_parts(cx, Some(parts)))
+    /// The context `headers` carry on top of the current one, or `None` when they carry no valid
+    /// one (the current context is then not even looked at).
+    pub(crate) fn extract_carried(&self, headers: &(impl HeaderSource + ?Sized)) -> Option<Context> {
+        let parts = Self::parts_from_headers(headers)?;
+        Some(Context::map_current(|cx| Self::with_parts(cx, Some(parts))))
     }
 
     fn parts_from_headers(headers: &(impl HeaderSource + ?Sized)) -> Option<ExtractedParts> {

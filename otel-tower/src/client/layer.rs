@@ -341,11 +341,14 @@ impl<'a> Destination<'a> {
         Self { scheme: uri.scheme_str().unwrap_or("http"), host, absolute: false, authority }
     }
 
-    /// The URL as sent (redacted later by otel-core).
+    /// The URL as sent (redacted later by otel-core); empty when the destination is unknown.
     fn url<B>(&self, request: &Request<B>) -> String {
         let uri = request.uri();
         if self.absolute {
             return uri.to_string();
+        }
+        if self.authority.is_empty() {
+            return String::new();
         }
         let path = uri.path_and_query().map_or("/", http::uri::PathAndQuery::as_str);
         let mut url = String::with_capacity(self.scheme.len() + 3 + self.authority.len() + path.len());

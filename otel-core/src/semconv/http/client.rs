@@ -14,11 +14,11 @@ use std::borrow::Cow;
 pub struct ClientRequest<'a, H: ?Sized> {
     /// The method as sent.
     pub method: &'a str,
-    /// The absolute URL as sent; redacted before it becomes `url.full`.
+    /// The absolute URL as sent; redacted before it becomes `url.full`. Empty when unknown.
     pub url: &'a str,
     /// The URL's scheme (for the default port).
     pub scheme: &'a str,
-    /// The host the request goes to.
+    /// The host the request goes to. Empty when unknown.
     pub host: &'a str,
     /// The port, when the URL names one (else the scheme's default is recorded).
     pub port: Option<u16>,
@@ -42,12 +42,18 @@ impl<H: HeaderSource + ?Sized> ClientRequest<'_, H> {
         if let Some(original) = method.original() {
             attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD_ORIGINAL, original.to_owned()));
         }
-        attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, self.host.to_owned()));
-        if let Some(port) = self.port.or_else(|| default_port(self.scheme)) {
-            attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+        // An unknown destination (a relative URI, no origin, no `Host`) records no address and
+        // no URL rather than empty or made-up ones.
+        if !self.host.is_empty() {
+            attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, self.host.to_owned()));
+            if let Some(port) = self.port.or_else(|| default_port(self.scheme)) {
+                attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+            }
         }
-        let url = redact_url(self.url, config.sensitive_query_parameters()).into_owned();
-        attributes.push(KeyValue::new(semconv::URL_FULL, url));
+        if !self.url.is_empty() {
+            let url = redact_url(self.url, config.sensitive_query_parameters()).into_owned();
+            attributes.push(KeyValue::new(semconv::URL_FULL, url));
+        }
         if let Some(template) = self.template {
             attributes.push(KeyValue::new(semconv::URL_TEMPLATE, template.to_owned()));
         }
