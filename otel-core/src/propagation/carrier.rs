@@ -54,6 +54,7 @@ pub const SCAN_LIMIT: usize = 16;
 
 /// [`HeaderSource::trace_headers`] over a map's `(name, value)` entries, in one pass; `is_traceparent`
 /// and `is_tracestate` compare a name in the map's own type (no conversion to `&str`).
+#[inline]
 pub fn trace_headers<'a, N: ?Sized + 'a>(
     entries: impl Iterator<Item = (&'a N, &'a [u8])>,
     is_traceparent: impl Fn(&N) -> bool,

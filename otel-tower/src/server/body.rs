@@ -26,7 +26,7 @@ pin_project! {
 impl<B: Body> OtelBody<B> {
     pub(crate) fn new(inner: B, mut scope: Scope) -> Self {
         // An empty body may never be polled: the response is complete now.
-        if inner.is_end_stream() {
+        if !matches!(scope, Scope::Empty) && inner.is_end_stream() {
             scope.end();
         }
         Self { inner, scope }
@@ -52,6 +52,10 @@ impl<B: Body> Body for OtelBody<B> {
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
         let mut this = self.project();
+        if let Scope::Empty = this.scope {
+            // Nothing to attach or end (a health probe, or the span already ended).
+            return this.inner.poll_frame(cx);
+        }
         let _attached = this.scope.attach();
         let unwind = OnUnwind { state: &mut *this.scope, on_unwind: Scope::fail_on_panic };
         let frame = ready!(this.inner.as_mut().poll_frame(cx));

@@ -55,6 +55,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        if let Scope::Empty = this.scope {
+            // A request that passes straight through (a health probe): no context, no span.
+            return this.inner.poll(cx).map_ok(|response| response.map(|body| OtelBody::new(body, Scope::Empty)));
+        }
         let _attached = this.scope.attach();
         let unwind = OnUnwind { state: &mut *this.scope, on_unwind: Scope::fail_on_panic };
         let result = ready!(this.inner.poll(cx));
