@@ -95,15 +95,37 @@ async fn a_grpc_call_through_a_traced_channel_is_one_trace_with_the_server() {
         KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, "2"),
         KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, 200),
     ]);
-    spans
+    let server_span = spans
         .one(&format!("POST {METHOD_PATH}"))
         .assert_kind(SpanKind::Server)
         .assert_child_of(&client_span)
-        .assert_status_unset()
-        .assert_attr(semconv::HTTP_ROUTE, METHOD_PATH)
-        .assert_attr(semconv::URL_PATH, METHOD_PATH)
-        .assert_attr(semconv::NETWORK_PROTOCOL_VERSION, "2")
-        .assert_attr(semconv::HTTP_RESPONSE_STATUS_CODE, 200);
+        .assert_status_unset();
+    let user_agent = match server_span.attr(semconv::USER_AGENT_ORIGINAL) {
+        Some(agent) if agent.as_str().starts_with("tonic/") => agent.as_str().into_owned(),
+        other => panic!("tonic's user agent, got {other:?}"),
+    };
+    let mut expected = vec![
+        KeyValue::new(semconv::HTTP_REQUEST_METHOD, "POST"),
+        KeyValue::new(semconv::HTTP_ROUTE, METHOD_PATH),
+        KeyValue::new(semconv::URL_PATH, METHOD_PATH),
+        KeyValue::new(semconv::URL_SCHEME, "http"),
+        KeyValue::new(semconv::SERVER_ADDRESS, "127.0.0.1"),
+        KeyValue::new(semconv::SERVER_PORT, i64::from(addr.port())),
+        KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, "2"),
+        KeyValue::new(semconv::USER_AGENT_ORIGINAL, user_agent),
+        KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, 200),
+    ];
+    // With the `tonic` feature the peer comes from tonic's `TcpConnectInfo` (its port is the
+    // client's ephemeral one).
+    if cfg!(feature = "tonic") {
+        let Some(opentelemetry::Value::I64(peer_port)) = server_span.attr(semconv::NETWORK_PEER_PORT) else {
+            panic!("network.peer.port from tonic's TcpConnectInfo:\n{}", spans.describe());
+        };
+        expected.push(KeyValue::new(semconv::CLIENT_ADDRESS, "127.0.0.1"));
+        expected.push(KeyValue::new(semconv::NETWORK_PEER_ADDRESS, "127.0.0.1"));
+        expected.push(KeyValue::new(semconv::NETWORK_PEER_PORT, *peer_port));
+    }
+    server_span.assert_attrs_exactly(&expected);
 }
 
 #[tokio::test]

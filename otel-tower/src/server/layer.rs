@@ -430,11 +430,16 @@ fn server_request<'a, B>(
 }
 
 /// The connection's remote address: axum's `ConnectInfo<SocketAddr>` when the app was served
-/// with `into_make_service_with_connect_info`.
+/// with `into_make_service_with_connect_info` (feature `axum`), or tonic's `TcpConnectInfo`, which
+/// a tonic server gives every request (feature `tonic`).
 fn peer<B>(request: &Request<B>) -> Option<std::net::SocketAddr> {
     #[cfg(feature = "axum")]
     if let Some(info) = request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() {
         return Some(info.0);
+    }
+    #[cfg(feature = "tonic")]
+    if let Some(info) = request.extensions().get::<tonic::transport::server::TcpConnectInfo>() {
+        return info.remote_addr();
     }
     let _ = request;
     None
