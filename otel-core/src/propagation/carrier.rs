@@ -52,8 +52,8 @@ pub trait HeaderSource {
 /// rejects a name on its length or first bytes).
 pub const SCAN_LIMIT: usize = 16;
 
-/// [`HeaderSource::trace_headers`] over a map's `(name, value)` entries, in one pass; `is_traceparent`
-/// and `is_tracestate` compare a name in the map's own type (no conversion to `&str`).
+/// [`HeaderSource::trace_headers`] over a map's `(name, value)` entries, in one pass;
+/// `is_traceparent` and `is_tracestate` recognize a name as the map gives it.
 #[inline]
 pub fn trace_headers<'a, N: ?Sized + 'a>(
     entries: impl Iterator<Item = (&'a N, &'a [u8])>,
@@ -294,11 +294,10 @@ mod tests {
         type Headers = &'static [(&'static str, &'static [u8])];
         type Found = Option<(&'static [u8], bool)>;
         const TP: &[u8] = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-        let tp = TP;
         let cases: [(Headers, Found); 5] = [
             (&[("host", b"a")], None),
-            (&[("traceparent", TP)], Some((tp, false))),
-            (&[("tracestate", b"a=1"), ("host", b"a"), ("traceparent", TP)], Some((tp, true))),
+            (&[("traceparent", TP)], Some((TP, false))),
+            (&[("tracestate", b"a=1"), ("host", b"a"), ("traceparent", TP)], Some((TP, true))),
             (&[("traceparent", TP), ("traceparent", TP)], None),
             (&[("traceparent", b"\xff")], Some((b"\xff", false))),
         ];
