@@ -291,6 +291,26 @@ mod tests {
         assert_eq!(hex_u64(b"0123"), None, "not sixteen digits");
     }
 
+    proptest::proptest! {
+        /// Random digits, mostly valid ones: every implementation agrees with the table.
+        #[test]
+        fn the_fast_parsers_agree_with_the_table(digits in proptest::collection::vec(
+            proptest::prop_oneof![
+                8 => proptest::sample::select(b"0123456789abcdef".to_vec()),
+                1 => proptest::num::u8::ANY,
+            ],
+            16,
+        )) {
+            let digits: [u8; 16] = digits.try_into().unwrap();
+            let expected = digits.iter().try_fold(0u64, |acc, &b| {
+                let v = HEX[usize::from(b)];
+                (v < 16).then_some((acc << 4) | u64::from(v))
+            });
+            proptest::prop_assert_eq!(hex_u64(&digits), expected);
+            proptest::prop_assert_eq!(swar_hex_u64(&digits), expected);
+        }
+    }
+
     #[test]
     fn hex8_writes_lowercase_hex() {
         for x in [0u32, 1, 9, 10, 15, 16, 0x0123_4567, 0x89ab_cdef, 0xa0b0_c0d0, 0xffff_ffff, 0x9999_9999, 0xaaaa_aaaa]
