@@ -23,10 +23,16 @@ fn unreachable(url: &str, error: impl std::fmt::Display) -> ! {
     )
 }
 
-async fn connect(recorder: &SpanRecorder) -> TracedConnection<MultiplexedConnection, SdkTracer> {
+/// A client and a plain multiplexed connection to the test server.
+async fn plain_connection() -> (redis::Client, MultiplexedConnection) {
     let url = redis_url();
     let client = redis::Client::open(url.as_str()).unwrap_or_else(|e| unreachable(&url, e));
     let inner = client.get_multiplexed_async_connection().await.unwrap_or_else(|e| unreachable(&url, e));
+    (client, inner)
+}
+
+async fn connect(recorder: &SpanRecorder) -> TracedConnection<MultiplexedConnection, SdkTracer> {
+    let (client, inner) = plain_connection().await;
     TracedConnection::builder()
         .tracer_provider(recorder.provider())
         .connection_info(client.get_connection_info())
@@ -304,9 +310,7 @@ async fn spans_nest_under_the_current_span_and_clones_share_settings() {
 #[tokio::test]
 async fn parent_only_tracing_skips_commands_without_a_sampled_parent() {
     let recorder = SpanRecorder::new();
-    let url = redis_url();
-    let client = redis::Client::open(url.as_str()).unwrap();
-    let inner = client.get_multiplexed_async_connection().await.unwrap_or_else(|e| unreachable(&url, e));
+    let (_, inner) = plain_connection().await;
     let mut con =
         TracedConnection::builder().tracer_provider(recorder.provider()).require_sampled_parent(true).build(inner);
     let _: Option<String> = con.get("otel-redis:parent-only:root").await.unwrap();
@@ -339,9 +343,7 @@ async fn a_sampler_that_drops_under_a_sampled_parent_exports_nothing() {
 #[tokio::test]
 async fn query_text_can_be_turned_off_and_hooks_add_attributes() {
     let recorder = SpanRecorder::new();
-    let url = redis_url();
-    let client = redis::Client::open(url.as_str()).unwrap();
-    let inner = client.get_multiplexed_async_connection().await.unwrap_or_else(|e| unreachable(&url, e));
+    let (_, inner) = plain_connection().await;
     let mut con = TracedConnection::builder()
         .tracer_provider(recorder.provider())
         .query_text(false)
@@ -367,9 +369,7 @@ async fn query_text_can_be_turned_off_and_hooks_add_attributes() {
 #[tokio::test]
 async fn a_response_hook_runs_without_a_request_hook() {
     let recorder = SpanRecorder::new();
-    let url = redis_url();
-    let client = redis::Client::open(url.as_str()).unwrap();
-    let inner = client.get_multiplexed_async_connection().await.unwrap_or_else(|e| unreachable(&url, e));
+    let (_, inner) = plain_connection().await;
     let mut con = TracedConnection::builder()
         .tracer_provider(recorder.provider())
         .response_hook(|span: &opentelemetry::trace::SpanRef<'_>, response: &RedisResponse<'_>| {

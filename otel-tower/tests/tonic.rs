@@ -10,9 +10,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::Trac
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_semantic_conventions::attribute as semconv;
-use otel_core::propagation::StrictTraceContextPropagator;
 use otel_core::testing::SpanRecorder;
-use otel_tower::OtelClientLayer;
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use support::*;
@@ -60,10 +58,7 @@ async fn grpc_server(recorder: &SpanRecorder) -> SocketAddr {
 /// A channel behind the client layer. A tonic `Channel` adds its origin below the layer, so the
 /// layer is told the origin (`None`: it is not, and records no address).
 fn traced_channel(recorder: &SpanRecorder, channel: Channel, origin: Option<&str>) -> TracedChannel {
-    let mut builder = OtelClientLayer::builder()
-        .tracer_provider(recorder.provider())
-        .propagator(StrictTraceContextPropagator::new())
-        .config(otel_core::config::HttpClientConfig::builder().environment(|_| None));
+    let mut builder = client_layer(recorder);
     if let Some(origin) = origin {
         builder = builder.origin(origin.parse().unwrap());
     }

@@ -39,12 +39,17 @@ pub trait HeaderSource {
     ///
     /// A map that can walk its entries cheaply answers in one pass: see [`trace_headers`].
     fn trace_headers(&self) -> Option<(&[u8], bool)> {
-        let mut values = self.values(super::TRACEPARENT_HEADER);
-        let (Some(traceparent), None) = (values.next(), values.next()) else {
-            return None;
-        };
-        Some((traceparent, self.first(super::TRACESTATE_HEADER).is_some()))
+        trace_headers_by_lookup(self)
     }
+}
+
+/// [`HeaderSource::trace_headers`] by one lookup per name.
+fn trace_headers_by_lookup<H: HeaderSource + ?Sized>(headers: &H) -> Option<(&[u8], bool)> {
+    let mut values = headers.values(super::TRACEPARENT_HEADER);
+    let (Some(traceparent), None) = (values.next(), values.next()) else {
+        return None;
+    };
+    Some((traceparent, headers.first(super::TRACESTATE_HEADER).is_some()))
 }
 
 /// Up to this many header values, one walk over a map's entries finds the trace-context headers
@@ -105,11 +110,7 @@ impl HeaderSource for http::HeaderMap {
 
     fn trace_headers(&self) -> Option<(&[u8], bool)> {
         if self.len() > SCAN_LIMIT {
-            let mut values = self.get_all(&TRACEPARENT).iter();
-            let (Some(traceparent), None) = (values.next(), values.next()) else {
-                return None;
-            };
-            return Some((traceparent.as_bytes(), self.contains_key(&TRACESTATE)));
+            return trace_headers_by_lookup(self);
         }
         trace_headers(
             self.iter().map(|(name, value)| (name.as_str(), value.as_bytes())),

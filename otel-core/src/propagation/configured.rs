@@ -145,8 +145,9 @@ impl Propagation {
                     return;
                 }
                 carrier.set_bytes(super::TRACEPARENT_HEADER, &traceparent_of(parent, span_context));
-                if carrier.first(super::TRACESTATE_HEADER).is_none()
-                    && let Some(state) = super::tracestate::header_for(parent, span_context)
+                // Usually there is no `tracestate` to send: then the carrier is not read again.
+                if let Some(state) = super::tracestate::header_for(parent, span_context)
+                    && carrier.first(super::TRACESTATE_HEADER).is_none()
                 {
                     carrier.set_bytes(super::TRACESTATE_HEADER, state.as_bytes());
                 }
@@ -318,22 +319,21 @@ mod tests {
         assert!(headers.contains_key("traceparent"));
 
         for propagation in [Propagation::new(StrictTraceContextPropagator::new()), with_baggage()] {
+            let inject = |headers: &mut http::HeaderMap| {
+                propagation.inject_span_into(
+                    &parent,
+                    &child_of(&parent),
+                    &mut crate::propagation::HeaderInjector(headers),
+                );
+            };
             let mut headers = http::HeaderMap::new();
             headers.insert("traceparent", "00-11111111111111111111111111111111-2222222222222222-00".parse().unwrap());
             let before = headers.clone();
-            propagation.inject_span_into(
-                &parent,
-                &child_of(&parent),
-                &mut crate::propagation::HeaderInjector(&mut headers),
-            );
+            inject(&mut headers);
             assert_eq!(headers, before, "a hand-set traceparent: nothing injected ({propagation:?})");
             let mut headers = http::HeaderMap::new();
             headers.insert("tracestate", "mine=1".parse().unwrap());
-            propagation.inject_span_into(
-                &parent,
-                &child_of(&parent),
-                &mut crate::propagation::HeaderInjector(&mut headers),
-            );
+            inject(&mut headers);
             assert_eq!(headers["tracestate"], "mine=1", "{propagation:?}");
             assert!(headers.contains_key("traceparent"));
         }

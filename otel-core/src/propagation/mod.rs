@@ -116,14 +116,7 @@ impl StrictTraceContextPropagator {
             None => cx.clone(),
         }
     }
-}
 
-struct ExtractedParts {
-    span_context: SpanContext,
-    full_trace_state: Option<tracestate::FullTraceState>,
-}
-
-impl StrictTraceContextPropagator {
     /// The flags to send for `span_context` in `cx`.
     pub(crate) fn flags_for(cx: &Context, span_context: &SpanContext) -> TraceFlags {
         let mut flags = span_context.trace_flags();
@@ -132,6 +125,11 @@ impl StrictTraceContextPropagator {
         }
         flags
     }
+}
+
+struct ExtractedParts {
+    span_context: SpanContext,
+    full_trace_state: Option<tracestate::FullTraceState>,
 }
 
 impl TextMapPropagator for StrictTraceContextPropagator {

@@ -15,7 +15,7 @@ use otel_core::config::HttpServerConfig;
 use otel_core::propagation::StrictTraceContextPropagator;
 use otel_core::testing::{FinishedSpans, SpanRecorder};
 use otel_tower::client::DefaultErrorType;
-use otel_tower::{OtelClientLayer, OtelClientService, OtelLayer, OtelLayerBuilder};
+use otel_tower::{OtelClientLayer, OtelClientLayerBuilder, OtelClientService, OtelLayer, OtelLayerBuilder};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tower::{Layer, ServiceExt};
@@ -51,14 +51,18 @@ pub fn raw_client() -> RawClient {
     Client::builder(TokioExecutor::new()).build_http()
 }
 
-/// A hyper client behind the client layer, on the recorder's provider.
-pub fn traced_client(recorder: &SpanRecorder) -> TracedClient {
+/// A client layer builder on the recorder's provider, the strict propagator, and an empty
+/// environment.
+pub fn client_layer(recorder: &SpanRecorder) -> OtelClientLayerBuilder<SdkTracer> {
     OtelClientLayer::builder()
         .tracer_provider(recorder.provider())
         .propagator(StrictTraceContextPropagator::new())
         .config(otel_core::config::HttpClientConfig::builder().environment(|_| None))
-        .build()
-        .layer(raw_client())
+}
+
+/// A hyper client behind the client layer, on the recorder's provider.
+pub fn traced_client(recorder: &SpanRecorder) -> TracedClient {
+    client_layer(recorder).build().layer(raw_client())
 }
 
 /// A GET request to `url` with `headers`.
