@@ -6,7 +6,9 @@
 //! Scenarios: `bare`, `bare-probe` (no `traceparent`: the baseline of `excluded-probe`), `noop` (axum with a layer that does nothing), `sampled` (always-on), `unsampled` (always-off), `unsampled-parent`
 //! (parent-based, incoming flags 00), `excluded` (the URL is excluded), `excluded-probe`
 //! (excluded, and no `traceparent`, as a health probe sends), `global` (sampled, the
-//! layer built with `OtelLayer::new()` on the global provider and propagator). Every request is
+//! layer built with `OtelLayer::new()` on the global provider and propagator). The layer
+//! answers with axum's `Body` (`axum_body()`); add `-wrapped` to a scenario's name for the
+//! default `OtelBody` instead. Every request is
 //! `GET /users/7` with a `Host` and a sampled `traceparent` (flags 00 for `unsampled-parent`),
 //! sent in process with `oneshot`, its body read to the end. The SDK exports through a batch
 //! processor into an exporter that drops the spans.
@@ -46,20 +48,23 @@ fn router() -> Router {
 }
 
 fn app(scenario: &str) -> (Router, Option<SdkTracerProvider>, &'static str) {
+    // As the README recommends for axum: answering with axum's `Body` (`axum_body`), except
+    // in the `-wrapped` scenarios (the default `OtelBody`, as for any other service).
+    let wrapped = scenario.ends_with("-wrapped");
     let build = |sampler: Sampler, excluded: bool| {
         let provider = provider(sampler);
         let mut config = HttpServerConfig::builder().environment(|_| None);
         if excluded {
             config = config.exclude_prefix("/users/");
         }
-        let layer = OtelLayer::builder()
+        let builder = OtelLayer::builder()
             .tracer_provider(&provider)
             .propagator(StrictTraceContextPropagator::new())
-            .config(config)
-            .build();
-        (router().layer(layer), Some(provider))
+            .config(config);
+        let app = if wrapped { router().layer(builder.build()) } else { router().layer(builder.axum_body().build()) };
+        (app, Some(provider))
     };
-    let ((app, provider), traceparent) = match scenario {
+    let ((app, provider), traceparent) = match scenario.trim_end_matches("-wrapped") {
         "bare" => ((router(), None), SAMPLED),
         // The baseline of `excluded-probe`: the same request without a `traceparent`.
         "bare-probe" => ((router(), None), NONE),

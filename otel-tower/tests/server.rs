@@ -60,6 +60,12 @@ fn downstream_caller(client: TracedClient) -> axum::routing::MethodRouter {
 
 #[tokio::test]
 async fn one_trace_from_client_to_server_with_full_attribute_sets() {
+    for axum_body in [false, true] {
+        full_attribute_sets(axum_body).await;
+    }
+}
+
+async fn full_attribute_sets(axum_body: bool) {
     let recorder = SpanRecorder::new();
     let layer = server_layer(&recorder)
         .config(HttpServerConfig::builder().capture_request_headers(["x-user-id"]).environment(|_| None))
@@ -67,11 +73,10 @@ async fn one_trace_from_client_to_server_with_full_attribute_sets() {
             if let Some(id) = request.headers().get("x-user-id").and_then(|v| v.to_str().ok()) {
                 span.set_attribute(KeyValue::new("user.id", id.to_owned()));
             }
-        })
-        .build();
+        });
     let handler =
         |ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { format!("{} {}", peer.port(), current_span_id()) };
-    let addr = serve(Router::new().route("/users/{id}", get(handler)).layer(layer)).await;
+    let addr = serve(layered!(Router::new().route("/users/{id}", get(handler)), layer, axum_body)).await;
 
     let url = format!("http://{addr}/users/7?sig=secret&page=2");
     let request = get_request(&url, &[("user-agent", "otel-test/1.0"), ("x-user-id", "42")]);
@@ -135,6 +140,12 @@ async fn unsampled_requests_still_propagate_and_export_nothing() {
 
 #[tokio::test]
 async fn excluded_urls_from_code_and_environment_have_no_span_but_keep_the_trace() {
+    for axum_body in [false, true] {
+        excluded_urls(axum_body).await;
+    }
+}
+
+async fn excluded_urls(axum_body: bool) {
     let recorder = SpanRecorder::new();
     let config = HttpServerConfig::builder()
         .exclude_path("/health")
@@ -143,9 +154,8 @@ async fn excluded_urls_from_code_and_environment_have_no_span_but_keep_the_trace
     let app = Router::new()
         .route("/health", downstream_caller(client.clone()))
         .route("/ready", downstream_caller(client))
-        .route("/echo", get(echo))
-        .layer(server_layer(&recorder).config(config).build());
-    let addr = serve(app).await;
+        .route("/echo", get(echo));
+    let addr = serve(layered!(app, server_layer(&recorder).config(config), axum_body)).await;
 
     for path in ["/health", "/ready?probe=1"] {
         recorder.reset();
@@ -158,6 +168,14 @@ async fn excluded_urls_from_code_and_environment_have_no_span_but_keep_the_trace
         let client = spans.one("GET").assert_kind(SpanKind::Client).assert_remote_parent(&incoming(SAMPLED));
         spans.one("GET /echo").assert_child_of(&client);
     }
+    // A probe without trace context: the layer passes it through, the body is the handler's.
+    recorder.reset();
+    let (status, _, downstream) = send(raw_client(), get_request(&format!("http://{addr}/health"), &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(downstream.split('-').nth(3), Some("01"), "downstream starts its own trace");
+    let spans = wait_for(&recorder, 2).await;
+    spans.assert_count(2).assert_none_named("GET /health");
+    spans.one("GET").assert_kind(SpanKind::Client).assert_root();
 }
 
 #[tokio::test]
@@ -186,6 +204,12 @@ fn channel_body(rx: mpsc::Receiver<&'static str>) -> Body {
 
 #[tokio::test]
 async fn a_streamed_body_keeps_the_span_open_until_it_ends() {
+    for axum_body in [false, true] {
+        streamed_body(axum_body).await;
+    }
+}
+
+async fn streamed_body(axum_body: bool) {
     let recorder = SpanRecorder::new();
     let (tx, rx) = mpsc::channel(4);
     let rx = Arc::new(Mutex::new(Some(rx)));
@@ -193,7 +217,7 @@ async fn a_streamed_body_keeps_the_span_open_until_it_ends() {
         let rx = rx.lock().unwrap().take().expect("one request");
         async move { channel_body(rx) }
     };
-    let app = Router::new().route("/stream", get(handler)).layer(server_layer(&recorder).build());
+    let app = layered!(Router::new().route("/stream", get(handler)), server_layer(&recorder), axum_body);
     let addr = serve(app).await;
 
     let response = raw_client().oneshot(get_request(&format!("http://{addr}/stream"), &[])).await.unwrap();
@@ -215,6 +239,12 @@ async fn a_streamed_body_keeps_the_span_open_until_it_ends() {
 
 #[tokio::test]
 async fn a_body_dropped_before_its_end_ends_the_span() {
+    for axum_body in [false, true] {
+        dropped_body(axum_body).await;
+    }
+}
+
+async fn dropped_body(axum_body: bool) {
     let recorder = SpanRecorder::new();
     let ticks = || async {
         let stream = futures_util::stream::unfold(0u64, |n| async move {
@@ -223,7 +253,7 @@ async fn a_body_dropped_before_its_end_ends_the_span() {
         });
         Body::from_stream(stream)
     };
-    let app = Router::new().route("/forever", get(ticks)).layer(server_layer(&recorder).build());
+    let app = layered!(Router::new().route("/forever", get(ticks)), server_layer(&recorder), axum_body);
     let addr = serve(app).await;
     let response = raw_client().oneshot(get_request(&format!("http://{addr}/forever"), &[])).await.unwrap();
     let mut body = response.into_body();

@@ -25,8 +25,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     //    printed on standard error as a waterfall. Keep the guard: dropping it flushes.
     let _guard = otel_core::setup::Setup::new().service_name("axum-server").install();
 
-    // 2. The layer (built after the setup: it takes the global tracer provider when built).
-    let otel = OtelLayer::builder().config(HttpServerConfig::builder().exclude_path("/health")).build();
+    // 2. The layer (built after the setup: it takes the global tracer provider when built),
+    //    answering with axum's own body type so that health probes pass through untouched.
+    let otel = OtelLayer::builder().config(HttpServerConfig::builder().exclude_path("/health")).axum_body().build();
 
     // 3. Added with `Router::layer` after the routes, so it sees the matched route template.
     let app = Router::new().route("/users/{id}", get(user)).route("/health", get(|| async { "ok\n" })).layer(otel);

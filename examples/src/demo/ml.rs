@@ -34,6 +34,7 @@ pub(crate) async fn serve(provider: SdkTracerProvider, port: u16) -> io::Result<
             OtelLayer::builder()
                 .tracer_provider(&provider)
                 .config(HttpServerConfig::builder().exclude_path("/health"))
+                .axum_body()
                 .build(),
         );
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;

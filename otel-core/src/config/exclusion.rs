@@ -30,6 +30,11 @@ impl<'a> RequestTarget<'a> {
     }
 }
 
+/// Whether the path of `path_and_query` is `path` (which holds no `?`).
+fn is_path(path_and_query: &str, path: &str) -> bool {
+    path_and_query.starts_with(path) && matches!(path_and_query.as_bytes().get(path.len()), None | Some(b'?'))
+}
+
 pub(crate) type Predicate = Arc<dyn Fn(&RequestTarget<'_>) -> bool + Send + Sync>;
 
 /// The exclusion rules of a server adapter. Exact and prefix checks compare borrowed strings and
@@ -60,13 +65,25 @@ impl UrlExclusion {
         regexes: Option<RegexSet>,
         predicate: Option<Predicate>,
     ) -> Self {
-        let boxed = |v: Vec<String>| v.into_iter().map(String::into_boxed_str).collect();
+        // A path holds no `?`: a path rule with one can never match, and without them a rule can
+        // be checked against the path and query as received (see `excludes`).
+        let boxed = |v: Vec<String>| v.into_iter().filter(|p| !p.contains('?')).map(String::into_boxed_str).collect();
         Self { exact: boxed(exact), prefixes: boxed(prefixes), regexes, predicate }
     }
 
     /// True when no rule is configured.
     pub fn is_empty(&self) -> bool {
         self.exact.is_empty() && self.prefixes.is_empty() && self.regexes.is_none() && self.predicate.is_none()
+    }
+
+    /// [`is_excluded`](Self::is_excluded) for a request target as received (`/path?query`): the
+    /// path and prefix rules hold no `?`, so they compare with the target's start and the query
+    /// is split off only for a predicate.
+    pub fn excludes(&self, method: &str, path_and_query: &str) -> bool {
+        self.exact.iter().any(|p| is_path(path_and_query, p))
+            || self.prefixes.iter().any(|p| path_and_query.starts_with(&**p))
+            || self.regexes.as_ref().is_some_and(|set| set.is_match(path_and_query))
+            || self.predicate.as_ref().is_some_and(|f| f(&RequestTarget::new(method, path_and_query)))
     }
 
     /// Whether the request matches any rule. Cheapest checks first.

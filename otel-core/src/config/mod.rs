@@ -133,7 +133,7 @@ impl HttpServerConfig {
     /// Whether the request `method path_and_query` gets no span; without any rule, no work at
     /// all (the target is not even split into path and query).
     pub fn excludes(&self, method: &str, path_and_query: &str) -> bool {
-        !self.exclusion.is_empty() && self.exclusion.is_excluded(&RequestTarget::new(method, path_and_query))
+        !self.exclusion.is_empty() && self.exclusion.excludes(method, path_and_query)
     }
 
     /// The exclusion rules.
@@ -480,8 +480,12 @@ mod tests {
         move |name| map.get(name).cloned()
     }
 
+    /// Whether `GET path_and_query` is excluded; the adapters' check on the target as received
+    /// must agree with the rules applied to the split target.
     fn excluded(config: &HttpServerConfig, path_and_query: &str) -> bool {
-        config.is_excluded(&RequestTarget::new("GET", path_and_query))
+        let split = config.is_excluded(&RequestTarget::new("GET", path_and_query));
+        assert_eq!(config.excludes("GET", path_and_query), split, "{path_and_query}");
+        split
     }
 
     fn problems_for(source: &str, value: &str) -> usize {
@@ -507,7 +511,33 @@ mod tests {
         assert!(!excluded(&config, "/api/metrics"), "anchored by the user's ^");
         assert!(excluded(&config, "/users?probe=1"), "regexes see the query");
         assert!(config.is_excluded(&RequestTarget::new("OPTIONS", "/users")));
+        assert!(config.excludes("OPTIONS", "/users?x=1"));
         assert!(!excluded(&config, "/users/7"));
+    }
+
+    #[test]
+    fn path_rules_compare_with_the_path_alone() {
+        let config = HttpServerConfig::builder()
+            .exclude_path("/ready")
+            .exclude_path("/health?deep=1")
+            .exclude_prefix("/internal/")
+            .exclude_prefix("/ops?")
+            .environment(env(&[]))
+            .build();
+        for (target, expected) in [
+            ("/ready", true),
+            ("/ready?", true),
+            ("/ready?full=1", true),
+            ("/readyz", false),
+            ("/read", false),
+            ("/health?deep=1", false), // a path never holds `?`: this rule matches nothing
+            ("/internal/x?y=1", true),
+            ("/internal?/x", false),
+            ("/ops?x", false),
+            ("", false),
+        ] {
+            assert_eq!(excluded(&config, target), expected, "{target}");
+        }
     }
 
     #[test]

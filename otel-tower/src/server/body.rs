@@ -34,6 +34,21 @@ impl<B: Body> OtelBody<B> {
 }
 
 impl<B> OtelBody<B> {
+    /// A body with nothing to attach or end.
+    pub(crate) fn untraced(inner: B) -> Self {
+        Self { inner, scope: Scope::Empty }
+    }
+
+    /// Nothing to attach or end: the wrapper is of no use.
+    pub(crate) fn is_untraced(&self) -> bool {
+        matches!(self.scope, Scope::Empty)
+    }
+
+    /// The inner body, once the wrapper is of no use.
+    pub(crate) fn into_inner(self) -> B {
+        self.inner
+    }
+
     /// The inner body, for tests and for callers that need its own methods.
     pub fn get_ref(&self) -> &B {
         &self.inner

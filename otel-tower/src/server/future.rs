@@ -2,6 +2,7 @@
 //! recording the response head on the span.
 
 use super::body::OtelBody;
+use super::body_mode::BodyMode;
 use super::guard::{Scope, SpanGuard};
 use super::layer::{Hooks, Shared};
 use crate::unwind::OnUnwind;
@@ -13,6 +14,7 @@ use otel_core::semconv::http::ERROR_TYPE_OTHER;
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -25,39 +27,41 @@ pin_project! {
     ///
     /// Dropped before the response (cancellation), or unwinding from a panicking handler, it
     /// ends the span with Error and `error.type` `cancelled` or `panic`.
-    pub struct ResponseFuture<F, T, H> {
+    pub struct ResponseFuture<F, T, H, M> {
         #[pin]
         inner: F,
         scope: Scope,
         shared: Option<Arc<Shared<T, H>>>,
+        mode: PhantomData<fn() -> M>,
     }
 }
 
-impl<F, T, H> ResponseFuture<F, T, H> {
+impl<F, T, H, M> ResponseFuture<F, T, H, M> {
     pub(crate) fn new(inner: F, scope: Scope, shared: Option<Arc<Shared<T, H>>>) -> Self {
-        Self { inner, scope, shared }
+        Self { inner, scope, shared, mode: PhantomData }
     }
 }
 
-impl<F, T, H> fmt::Debug for ResponseFuture<F, T, H> {
+impl<F, T, H, M> fmt::Debug for ResponseFuture<F, T, H, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
 
-impl<F, T, R, Q, P, N, B, E> Future for ResponseFuture<F, T, Hooks<R, Q, P, N>>
+impl<F, T, R, Q, P, N, B, E, M> Future for ResponseFuture<F, T, Hooks<R, Q, P, N>, M>
 where
     F: Future<Output = Result<Response<B>, E>>,
     B: http_body::Body,
     P: ResponseHook<Response<B>>,
+    M: BodyMode<B>,
 {
-    type Output = Result<Response<OtelBody<B>>, E>;
+    type Output = Result<Response<M::Body>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         if let Scope::Empty = this.scope {
             // A request that passes straight through (a health probe): no context, no span.
-            return this.inner.poll(cx).map_ok(|response| response.map(|body| OtelBody::new(body, Scope::Empty)));
+            return this.inner.poll(cx).map_ok(|response| response.map(M::untraced));
         }
         let _attached = this.scope.attach();
         let unwind = OnUnwind { state: &mut *this.scope, on_unwind: Scope::fail_on_panic };
@@ -69,7 +73,7 @@ where
                 if let (Scope::Span(guard), Some(shared)) = (&mut scope, this.shared.as_deref()) {
                     record_response(guard, &mut response, shared);
                 }
-                Poll::Ready(Ok(response.map(|body| OtelBody::new(body, scope))))
+                Poll::Ready(Ok(response.map(|body| traced::<B, M>(body, scope))))
             }
             Err(error) => {
                 scope.fail(ERROR_TYPE_OTHER, "the service failed");
@@ -77,6 +81,14 @@ where
             }
         }
     }
+}
+
+/// The response body with what is left of the request's scope (nothing, for an empty body whose
+/// span ended here).
+#[inline]
+fn traced<B: http_body::Body, M: BodyMode<B>>(body: B, scope: Scope) -> M::Body {
+    let body = OtelBody::new(body, scope);
+    if body.is_untraced() { M::untraced(body.into_inner()) } else { M::traced(body) }
 }
 
 fn record_response<T, R, Q, P, N, B>(

@@ -1,5 +1,6 @@
 //! The server layer, its builder and its service: one SERVER span per request.
 
+use super::body_mode::{BodyMode, Wrapped};
 use super::future::ResponseFuture;
 use super::guard::{Scope, SpanGuard};
 use super::route::{DefaultRoute, RouteExtractor};
@@ -19,6 +20,7 @@ use otel_core::span_start::{SamplingHint, start_span_named};
 use std::any::TypeId;
 use std::cell::OnceCell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower::{Layer, Service};
@@ -37,17 +39,21 @@ use tower::{Layer, Service};
 /// [`OtelLayer::new`] uses the global tracer provider and propagator (read when the layer is
 /// built, and per request, respectively) and the configuration from the environment;
 /// [`OtelLayer::builder`] sets each of them.
-pub struct OtelLayer<T = BoxedTracer, H = Hooks> {
+///
+/// `M` is the response body type's [`BodyMode`]: [`Wrapped`] for any service, or
+/// [`AxumBody`](super::AxumBody) (`OtelLayerBuilder::axum_body`) for an axum router.
+pub struct OtelLayer<T = BoxedTracer, H = Hooks, M = Wrapped> {
     shared: Arc<Shared<T, H>>,
+    mode: PhantomData<fn() -> M>,
 }
 
-impl<T, H> Clone for OtelLayer<T, H> {
+impl<T, H, M> Clone for OtelLayer<T, H, M> {
     fn clone(&self) -> Self {
-        Self { shared: Arc::clone(&self.shared) }
+        Self { shared: Arc::clone(&self.shared), mode: PhantomData }
     }
 }
 
-impl<T, H> fmt::Debug for OtelLayer<T, H> {
+impl<T, H, M> fmt::Debug for OtelLayer<T, H, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OtelLayer").field("config", &self.shared.config).finish_non_exhaustive()
     }
@@ -71,6 +77,7 @@ impl OtelLayer {
             traceresponse: false,
             attributes_at_start: false,
             https: false,
+            mode: PhantomData,
         }
     }
 }
@@ -125,7 +132,7 @@ pub(crate) struct Shared<T, H> {
 ///     .build();
 /// let app: axum::Router = axum::Router::new().layer(layer);
 /// ```
-pub struct OtelLayerBuilder<T = BoxedTracer, H = Hooks> {
+pub struct OtelLayerBuilder<T = BoxedTracer, H = Hooks, M = Wrapped> {
     tracer: T,
     config: HttpServerConfigBuilder,
     propagation: Propagation,
@@ -134,9 +141,10 @@ pub struct OtelLayerBuilder<T = BoxedTracer, H = Hooks> {
     traceresponse: bool,
     attributes_at_start: bool,
     https: bool,
+    mode: PhantomData<fn() -> M>,
 }
 
-impl<T, H: fmt::Debug> fmt::Debug for OtelLayerBuilder<T, H> {
+impl<T, H: fmt::Debug, M> fmt::Debug for OtelLayerBuilder<T, H, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OtelLayerBuilder")
             .field("config", &self.config)
@@ -150,10 +158,10 @@ impl<T, H: fmt::Debug> fmt::Debug for OtelLayerBuilder<T, H> {
     }
 }
 
-impl<T, R, Q, P, N> OtelLayerBuilder<T, Hooks<R, Q, P, N>> {
+impl<T, R, Q, P, N, M> OtelLayerBuilder<T, Hooks<R, Q, P, N>, M> {
     /// Uses `provider`'s tracer instead of the global one. The layer is generic over the tracer,
     /// so an SDK tracer is called without the global API's extra box.
-    pub fn tracer_provider<TP>(self, provider: &TP) -> OtelLayerBuilder<TP::Tracer, Hooks<R, Q, P, N>>
+    pub fn tracer_provider<TP>(self, provider: &TP) -> OtelLayerBuilder<TP::Tracer, Hooks<R, Q, P, N>, M>
     where
         TP: TracerProvider,
     {
@@ -166,6 +174,7 @@ impl<T, R, Q, P, N> OtelLayerBuilder<T, Hooks<R, Q, P, N>> {
             traceresponse: self.traceresponse,
             attributes_at_start: self.attributes_at_start,
             https: self.https,
+            mode: PhantomData,
         }
     }
 
@@ -185,13 +194,13 @@ impl<T, R, Q, P, N> OtelLayerBuilder<T, Hooks<R, Q, P, N>> {
 
     /// Reads the route template with `route` instead of axum's `MatchedPath`: for other routers.
     /// See [`RouteExtractor`].
-    pub fn route<R2>(self, route: R2) -> OtelLayerBuilder<T, Hooks<R2, Q, P, N>> {
+    pub fn route<R2>(self, route: R2) -> OtelLayerBuilder<T, Hooks<R2, Q, P, N>, M> {
         self.map_hooks(|Hooks { route: _, request, response, span_name }| Hooks { route, request, response, span_name })
     }
 
     /// Calls `hook` with the span and the request after the span starts, when it records (the
     /// sampler kept it). See [`RequestHook`].
-    pub fn request_hook<Q2>(self, hook: Q2) -> OtelLayerBuilder<T, Hooks<R, Q2, P, N>> {
+    pub fn request_hook<Q2>(self, hook: Q2) -> OtelLayerBuilder<T, Hooks<R, Q2, P, N>, M> {
         self.map_hooks(|Hooks { route, request: _, response, span_name }| Hooks {
             route,
             request: hook,
@@ -202,7 +211,7 @@ impl<T, R, Q, P, N> OtelLayerBuilder<T, Hooks<R, Q, P, N>> {
 
     /// Calls `hook` with the span and the response head when it arrives, when the span records.
     /// See [`ResponseHook`].
-    pub fn response_hook<P2>(self, hook: P2) -> OtelLayerBuilder<T, Hooks<R, Q, P2, N>> {
+    pub fn response_hook<P2>(self, hook: P2) -> OtelLayerBuilder<T, Hooks<R, Q, P2, N>, M> {
         self.map_hooks(|Hooks { route, request, response: _, span_name }| Hooks {
             route,
             request,
@@ -212,7 +221,7 @@ impl<T, R, Q, P, N> OtelLayerBuilder<T, Hooks<R, Q, P, N>> {
     }
 
     /// Names spans with `formatter` instead of `{method} {route}`. See [`SpanNameFormatter`].
-    pub fn span_name<N2>(self, formatter: N2) -> OtelLayerBuilder<T, Hooks<R, Q, P, N2>> {
+    pub fn span_name<N2>(self, formatter: N2) -> OtelLayerBuilder<T, Hooks<R, Q, P, N2>, M> {
         self.map_hooks(|Hooks { route, request, response, span_name: _ }| Hooks {
             route,
             request,
@@ -221,7 +230,7 @@ impl<T, R, Q, P, N> OtelLayerBuilder<T, Hooks<R, Q, P, N>> {
         })
     }
 
-    fn map_hooks<H2>(self, f: impl FnOnce(Hooks<R, Q, P, N>) -> H2) -> OtelLayerBuilder<T, H2> {
+    fn map_hooks<H2>(self, f: impl FnOnce(Hooks<R, Q, P, N>) -> H2) -> OtelLayerBuilder<T, H2, M> {
         OtelLayerBuilder {
             tracer: self.tracer,
             config: self.config,
@@ -231,11 +240,12 @@ impl<T, R, Q, P, N> OtelLayerBuilder<T, Hooks<R, Q, P, N>> {
             traceresponse: self.traceresponse,
             attributes_at_start: self.attributes_at_start,
             https: self.https,
+            mode: PhantomData,
         }
     }
 }
 
-impl<T, H> OtelLayerBuilder<T, H> {
+impl<T, H, M> OtelLayerBuilder<T, H, M> {
     /// Records `http.server.request.duration` and `http.server.active_requests` with the global
     /// meter provider (`true`), or not at all (`false`, the default: no metric work per request).
     pub fn metrics(mut self, enabled: bool) -> Self {
@@ -277,8 +287,39 @@ impl<T, H> OtelLayerBuilder<T, H> {
         self
     }
 
+    /// Answers with axum's `Body` instead of [`OtelBody`](super::OtelBody), for layering an
+    /// axum `Router` (whose responses carry axum's `Body`). axum boxes any other body type, so
+    /// this spares a request the layer passes through (an excluded URL without trace context)
+    /// that box and the wrapper's polls; traced bodies are boxed here instead of in axum.
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use otel_core::config::HttpServerConfig;
+    /// use otel_tower::OtelLayer;
+    ///
+    /// let layer = OtelLayer::builder()
+    ///     .config(HttpServerConfig::builder().exclude_path("/health"))
+    ///     .axum_body()
+    ///     .build();
+    /// let app: Router = Router::new().route("/health", get(|| async { "ok" })).layer(layer);
+    /// ```
+    #[cfg(feature = "axum")]
+    pub fn axum_body(self) -> OtelLayerBuilder<T, H, super::AxumBody> {
+        OtelLayerBuilder {
+            tracer: self.tracer,
+            config: self.config,
+            propagation: self.propagation,
+            hooks: self.hooks,
+            metrics: self.metrics,
+            traceresponse: self.traceresponse,
+            attributes_at_start: self.attributes_at_start,
+            https: self.https,
+            mode: PhantomData,
+        }
+    }
+
     /// Builds the layer, reading the environment once.
-    pub fn build(self) -> OtelLayer<T, H> {
+    pub fn build(self) -> OtelLayer<T, H, M> {
         OtelLayer {
             shared: Arc::new(Shared {
                 tracer: self.tracer,
@@ -290,40 +331,43 @@ impl<T, H> OtelLayerBuilder<T, H> {
                 sampling: SamplingHint::new(self.attributes_at_start),
                 default_scheme: if self.https { "https" } else { "http" },
             }),
+            mode: PhantomData,
         }
     }
 }
 
-impl<S, T, H> Layer<S> for OtelLayer<T, H> {
-    type Service = OtelService<S, T, H>;
+impl<S, T, H, M> Layer<S> for OtelLayer<T, H, M> {
+    type Service = OtelService<S, T, H, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        OtelService { inner, shared: Arc::clone(&self.shared) }
+        OtelService { inner, shared: Arc::clone(&self.shared), mode: PhantomData }
     }
 }
 
 /// The service an [`OtelLayer`] wraps around another.
-pub struct OtelService<S, T = BoxedTracer, H = Hooks> {
+pub struct OtelService<S, T = BoxedTracer, H = Hooks, M = Wrapped> {
     inner: S,
     shared: Arc<Shared<T, H>>,
+    mode: PhantomData<fn() -> M>,
 }
 
-impl<S: Clone, T, H> Clone for OtelService<S, T, H> {
+impl<S: Clone, T, H, M> Clone for OtelService<S, T, H, M> {
     fn clone(&self) -> Self {
-        Self { inner: self.inner.clone(), shared: Arc::clone(&self.shared) }
+        Self { inner: self.inner.clone(), shared: Arc::clone(&self.shared), mode: PhantomData }
     }
 }
 
-impl<S: fmt::Debug, T, H> fmt::Debug for OtelService<S, T, H> {
+impl<S: fmt::Debug, T, H, M> fmt::Debug for OtelService<S, T, H, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OtelService").field("inner", &self.inner).finish_non_exhaustive()
     }
 }
 
-impl<S, T, R, Q, P, N, B, ResBody> Service<Request<B>> for OtelService<S, T, Hooks<R, Q, P, N>>
+impl<S, T, R, Q, P, N, B, ResBody, M> Service<Request<B>> for OtelService<S, T, Hooks<R, Q, P, N>, M>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
     ResBody: http_body::Body,
+    M: BodyMode<ResBody>,
     T: Tracer,
     T::Span: Send + Sync + 'static,
     R: RouteExtractor<B>,
@@ -331,9 +375,9 @@ where
     P: ResponseHook<Response<ResBody>>,
     N: SpanNameFormatter<Request<B>>,
 {
-    type Response = Response<super::OtelBody<ResBody>>;
+    type Response = Response<M::Body>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, T, Hooks<R, Q, P, N>>;
+    type Future = ResponseFuture<S::Future, T, Hooks<R, Q, P, N>, M>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {

@@ -106,3 +106,14 @@ pub async fn settle(recorder: &SpanRecorder) -> FinishedSpans {
     tokio::time::sleep(Duration::from_millis(100)).await;
     recorder.spans()
 }
+
+/// `$app` behind the layer `$builder` builds, answering with its own body type or, when
+/// `$axum_body`, with axum's (`axum_body()`): the tests that involve the response body run both.
+#[allow(unused_macros)]
+macro_rules! layered {
+    ($app:expr, $builder:expr, $axum_body:expr) => {
+        if $axum_body { $app.layer($builder.axum_body().build()) } else { $app.layer($builder.build()) }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use layered;

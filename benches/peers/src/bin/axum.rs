@@ -170,6 +170,7 @@ fn app(case: &str) -> (Router, Option<SdkTracerProvider>) {
                 .tracer_provider(&provider)
                 .propagator(otel_core::propagation::StrictTraceContextPropagator::new())
                 .config(config)
+                .axum_body()
                 .build();
             router().layer(layer)
         }
