@@ -1,103 +1,63 @@
-//! The response body, wrapped so that the request's context is current while it streams and the
-//! span ends when it ends.
+//! The response body: complete bodies pass as they are, streaming ones carry the request's
+//! context and span to their end.
 
 use crate::telemetry::Telemetry;
-use actix_web::body::{BodySize, MessageBody};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::web::Bytes;
 use otel_core::semconv::http::ERROR_TYPE_OTHER;
 use pin_project_lite::pin_project;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+/// The response body of a request with telemetry, as actix-web's `BoxBody` (the body type of an
+/// `App`, so a response that needs no wrapper is handed on without one).
+///
+/// A body that is complete already (bytes, a string, JSON, or no body) runs no code when it is
+/// sent: the span and metrics end now, and the body passes unchanged. A streaming body is
+/// wrapped (one box): its polls run with the request's context current, so the work it does
+/// joins the request's trace, and the span ends with its last chunk, an error, or a drop.
+pub(crate) fn traced<B: MessageBody + 'static>(body: B, mut telemetry: Telemetry) -> BoxBody {
+    if let BodySize::None = body.size() {
+        telemetry.finish(None);
+        return body.boxed();
+    }
+    match body.try_into_bytes() {
+        Ok(bytes) => {
+            telemetry.finish(None);
+            BoxBody::new(bytes)
+        }
+        Err(body) => BoxBody::new(StreamingBody { body, telemetry }),
+    }
+}
+
 pin_project! {
-    /// A response body whose span ends at its end: the last chunk, an error, or a drop.
-    ///
-    /// The request's context is current during every poll of a streaming body, so the work it
-    /// does (database reads, outgoing calls) joins the request's trace. A body that is complete
-    /// already (bytes, a string) runs no code when sent: it is held as bytes and sent without
-    /// attaching the context.
-    #[derive(Debug)]
-    pub struct OtelBody<B> {
+    /// A streaming response body with the request's telemetry.
+    struct StreamingBody<B> {
         #[pin]
-        inner: Inner<B>,
-        telemetry: Option<Telemetry>,
+        body: B,
+        telemetry: Telemetry,
     }
 }
 
-pin_project! {
-    #[project = InnerProj]
-    #[derive(Debug)]
-    enum Inner<B> {
-        Complete { bytes: Option<Bytes> },
-        Stream { #[pin] body: B },
-    }
-}
-
-impl<B: MessageBody> OtelBody<B> {
-    pub(crate) fn new(body: B, telemetry: Telemetry) -> Self {
-        let inner = match body.size() {
-            BodySize::Sized(_) => match body.try_into_bytes() {
-                Ok(bytes) => Inner::Complete { bytes: Some(bytes) },
-                Err(body) => Inner::Stream { body },
-            },
-            _ => Inner::Stream { body },
-        };
-        Self { inner, telemetry: Some(telemetry) }
-    }
-
-    pub(crate) fn untraced(body: B) -> Self {
-        Self { inner: Inner::Stream { body }, telemetry: None }
-    }
-}
-
-impl<B: MessageBody> MessageBody for OtelBody<B> {
+impl<B: MessageBody> MessageBody for StreamingBody<B> {
     type Error = B::Error;
 
     #[inline]
     fn size(&self) -> BodySize {
-        match &self.inner {
-            Inner::Complete { bytes } => BodySize::Sized(bytes.as_ref().map_or(0, |b| b.len() as u64)),
-            Inner::Stream { body } => body.size(),
-        }
+        self.body.size()
     }
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Self::Error>>> {
         let this = self.project();
-        let mut body = match this.inner.project() {
-            InnerProj::Complete { bytes } => {
-                let next = bytes.take().filter(|b| !b.is_empty());
-                if let (None, Some(telemetry)) = (&next, this.telemetry.as_mut()) {
-                    telemetry.finish(None);
-                }
-                return Poll::Ready(next.map(Ok));
-            }
-            InnerProj::Stream { body } => body,
-        };
-        let Some(telemetry) = this.telemetry.as_mut() else {
-            return body.poll_next(cx);
-        };
-        let _current = telemetry.attach();
-        let polled = telemetry.poll(|| body.as_mut().poll_next(cx));
+        let _current = this.telemetry.attach();
+        let mut body = this.body;
+        let polled = this.telemetry.poll(|| body.as_mut().poll_next(cx));
         match &polled {
-            Poll::Ready(None) => telemetry.finish(None),
+            Poll::Ready(None) => this.telemetry.finish(None),
             // The error's text is not reachable through `Into<Box<dyn Error>>` without consuming it.
-            Poll::Ready(Some(Err(_))) => telemetry.finish(Some((ERROR_TYPE_OTHER, "the response body failed"))),
+            Poll::Ready(Some(Err(_))) => this.telemetry.finish(Some((ERROR_TYPE_OTHER, "the response body failed"))),
             Poll::Ready(Some(Ok(_))) | Poll::Pending => {}
         }
         polled
-    }
-
-    /// A body that is bytes already (what compression middleware asks for) is complete: its
-    /// span ends here.
-    fn try_into_bytes(self) -> Result<Bytes, Self> {
-        let Self { inner, telemetry } = self;
-        match inner {
-            // `telemetry` drops here and finishes the span.
-            Inner::Complete { bytes } => Ok(bytes.unwrap_or_default()),
-            Inner::Stream { body } => match body.try_into_bytes() {
-                Ok(bytes) => Ok(bytes),
-                Err(body) => Err(Self { inner: Inner::Stream { body }, telemetry }),
-            },
-        }
     }
 }

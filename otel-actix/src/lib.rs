@@ -38,7 +38,6 @@ mod middleware;
 mod scope;
 mod telemetry;
 
-pub use body::OtelBody;
 pub use future::OtelFuture;
 pub use headers::{ActixHeaderInjector, ActixHeaders, protocol_version};
 pub use middleware::{OtelMiddleware, OtelMiddlewareBuilder, OtelService};

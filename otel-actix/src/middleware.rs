@@ -1,12 +1,11 @@
 //! The actix-web middleware: its configuration, the `Transform`, and how a request's span starts.
 
-use crate::body::OtelBody;
 use crate::future::OtelFuture;
 use crate::headers::{ActixHeaders, protocol_version};
 use crate::scope::scope;
 use crate::telemetry::Telemetry;
 use actix_web::HttpRequest;
-use actix_web::body::MessageBody;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use opentelemetry::KeyValue;
 use opentelemetry::global::{self, BoxedTracer};
@@ -280,14 +279,14 @@ impl<T, ReqH, ResH, N> OtelMiddlewareBuilder<T, ReqH, ResH, N> {
 impl<S, B, T, ReqH, ResH, N> Transform<S, ServiceRequest> for OtelMiddleware<T, ReqH, ResH, N>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
+    B: MessageBody + 'static,
     T: Tracer,
     T::Span: Send + Sync + 'static,
     ReqH: RequestHook<ServiceRequest>,
     ResH: ResponseHook<ServiceResponse<B>>,
     N: SpanNameFormatter<HttpRequest>,
 {
-    type Response = ServiceResponse<OtelBody<B>>;
+    type Response = ServiceResponse<BoxBody>;
     type Error = actix_web::Error;
     type Transform = OtelService<S, T, ReqH, ResH, N>;
     type InitError = ();
@@ -325,27 +324,29 @@ pub(crate) struct ServiceState<T, ReqH, ResH, N> {
 impl<S, B, T, ReqH, ResH, N> Service<ServiceRequest> for OtelService<S, T, ReqH, ResH, N>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
-    B: MessageBody,
+    B: MessageBody + 'static,
     T: Tracer,
     T::Span: Send + Sync + 'static,
     ReqH: RequestHook<ServiceRequest>,
     ResH: ResponseHook<ServiceResponse<B>>,
     N: SpanNameFormatter<HttpRequest>,
 {
-    type Response = ServiceResponse<OtelBody<B>>;
+    type Response = ServiceResponse<BoxBody>;
     type Error = actix_web::Error;
     type Future = OtelFuture<S::Future, T, ReqH, ResH, N>;
 
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        let telemetry = self.state.start(&request);
+        let Some(telemetry) = self.state.start(&request) else {
+            return OtelFuture::new(self.service.call(request), None, Rc::clone(&self.state));
+        };
         // Inner middleware and the router do work in `call` too: they see the request's context.
         let inner = {
             let _current = telemetry.attach();
             self.service.call(request)
         };
-        OtelFuture::new(inner, telemetry, Rc::clone(&self.state))
+        OtelFuture::new(inner, Some(telemetry), Rc::clone(&self.state))
     }
 }
 
@@ -357,7 +358,8 @@ where
     N: SpanNameFormatter<HttpRequest>,
 {
     /// Extracts the incoming context and, unless the request is excluded, starts its span.
-    fn start(&self, request: &ServiceRequest) -> Telemetry {
+    /// `None`: an excluded request without trace context, passed through untouched.
+    fn start(&self, request: &ServiceRequest) -> Option<Telemetry> {
         let shared = &*self.shared;
         let config = &shared.config;
         let headers = ActixHeaders(request.headers());
@@ -365,7 +367,7 @@ where
         let target = uri.path_and_query().map_or_else(|| uri.path(), |pq| pq.as_str());
         let method_str = request.method().as_str();
         if config.excludes(method_str, target) {
-            return Telemetry::excluded(config.context_policy().excluded_context(&shared.propagator, &headers));
+            return config.context_policy().excluded_context(&shared.propagator, &headers).map(Telemetry::excluded);
         }
         let parent = config.context_policy().apply(shared.propagator.extract(&headers));
 
@@ -413,7 +415,7 @@ where
         if recording {
             shared.request_hook.on_request(&cx.span(), request);
         }
-        Telemetry::new(cx, recording, metrics, route.is_some())
+        Some(Telemetry::new(cx, recording, metrics, route.is_some()))
     }
 
     /// The span name; with the default formatter a static string, interned per route.

@@ -30,8 +30,6 @@ pub(crate) struct Telemetry {
     cx: Context,
     /// Whether `cx` holds a recording span this request must end.
     recording: bool,
-    /// An excluded request that carried no context: nothing to attach.
-    pass_through: bool,
     metrics: Option<ActiveServerRequest>,
     /// Whether `http.route` is known (the middleware wraps a resource, or the response told it).
     pub(crate) route_known: bool,
@@ -43,35 +41,18 @@ pub(crate) struct Telemetry {
 
 impl Telemetry {
     pub(crate) fn new(cx: Context, recording: bool, metrics: Option<ActiveServerRequest>, route_known: bool) -> Self {
-        Self {
-            cx,
-            recording,
-            pass_through: false,
-            metrics,
-            route_known,
-            status: None,
-            phase: Phase::Handler,
-            polling: false,
-        }
+        Self { cx, recording, metrics, route_known, status: None, phase: Phase::Handler, polling: false }
     }
 
-    /// An excluded request: no span; `cx` is the context it carried, made current while it is
-    /// served, or `None` to leave the current context alone (no work per poll).
-    pub(crate) fn excluded(cx: Option<Context>) -> Self {
-        let pass_through = cx.is_none();
-        let mut telemetry = Self::new(cx.unwrap_or_default(), false, None, false);
-        telemetry.pass_through = pass_through;
-        telemetry
+    /// An excluded request that carried a context: no span, but `cx` is made current while
+    /// the request is served.
+    pub(crate) fn excluded(cx: Context) -> Self {
+        Self::new(cx, false, None, false)
     }
 
     /// Whether a span is recorded for this request.
     pub(crate) fn is_recording(&self) -> bool {
         self.recording
-    }
-
-    /// An excluded request with nothing to attach: its body needs no telemetry.
-    pub(crate) fn is_pass_through(&self) -> bool {
-        self.pass_through
     }
 
     /// Whether metrics are recorded for this request.
@@ -92,8 +73,8 @@ impl Telemetry {
     }
 
     /// Makes the request's context current until the guard drops.
-    pub(crate) fn attach(&self) -> Option<ContextGuard> {
-        (!self.pass_through).then(|| self.cx.clone().attach())
+    pub(crate) fn attach(&self) -> ContextGuard {
+        self.cx.clone().attach()
     }
 
     /// Runs one poll of the inner future or body, noting a panic (the caller attaches the

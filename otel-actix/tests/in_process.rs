@@ -104,17 +104,40 @@ async fn a_cancelled_request_ends_its_span_and_metrics() {
 }
 
 #[actix_web::test]
-async fn a_body_the_server_never_reads_still_ends_the_span() {
+async fn a_complete_body_ends_the_span_with_the_response_and_a_streaming_one_with_its_end() {
     let recorder = SpanRecorder::new();
     let mw = OtelMiddleware::builder()
         .tracer_provider(recorder.provider())
         .propagator(StrictTraceContextPropagator::new())
         .config(HttpServerConfig::builder().environment(|_| None))
         .build();
-    let app = test::init_service(App::new().wrap(mw).route("/users/{id}", web::get().to(|| async { "user" }))).await;
+    let stream = || async {
+        let chunks = futures_util::stream::iter([Ok::<_, actix_web::Error>(web::Bytes::from_static(b"chunk"))]);
+        HttpResponse::Ok().streaming(chunks)
+    };
+    let app = test::init_service(
+        App::new()
+            .wrap(mw)
+            .route("/users/{id}", web::get().to(|| async { "user" }))
+            .route("/stream", web::get().to(stream)),
+    )
+    .await;
 
+    // A body in memory runs no code when sent: the span ends with the response.
     let response = test::call_service(&app, test::TestRequest::get().uri("/users/1").to_request()).await;
+    recorder.spans().assert_count(1).one("GET /users/{id}").assert_status_unset();
+    assert_eq!(test::read_body(response).await, "user", "the body passes unchanged");
+
+    // A streaming body keeps it open until it ends, or until it is dropped unsent.
+    recorder.reset();
+    let response = test::call_service(&app, test::TestRequest::get().uri("/stream").to_request()).await;
+    assert!(recorder.spans().is_empty(), "open while the body is unsent");
+    assert_eq!(test::read_body(response).await, "chunk");
+    recorder.spans().assert_count(1).one("GET /stream").assert_status_unset();
+
+    recorder.reset();
+    let response = test::call_service(&app, test::TestRequest::get().uri("/stream").to_request()).await;
     assert!(recorder.spans().is_empty(), "open while the body is unsent");
     drop(response);
-    recorder.spans().assert_count(1).one("GET /users/{id}").assert_status_unset();
+    recorder.spans().assert_count(1).one("GET /stream").assert_status_unset();
 }
