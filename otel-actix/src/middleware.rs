@@ -18,7 +18,9 @@ use otel_core::hooks::{DefaultSpanName, RequestHook, ResponseHook, SpanNameForma
 use otel_core::intern::{RouteNames, RouteTemplate};
 use otel_core::metrics::HttpServerMetrics;
 use otel_core::propagation::Propagation;
-use otel_core::semconv::http::{HttpMethod, ServerRequest, record_server_response, server_error_type};
+use otel_core::semconv::http::{
+    HttpMethod, ServerRequest, record_routed_server_response, record_server_response, server_error_type,
+};
 use otel_core::span_start::{SamplingHint, Started, start_span};
 use std::any::TypeId;
 use std::borrow::Cow;
@@ -441,6 +443,8 @@ where
         ResH: ResponseHook<ServiceResponse<B>>,
     {
         let status = response.status().as_u16();
+        // `http.route`, when the router matched only now; recorded with the status.
+        let mut route_attribute = None;
         if !telemetry.route_known && (telemetry.is_recording() || telemetry.has_metrics()) {
             let request = response.request();
             // After routing this reads the matched resource's pattern; no second route matching.
@@ -449,16 +453,16 @@ where
                 telemetry.route_known = true;
                 telemetry.set_metrics_route(route.to_static());
                 if telemetry.is_recording() {
-                    let span = telemetry.span();
-                    span.set_attribute(KeyValue::new(semconv::HTTP_ROUTE, route.to_static()));
                     let method = self.shared.config.known_methods().normalize(request.method().as_str());
-                    span.update_name(self.span_name(method, Some(&route), request));
+                    telemetry.span().update_name(self.span_name(method, Some(&route), request));
+                    route_attribute = Some(route.to_static().into());
                 }
             }
         }
         if telemetry.is_recording() {
             let span = telemetry.span();
-            record_server_response(&span, status, Some(&ActixHeaders(response.headers())), &self.shared.config);
+            let headers = ActixHeaders(response.headers());
+            record_routed_server_response(&span, status, route_attribute, Some(&headers), &self.shared.config);
             if let Some(error) = response.response().error().filter(|_| server_error_type(status).is_some()) {
                 add_exception(&span, error);
             }

@@ -1,7 +1,7 @@
 //! The attributes of an HTTP server span, from borrowed request and response parts.
 
 use super::address::{ProxyHeaders, client_address_from, server_address_from};
-use super::{HostPort, redact_query, server_error_type};
+use super::{HostPort, recent, redact_query, server_error_type};
 use crate::config::{HttpServerConfig, RequestTarget};
 use crate::propagation::HeaderSource;
 use opentelemetry::trace::{SpanRef, Status};
@@ -75,7 +75,7 @@ impl<H: HeaderSource + ?Sized> ServerRequest<'_, H> {
         if let Some(HostPort { host, port }) =
             server_address_from(proxy.forwarded, proxy.forwarded_host, self.authority, proxy.host)
         {
-            attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, host.to_owned()));
+            attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, recent::server_host(host)));
             if let Some(port) = port.or_else(|| default_port(self.scheme)) {
                 attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
             }
@@ -88,7 +88,7 @@ impl<H: HeaderSource + ?Sized> ServerRequest<'_, H> {
             attributes.push(KeyValue::new(semconv::USER_AGENT_ORIGINAL, agent));
         }
         // The peer's address serves twice when no proxy named the client: format it once.
-        let peer_ip: Option<StringValue> = self.peer.map(|p| ip_string(p.ip()));
+        let peer_ip: Option<StringValue> = self.peer.map(|p| recent::peer_ip(p.ip(), ip_text));
         match client_address_from(proxy.forwarded, proxy.forwarded_for) {
             Some(client) => attributes.push(KeyValue::new(semconv::CLIENT_ADDRESS, client.host.to_owned())),
             None => {
@@ -108,7 +108,7 @@ impl<H: HeaderSource + ?Sized> ServerRequest<'_, H> {
 
 /// An IP address as text in one allocation (formatted on the stack, then shared). IPv4, by far
 /// the most common, is written digit by digit: `Display` costs ten times more.
-fn ip_string(ip: std::net::IpAddr) -> StringValue {
+fn ip_text(ip: std::net::IpAddr) -> Arc<str> {
     use std::io::Write as _;
     // 45 bytes hold the longest form, an IPv4-mapped IPv6 address.
     let mut buf = [0u8; 45];
@@ -139,7 +139,7 @@ fn ip_string(ip: std::net::IpAddr) -> StringValue {
         }
     };
     let text = len.and_then(|len| std::str::from_utf8(&buf[..len]).ok()).map(Arc::<str>::from);
-    text.unwrap_or_else(|| Arc::<str>::from(ip.to_string())).into()
+    text.unwrap_or_else(|| Arc::<str>::from(ip.to_string()))
 }
 
 /// The port a scheme implies when the request names none.
@@ -159,7 +159,23 @@ pub fn record_server_response(
     headers: Option<&(impl HeaderSource + ?Sized)>,
     config: &HttpServerConfig,
 ) {
-    span.set_attribute(KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status)));
+    record_routed_server_response(span, status, None, headers, config);
+}
+
+/// [`record_server_response`] for a router that tells the route only once it ran (actix-web):
+/// `http.route` is recorded with the status, in one update of the span.
+pub fn record_routed_server_response(
+    span: &SpanRef<'_>,
+    status: u16,
+    route: Option<StringValue>,
+    headers: Option<&(impl HeaderSource + ?Sized)>,
+    config: &HttpServerConfig,
+) {
+    let status_code = KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status));
+    match route {
+        Some(route) => span.set_attributes([KeyValue::new(semconv::HTTP_ROUTE, route), status_code]),
+        None => span.set_attribute(status_code),
+    }
     if let Some(headers) = headers.filter(|_| !config.response_headers().is_empty()) {
         let mut captured = Vec::new();
         config.response_headers().record(headers, &mut captured);
@@ -255,7 +271,7 @@ mod tests {
             "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
             "::ffff:1.2.3.4",
         ] {
-            assert_eq!(ip_string(ip.parse().unwrap()).as_str(), ip);
+            assert_eq!(&*ip_text(ip.parse().unwrap()), ip);
         }
     }
 
