@@ -79,10 +79,17 @@ impl UrlExclusion {
     /// [`is_excluded`](Self::is_excluded) for a request target as received (`/path?query`): the
     /// path and prefix rules hold no `?`, so they compare with the target's start and the query
     /// is split off only for a predicate.
+    #[inline]
     pub fn excludes(&self, method: &str, path_and_query: &str) -> bool {
         self.exact.iter().any(|p| is_path(path_and_query, p))
             || self.prefixes.iter().any(|p| path_and_query.starts_with(&**p))
-            || self.regexes.as_ref().is_some_and(|set| set.is_match(path_and_query))
+            || ((self.regexes.is_some() || self.predicate.is_some()) && self.excludes_by_rule(method, path_and_query))
+    }
+
+    /// The regular expressions and the predicate (out of line: the path checks are inlined).
+    #[inline(never)]
+    fn excludes_by_rule(&self, method: &str, path_and_query: &str) -> bool {
+        self.regexes.as_ref().is_some_and(|set| set.is_match(path_and_query))
             || self.predicate.as_ref().is_some_and(|f| f(&RequestTarget::new(method, path_and_query)))
     }
 

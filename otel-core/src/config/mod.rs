@@ -132,6 +132,7 @@ impl HttpServerConfig {
 
     /// Whether the request `method path_and_query` gets no span; without any rule, no work at
     /// all (the target is not even split into path and query).
+    #[inline]
     pub fn excludes(&self, method: &str, path_and_query: &str) -> bool {
         !self.exclusion.is_empty() && self.exclusion.excludes(method, path_and_query)
     }
