@@ -165,17 +165,7 @@ impl<T, R, Q, P, N, M> OtelLayerBuilder<T, Hooks<R, Q, P, N>, M> {
     where
         TP: TracerProvider,
     {
-        OtelLayerBuilder {
-            tracer: provider.tracer_with_scope(scope()),
-            config: self.config,
-            propagation: self.propagation,
-            hooks: self.hooks,
-            metrics: self.metrics,
-            traceresponse: self.traceresponse,
-            attributes_at_start: self.attributes_at_start,
-            https: self.https,
-            mode: PhantomData,
-        }
+        self.retyped(|_| provider.tracer_with_scope(scope()), |hooks| hooks)
     }
 
     /// The shared configuration (exclusion, public endpoint, known methods, header capture,
@@ -231,17 +221,7 @@ impl<T, R, Q, P, N, M> OtelLayerBuilder<T, Hooks<R, Q, P, N>, M> {
     }
 
     fn map_hooks<H2>(self, f: impl FnOnce(Hooks<R, Q, P, N>) -> H2) -> OtelLayerBuilder<T, H2, M> {
-        OtelLayerBuilder {
-            tracer: self.tracer,
-            config: self.config,
-            propagation: self.propagation,
-            hooks: f(self.hooks),
-            metrics: self.metrics,
-            traceresponse: self.traceresponse,
-            attributes_at_start: self.attributes_at_start,
-            https: self.https,
-            mode: PhantomData,
-        }
+        self.retyped(|tracer| tracer, f)
     }
 }
 
@@ -305,11 +285,20 @@ impl<T, H, M> OtelLayerBuilder<T, H, M> {
     /// ```
     #[cfg(feature = "axum")]
     pub fn axum_body(self) -> OtelLayerBuilder<T, H, super::AxumBody> {
+        self.retyped(|tracer| tracer, |hooks| hooks)
+    }
+
+    /// The same settings in a builder of other types: what the type-changing methods share.
+    fn retyped<T2, H2, M2>(
+        self,
+        tracer: impl FnOnce(T) -> T2,
+        hooks: impl FnOnce(H) -> H2,
+    ) -> OtelLayerBuilder<T2, H2, M2> {
         OtelLayerBuilder {
-            tracer: self.tracer,
+            tracer: tracer(self.tracer),
             config: self.config,
             propagation: self.propagation,
-            hooks: self.hooks,
+            hooks: hooks(self.hooks),
             metrics: self.metrics,
             traceresponse: self.traceresponse,
             attributes_at_start: self.attributes_at_start,
