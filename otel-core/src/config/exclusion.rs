@@ -81,24 +81,27 @@ impl UrlExclusion {
     /// is split off only for a predicate.
     #[inline]
     pub fn excludes(&self, method: &str, path_and_query: &str) -> bool {
-        self.exact.iter().any(|p| is_path(path_and_query, p))
-            || self.prefixes.iter().any(|p| path_and_query.starts_with(&**p))
-            || ((self.regexes.is_some() || self.predicate.is_some()) && self.excludes_by_rule(method, path_and_query))
-    }
-
-    /// The regular expressions and the predicate (out of line: the path checks are inlined).
-    #[inline(never)]
-    fn excludes_by_rule(&self, method: &str, path_and_query: &str) -> bool {
-        self.regexes.as_ref().is_some_and(|set| set.is_match(path_and_query))
-            || self.predicate.as_ref().is_some_and(|f| f(&RequestTarget::new(method, path_and_query)))
+        self.matches(path_and_query, || RequestTarget::new(method, path_and_query))
     }
 
     /// Whether the request matches any rule. Cheapest checks first.
     pub fn is_excluded(&self, target: &RequestTarget<'_>) -> bool {
-        self.exact.iter().any(|p| **p == *target.path)
-            || self.prefixes.iter().any(|p| target.path.starts_with(&**p))
-            || self.regexes.as_ref().is_some_and(|set| set.is_match(target.path_and_query))
-            || self.predicate.as_ref().is_some_and(|f| f(target))
+        self.matches(target.path_and_query, || *target)
+    }
+
+    /// The rules against the target as received; `target` splits it, for a predicate only.
+    #[inline]
+    fn matches<'a>(&self, path_and_query: &'a str, target: impl FnOnce() -> RequestTarget<'a>) -> bool {
+        self.exact.iter().any(|p| is_path(path_and_query, p))
+            || self.prefixes.iter().any(|p| path_and_query.starts_with(&**p))
+            || ((self.regexes.is_some() || self.predicate.is_some()) && self.matches_by_rule(path_and_query, target))
+    }
+
+    /// The regular expressions and the predicate (out of line: the path checks are inlined).
+    #[inline(never)]
+    fn matches_by_rule<'a>(&self, path_and_query: &'a str, target: impl FnOnce() -> RequestTarget<'a>) -> bool {
+        self.regexes.as_ref().is_some_and(|set| set.is_match(path_and_query))
+            || self.predicate.as_ref().is_some_and(|f| f(&target()))
     }
 
     /// The regular expressions in force (from code and from the environment).

@@ -299,22 +299,21 @@ mod tests {
     #[test]
     fn injecting_from_the_span_context_keeps_what_the_caller_set() {
         let parent = incoming();
+        let inject_strict = |headers: &mut http::HeaderMap| {
+            Propagation::new(StrictTraceContextPropagator::new()).inject_span_into_headers(
+                &parent,
+                &child_of(&parent),
+                headers,
+            );
+        };
         let mut headers = http::HeaderMap::new();
         headers.insert("traceparent", "00-11111111111111111111111111111111-2222222222222222-00".parse().unwrap());
-        Propagation::new(StrictTraceContextPropagator::new()).inject_span_into_headers(
-            &parent,
-            &child_of(&parent),
-            &mut headers,
-        );
+        inject_strict(&mut headers);
         assert_eq!(headers["traceparent"], "00-11111111111111111111111111111111-2222222222222222-00");
         assert!(headers.get("tracestate").is_none());
         let mut headers = http::HeaderMap::new();
         headers.insert("tracestate", "mine=1".parse().unwrap());
-        Propagation::new(StrictTraceContextPropagator::new()).inject_span_into_headers(
-            &parent,
-            &child_of(&parent),
-            &mut headers,
-        );
+        inject_strict(&mut headers);
         assert_eq!(headers["tracestate"], "mine=1");
         assert!(headers.contains_key("traceparent"));
 

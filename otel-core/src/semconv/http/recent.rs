@@ -30,7 +30,7 @@ impl<K: PartialEq> Recent<K> {
         Self { entries: [None, None, None, None], next: 0 }
     }
 
-    fn text(&mut self, key: K, matches: impl Fn(&K, &str) -> bool, make: impl FnOnce() -> Arc<str>) -> Arc<str> {
+    fn text(&mut self, key: K, matches: impl Fn(&K, &str) -> bool, make: impl Fn() -> Arc<str>) -> Arc<str> {
         if let Some((_, text)) = self.entries.iter().flatten().find(|(k, text)| matches(k, text)) {
             return Arc::clone(text);
         }
@@ -51,35 +51,31 @@ thread_local! {
 
 type Memo<K> = std::thread::LocalKey<RefCell<Recent<K>>>;
 
-/// `host` from `memo`, or a fresh copy when the thread's memo is gone (thread exit) or busy.
-fn host_text(memo: &'static Memo<()>, host: &str) -> StringValue {
-    let kept = memo.try_with(|recent| {
-        let mut recent = recent.try_borrow_mut().ok()?;
-        Some(recent.text((), |_, text| text == host, || Arc::from(host)))
-    });
-    kept.ok().flatten().unwrap_or_else(|| Arc::from(host)).into()
+/// The text for `key` from the thread's `memo`, or made afresh when the memo is gone (thread
+/// exit) or busy.
+fn kept<K: PartialEq>(
+    memo: &'static Memo<K>,
+    key: K,
+    matches: impl Fn(&K, &str) -> bool,
+    make: impl Fn() -> Arc<str>,
+) -> StringValue {
+    let kept = memo.try_with(|recent| Some(recent.try_borrow_mut().ok()?.text(key, &matches, &make)));
+    kept.ok().flatten().unwrap_or_else(make).into()
 }
 
 /// `server.address` of an incoming request.
 pub(crate) fn server_host(host: &str) -> StringValue {
-    host_text(&SERVER_HOSTS, host)
+    kept(&SERVER_HOSTS, (), |_, text| text == host, || Arc::from(host))
 }
 
 /// `server.address` of an outgoing request.
 pub(crate) fn client_host(host: &str) -> StringValue {
-    host_text(&CLIENT_HOSTS, host)
+    kept(&CLIENT_HOSTS, (), |_, text| text == host, || Arc::from(host))
 }
 
 /// A peer's IP address as text (`format` makes it the first time).
 pub(crate) fn peer_ip(ip: IpAddr, format: fn(IpAddr) -> Arc<str>) -> StringValue {
-    let kept = PEERS.try_with(|recent| {
-        let mut recent = recent.try_borrow_mut().ok()?;
-        Some(recent.text(ip, |k, _| *k == ip, || format(ip)))
-    });
-    match kept {
-        Ok(Some(text)) => text.into(),
-        _ => format(ip).into(),
-    }
+    kept(&PEERS, ip, |k, _| *k == ip, || format(ip))
 }
 
 #[cfg(test)]
