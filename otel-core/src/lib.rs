@@ -11,6 +11,7 @@
 //! - [`hooks`]: request hooks, response hooks and span-name formatters, one shape for every
 //!   adapter.
 //! - [`metrics`]: the HTTP duration and active-request metrics, ended exactly once.
+//! - [`intern`] and [`recent`]: attribute text made once and shared by the spans that repeat it.
 //! - `testing` (feature `testing`): capture finished spans in memory and assert on them.
 //!
 //! Adapters depend on the `opentelemetry` API only; the SDK enters through the `testing` feature.
@@ -22,6 +23,7 @@ pub mod intern;
 pub mod logs;
 pub mod metrics;
 pub mod propagation;
+pub mod recent;
 #[cfg(feature = "setup")]
 pub mod sampling;
 pub mod semconv;

@@ -4,7 +4,9 @@
 //! heap allocations per command; `otel-redis/benches/measure.sh` runs every mode under callgrind
 //! (instructions are counted for N commands and for 0, and the difference divided by N) and
 //! prints the table the README shows. The SDK runs with a batch processor and an exporter that
-//! drops spans; commands run under an incoming (remote) parent, sampled or not.
+//! drops spans; commands run under an incoming (remote) parent, sampled or not. A mode with
+//! `-keys` (`bare-keys`, `sampled-keys`) reads a new key each command, so that no query text
+//! repeats (the per-thread text memo never hits).
 
 use opentelemetry::Context;
 use opentelemetry::trace::FutureExt;
@@ -19,10 +21,15 @@ static GLOBAL: CountingAllocator = CountingAllocator;
 
 static EXPORTER: std::sync::LazyLock<DroppingExporter> = std::sync::LazyLock::new(DroppingExporter::default);
 
-async fn run<C: ConnectionLike + Send>(con: &mut C, commands: usize, parent: Context) {
-    let get = redis::cmd("GET").arg("otel-redis:bench:key").clone();
+/// `commands` GETs of one key, or of a new key each (`distinct`: no text repeats), built before
+/// the first is sent (the same work for every mode, so it cancels out of the differences).
+async fn run<C: ConnectionLike + Send>(con: &mut C, commands: usize, distinct: bool, parent: Context) {
+    let gets: Vec<redis::Cmd> = (0..if distinct { commands } else { 1 })
+        .map(|i| redis::cmd("GET").arg(format!("otel-redis:bench:key:{i}")).clone())
+        .collect();
     async {
-        for _ in 0..commands {
+        for i in 0..commands {
+            let get = &gets[if distinct { i } else { 0 }];
             let _: Option<String> = get.query_async(con).await.expect("GET");
         }
     }
@@ -40,6 +47,11 @@ fn main() {
         .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
         .with_span_processor(BatchSpanProcessor::builder(EXPORTER.clone()).build())
         .build();
+    // `-keys`: a new key per command (`bare-keys`, `sampled-keys`).
+    let (mode, distinct) = match mode.strip_suffix("-keys") {
+        Some(mode) => (mode.to_owned(), true),
+        None => (mode, false),
+    };
     let flags = if mode == "unsampled" { "00" } else { "01" };
     let parent = remote_context(&format!("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-{flags}"));
 
@@ -54,20 +66,20 @@ fn main() {
             .build(inner);
         let before;
         if mode == "bare" {
-            run(&mut bare, 100, parent.clone()).await;
+            run(&mut bare, 100, distinct, parent.clone()).await;
             before = CountingAllocator::allocations();
-            run(&mut bare, commands, parent).await;
+            run(&mut bare, commands, distinct, parent).await;
         } else {
-            run(&mut traced, 100, parent.clone()).await;
+            run(&mut traced, 100, distinct, parent.clone()).await;
             before = CountingAllocator::allocations();
-            run(&mut traced, commands, parent).await;
+            run(&mut traced, commands, distinct, parent).await;
         }
         CountingAllocator::allocations() - before
     });
     provider.force_flush().unwrap();
     let exported = EXPORTER.exported();
     println!(
-        "mode={mode} commands={commands} allocations/command={:.2} exported_spans={exported}",
+        "mode={mode} distinct_keys={distinct} commands={commands} allocations/command={:.2} exported_spans={exported}",
         allocations as f64 / commands.max(1) as f64
     );
 }

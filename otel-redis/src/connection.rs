@@ -406,7 +406,7 @@ where
         let text = self.query_text.then(|| match (described, request) {
             (Some(described), _) => command_text(described, &name, self.max_query_text),
             (None, RedisRequest::Pipeline(pipeline)) => pipeline_text(pipeline, self.max_query_text),
-            (None, RedisRequest::Command(_)) => String::new(),
+            (None, RedisRequest::Command(_)) => StringValue::from(""),
         });
         let mut attributes = Vec::with_capacity(len);
         attributes.push(KeyValue::new(semconv::DB_SYSTEM_NAME, "redis"));

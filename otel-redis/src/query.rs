@@ -2,6 +2,8 @@
 //! capped in length. Also the span name of a command or pipeline.
 
 use crate::command::{Command, Keys, lookup};
+use opentelemetry::StringValue;
+use otel_core::recent;
 use redis::{Arg, Cmd, Pipeline};
 use std::borrow::Cow;
 
@@ -109,14 +111,14 @@ fn for_each_argument<'a>(described: Described<'a>, mut f: impl FnMut(&'a [u8])) 
 }
 
 /// The `db.query.text` of a command, `name` being its [`Described::name`].
-pub(crate) fn command_text(described: Described<'_>, name: &str, max: usize) -> String {
+pub(crate) fn command_text(described: Described<'_>, name: &str, max: usize) -> StringValue {
     let mut raw = Raw::new();
     raw.command(described, name);
     raw.text(max).unwrap_or_else(|| careful(max, |out| write_command(described, out, max)))
 }
 
 /// The `db.query.text` of a pipeline: its commands' texts, one per line.
-pub(crate) fn pipeline_text(pipeline: &Pipeline, max: usize) -> String {
+pub(crate) fn pipeline_text(pipeline: &Pipeline, max: usize) -> StringValue {
     let mut raw = Raw::new();
     for (i, cmd) in pipeline.cmd_iter().enumerate() {
         if i > 0 {
@@ -129,18 +131,18 @@ pub(crate) fn pipeline_text(pipeline: &Pipeline, max: usize) -> String {
 }
 
 /// The careful path, for texts that are cut, not UTF-8 or long: written piece by piece.
-fn careful(max: usize, write: impl FnOnce(&mut String)) -> String {
+fn careful(max: usize, write: impl FnOnce(&mut String)) -> StringValue {
     let mut text = String::with_capacity(max.min(2 * RAW));
     write(&mut text);
-    text
+    text.into()
 }
 
 /// Room for the usual text on the stack.
 const RAW: usize = 256;
 
 /// A text written as raw bytes and checked as UTF-8 once at the end (each key checked on its own
-/// costs several times more), then copied into a string of the exact length, which becomes the
-/// attribute value without reallocating.
+/// costs several times more), then shared with the same text recorded lately on this thread or
+/// copied into a string of the exact length (otel-core's [`recent::query_text`]).
 #[repr(align(16))] // the UTF-8 check goes faster on aligned bytes
 struct Raw {
     bytes: [u8; RAW],
@@ -176,9 +178,9 @@ impl Raw {
 
     /// The text, unless it did not fit, needs cutting at `max` bytes or is not UTF-8: those take
     /// the careful path.
-    fn text(&self, max: usize) -> Option<String> {
+    fn text(&self, max: usize) -> Option<StringValue> {
         let bytes = self.bytes.get(..self.len).filter(|_| self.fits && self.len < max)?;
-        std::str::from_utf8(bytes).ok().map(str::to_owned)
+        recent::query_text(bytes)
     }
 }
 
@@ -309,18 +311,28 @@ mod tests {
                 let text = command_text(described, &described.name(), max);
                 let mut careful = String::new();
                 write_command(described, &mut careful, max);
-                assert_eq!(text, careful);
-                if text.len() < RAW && !text.ends_with("...") && !text.contains('\u{FFFD}') {
-                    assert_eq!(text.capacity(), text.len(), "no reallocation into the attribute: {text}");
-                }
+                assert_eq!(text.as_str(), careful);
             }
             let mut pipeline = redis::pipe();
             pipeline.set("a", 1).get("é").del(b"\xff".as_slice());
             let mut careful = String::new();
             write_pipeline(&pipeline, &mut careful, max);
-            assert_eq!(pipeline_text(&pipeline, max), careful);
+            assert_eq!(pipeline_text(&pipeline, max).as_str(), careful);
         }
         assert_eq!(text(redis::cmd("DEL").arg(b"k\xffey".as_slice())), "DEL k\u{FFFD}ey");
+    }
+
+    #[test]
+    fn a_repeated_text_is_shared_and_never_stands_for_another() {
+        let get = |key: &str| {
+            let cmd = redis::cmd("GET").arg(key).clone();
+            let described = Described::new(&cmd);
+            command_text(described, &described.name(), 2048)
+        };
+        let texts: Vec<StringValue> = ["a", "a", "a", "b", "a", "ab"].into_iter().map(get).collect();
+        let shown: Vec<&str> = texts.iter().map(StringValue::as_str).collect();
+        assert_eq!(shown, ["GET a", "GET a", "GET a", "GET b", "GET a", "GET ab"]);
+        assert!(std::ptr::eq(texts[1].as_str(), texts[4].as_str()), "kept from the second time on");
     }
 
     #[test]

@@ -45,7 +45,7 @@ impl<H: HeaderSource + ?Sized> ClientRequest<'_, H> {
         // An unknown destination (a relative URI, no origin, no `Host`) records no address and
         // no URL rather than empty or made-up ones.
         if !self.host.is_empty() {
-            attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, super::recent::client_host(self.host)));
+            attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, crate::recent::client_host(self.host)));
             if let Some(port) = self.port.or_else(|| default_port(self.scheme)) {
                 attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
             }

@@ -8,7 +8,6 @@ mod address;
 mod client;
 mod headers;
 mod method;
-mod recent;
 mod server;
 mod status;
 mod url;

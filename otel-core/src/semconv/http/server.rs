@@ -1,9 +1,10 @@
 //! The attributes of an HTTP server span, from borrowed request and response parts.
 
 use super::address::{ProxyHeaders, client_address_from, server_address_from};
-use super::{HostPort, recent, redact_query, server_error_type};
+use super::{HostPort, redact_query, server_error_type};
 use crate::config::{HttpServerConfig, RequestTarget};
 use crate::propagation::HeaderSource;
+use crate::recent;
 use opentelemetry::trace::{SpanRef, Status};
 use opentelemetry::{KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
