@@ -24,20 +24,42 @@ pub const SLOTS: usize = 4;
 /// Longer text is not kept.
 pub const MAX_LEN: usize = 255;
 
-/// The last [`SLOTS`] distinct keys and their text, replaced in turn.
-struct Recent<K> {
-    entries: [Option<(K, Arc<str>)>; SLOTS],
+/// The last [`SLOTS`] items pushed, the oldest replaced by each new one.
+struct Ring<T> {
+    items: [Option<T>; SLOTS],
     next: usize,
 }
 
-impl<K: PartialEq> Recent<K> {
+impl<T> Ring<T> {
     const fn new() -> Self {
-        Self { entries: [None, None, None, None], next: 0 }
+        Self { items: [const { None }; SLOTS], next: 0 }
+    }
+
+    fn push(&mut self, item: T) {
+        self.items[self.next] = Some(item);
+        self.next = (self.next + 1) % SLOTS;
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.items.iter().flatten()
+    }
+}
+
+/// The last [`SLOTS`] distinct keys and their text.
+struct Recent<K>(Ring<(K, Arc<str>)>);
+
+impl<K> Recent<K> {
+    const fn new() -> Self {
+        Self(Ring::new())
+    }
+
+    fn find(&self, matches: impl Fn(&K, &str) -> bool) -> Option<Arc<str>> {
+        self.0.iter().find(|(k, text)| matches(k, text)).map(|(_, text)| Arc::clone(text))
     }
 
     fn text(&mut self, key: K, matches: impl Fn(&K, &str) -> bool, make: impl Fn() -> Arc<str>) -> Arc<str> {
-        if let Some((_, text)) = self.entries.iter().flatten().find(|(k, text)| matches(k, text)) {
-            return Arc::clone(text);
+        if let Some(text) = self.find(matches) {
+            return text;
         }
         let text = make();
         self.keep(key, &text);
@@ -47,8 +69,7 @@ impl<K: PartialEq> Recent<K> {
     /// Keeps `text` in place of the oldest entry, unless it is too long.
     fn keep(&mut self, key: K, text: &Arc<str>) {
         if text.len() <= MAX_LEN {
-            self.entries[self.next] = Some((key, Arc::clone(text)));
-            self.next = (self.next + 1) % SLOTS;
+            self.0.push((key, Arc::clone(text)));
         }
     }
 }
@@ -64,7 +85,7 @@ type Memo<K> = std::thread::LocalKey<RefCell<Recent<K>>>;
 
 /// The text for `key` from the thread's `memo`, or made afresh when the memo is gone (thread
 /// exit) or busy.
-fn kept<K: PartialEq>(
+fn kept<K>(
     memo: &'static Memo<K>,
     key: K,
     matches: impl Fn(&K, &str) -> bool,
@@ -92,24 +113,22 @@ pub(crate) fn peer_ip(ip: IpAddr, format: fn(IpAddr) -> Arc<str>) -> StringValue
 /// Query texts kept and the fingerprints of texts seen once lately.
 struct Queries {
     kept: Recent<()>,
-    seen: [u64; SLOTS],
-    next_seen: usize,
+    seen: Ring<u64>,
 }
 
 impl Queries {
     const fn new() -> Self {
-        Self { kept: Recent::new(), seen: [0; SLOTS], next_seen: 0 }
+        Self { kept: Recent::new(), seen: Ring::new() }
     }
 
     fn text(&mut self, bytes: &[u8]) -> Option<StringValue> {
-        if let Some((_, text)) = self.kept.entries.iter().flatten().find(|(_, text)| text.as_bytes() == bytes) {
-            return Some(Arc::clone(text).into());
+        if let Some(text) = self.kept.find(|_, text| text.as_bytes() == bytes) {
+            return Some(text.into());
         }
         let text = std::str::from_utf8(bytes).ok()?;
         let print = fingerprint(bytes);
-        if bytes.len() > MAX_LEN || !self.seen.contains(&print) {
-            self.seen[self.next_seen] = print;
-            self.next_seen = (self.next_seen + 1) % SLOTS;
+        if bytes.len() > MAX_LEN || !self.seen.iter().any(|&seen| seen == print) {
+            self.seen.push(print);
             return Some(String::from(text).into());
         }
         let text = Arc::from(text);
@@ -119,7 +138,7 @@ impl Queries {
 }
 
 /// A 64-bit fingerprint of `bytes` (FxHash's mixing, eight bytes at a time), for the texts seen
-/// once: a collision (or an unused slot's 0) only keeps a text one sighting early.
+/// once: a collision only keeps a text one sighting early.
 fn fingerprint(bytes: &[u8]) -> u64 {
     const SEED: u64 = 0x517c_c1b7_2722_0a95;
     let mix = |hash: u64, word: &[u8]| {
