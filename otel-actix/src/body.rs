@@ -16,6 +16,7 @@ use std::task::{Context, Poll};
 /// sent: the span and metrics end now, and the body passes unchanged. A streaming body is
 /// wrapped (one box): its polls run with the request's context current, so the work it does
 /// joins the request's trace, and the span ends with its last chunk, an error, or a drop.
+#[inline]
 pub(crate) fn traced<B: MessageBody + 'static>(body: B, mut telemetry: Telemetry) -> BoxBody {
     if let BodySize::None = body.size() {
         telemetry.finish(None);

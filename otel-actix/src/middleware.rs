@@ -6,7 +6,7 @@ use crate::scope::scope;
 use crate::telemetry::Telemetry;
 use actix_web::HttpRequest;
 use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
 use opentelemetry::KeyValue;
 use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::metrics::Meter;
@@ -21,7 +21,7 @@ use otel_core::propagation::Propagation;
 use otel_core::semconv::http::{
     HttpMethod, ServerRequest, record_routed_server_response, record_server_response, server_error_type,
 };
-use otel_core::span_start::{SamplingHint, Started, start_span};
+use otel_core::span_start::{NewSpan, SamplingHint, Started, start_span};
 use std::any::TypeId;
 use std::borrow::Cow;
 use std::fmt;
@@ -300,14 +300,20 @@ where
             routes: RouteNames::default(),
             hint: SamplingHint::new(self.shared.attributes_for_sampler),
         };
-        std::future::ready(Ok(OtelService { service, state: Rc::new(state) }))
+        std::future::ready(Ok(OtelService { worker: Rc::new(Worker { service, state }) }))
     }
 }
 
 /// The service [`OtelMiddleware`] puts around the wrapped one (one per worker).
 pub struct OtelService<S, T, ReqH, ResH, N> {
-    service: S,
-    state: Rc<ServiceState<T, ReqH, ResH, N>>,
+    worker: Rc<Worker<S, T, ReqH, ResH, N>>,
+}
+
+/// The wrapped service and this middleware's state on one worker, shared with the request
+/// futures (which call the service in their first poll).
+pub(crate) struct Worker<S, T, ReqH, ResH, N> {
+    pub(crate) service: S,
+    pub(crate) state: ServiceState<T, ReqH, ResH, N>,
 }
 
 impl<S, T, ReqH, ResH, N> fmt::Debug for OtelService<S, T, ReqH, ResH, N> {
@@ -335,20 +341,19 @@ where
 {
     type Response = ServiceResponse<BoxBody>;
     type Error = actix_web::Error;
-    type Future = OtelFuture<S::Future, T, ReqH, ResH, N>;
+    type Future = OtelFuture<S, T, ReqH, ResH, N>;
 
-    forward_ready!(service);
+    fn poll_ready(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.worker.service.poll_ready(cx)
+    }
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        let Some(telemetry) = self.state.start(&request) else {
-            return OtelFuture::new(self.service.call(request), None, Rc::clone(&self.state));
+        let Some(telemetry) = self.worker.state.start(&request) else {
+            return OtelFuture::passed(self.worker.service.call(request), Rc::clone(&self.worker));
         };
-        // Inner middleware and the router do work in `call` too: they see the request's context.
-        let inner = {
-            let _current = telemetry.attach();
-            self.service.call(request)
-        };
-        OtelFuture::new(inner, Some(telemetry), Rc::clone(&self.state))
+        // Inner middleware and the router do work in `call` too: the future calls the service in
+        // its first poll, where the request's context is current (one attachment, not two).
+        OtelFuture::traced(request, telemetry, Rc::clone(&self.worker))
     }
 }
 
@@ -399,14 +404,11 @@ where
             }
             .attributes(config, route.as_ref().map(RouteTemplate::to_static))
         };
-        let mut builder = shared
-            .tracer
-            .span_builder(self.span_name(method, route.as_ref(), request.request()))
-            .with_kind(SpanKind::Server);
+        let mut span = NewSpan::new(self.span_name(method, route.as_ref(), request.request()), SpanKind::Server);
         if let Some(link) = parent.link {
-            builder.links = Some(vec![Link::with_context(link)]);
+            span = span.with_links(vec![Link::with_context(link)]);
         }
-        let Started { cx, recording } = start_span(&shared.tracer, builder, &parent.context, &self.hint, attributes);
+        let Started { cx, recording } = start_span(&shared.tracer, span, &parent.context, &self.hint, attributes);
         let metrics = shared.metrics.as_ref().map(|m| {
             let mut active = m.start(method.as_str(), scheme, version);
             if let Some(route) = &route {
@@ -438,14 +440,18 @@ where
 
     /// Records a response: the route the router matched (and the span's final name), the status,
     /// captured headers, the handler's error for a 5xx, then the response hook.
+    #[inline]
     pub(crate) fn respond<B>(&self, telemetry: &mut Telemetry, response: &ServiceResponse<B>)
     where
         ResH: ResponseHook<ServiceResponse<B>>,
     {
+        if !telemetry.is_recording() && !telemetry.has_metrics() {
+            return; // Only a context to carry (unsampled, excluded): nothing to record.
+        }
         let status = response.status().as_u16();
         // `http.route`, when the router matched only now; recorded with the status.
         let mut route_attribute = None;
-        if !telemetry.route_known && (telemetry.is_recording() || telemetry.has_metrics()) {
+        if !telemetry.route_known {
             let request = response.request();
             // After routing this reads the matched resource's pattern; no second route matching.
             if let Some(pattern) = request.match_pattern().filter(|p| !p.is_empty()) {

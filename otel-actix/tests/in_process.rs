@@ -6,6 +6,7 @@ use actix_web::{App, HttpResponse, test, web};
 use opentelemetry::metrics::MeterProvider;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::trace::Sampler;
 use otel_actix::OtelMiddleware;
 use otel_core::config::HttpServerConfig;
 use otel_core::propagation::StrictTraceContextPropagator;
@@ -140,4 +141,56 @@ async fn a_complete_body_ends_the_span_with_the_response_and_a_streaming_one_wit
     assert!(recorder.spans().is_empty(), "open while the body is unsent");
     drop(response);
     recorder.spans().assert_count(1).one("GET /stream").assert_status_unset();
+}
+
+/// What an inner middleware's `call` saw as the current span context, per request.
+type Seen = std::rc::Rc<std::cell::RefCell<Vec<opentelemetry::trace::SpanContext>>>;
+
+#[actix_web::test]
+async fn inner_middleware_sees_the_requests_context_in_its_call_and_a_panic_there_is_recorded() {
+    use actix_web::dev::ServiceRequest;
+    use opentelemetry::trace::TraceContextExt;
+    let recorder = SpanRecorder::with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
+    let mw = OtelMiddleware::builder()
+        .tracer_provider(recorder.provider())
+        .propagator(StrictTraceContextPropagator::new())
+        .config(HttpServerConfig::builder().environment(|_| None))
+        .build();
+    let seen = Seen::default();
+    let noted = seen.clone();
+    let app = test::init_service(
+        App::new()
+            // Registered first, so it runs inside the middleware; its closure is its `call`.
+            .wrap_fn(move |request: ServiceRequest, service| {
+                noted.borrow_mut().push(opentelemetry::Context::current().span().span_context().clone());
+                assert!(request.path() != "/boom", "a bug in an inner middleware");
+                service.call(request)
+            })
+            .wrap(mw)
+            .route("/users/{id}", web::get().to(|| async { "user" })),
+    )
+    .await;
+
+    let caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7";
+    for flags in ["01", "00"] {
+        let request =
+            test::TestRequest::get().uri("/users/1").insert_header(("traceparent", format!("{caller}-{flags}")));
+        let response = test::call_service(&app, request.to_request()).await;
+        assert_eq!(test::read_body(response).await, "user");
+    }
+    let seen = seen.borrow().clone();
+    let spans = recorder.spans();
+    let server = spans.assert_count(1).one("GET /users/{id}");
+    // Sampled: the server span itself; unsampled: the context the SDK's dropped span carries on.
+    assert_eq!(seen[0], *server.span_context());
+    assert_eq!(seen[1].trace_id(), server.span_context().trace_id());
+    assert!(!seen[1].is_sampled());
+    assert_ne!(seen[1].span_id().to_string(), "00f067aa0ba902b7", "the unsampled span's own id, not the caller's");
+
+    // The inner service is called in the first poll, where a panic is noticed like a handler's.
+    recorder.reset();
+    let request = test::TestRequest::get().uri("/boom").insert_header(("traceparent", format!("{caller}-01")));
+    let call = std::panic::AssertUnwindSafe(app.call(request.to_request()));
+    assert!(futures_util::FutureExt::catch_unwind(call).await.is_err());
+    recorder.spans().assert_count(1).one("GET").assert_status_error().assert_attr("error.type", "panic");
 }

@@ -8,7 +8,7 @@
 //! predicted after one request. A sampler that reads attributes should see them every time:
 //! [`SamplingHint::new`] with `always` = true.
 
-use opentelemetry::trace::{Span as _, SpanBuilder, TraceContextExt, Tracer};
+use opentelemetry::trace::{Link, Span, SpanBuilder, SpanKind, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +37,31 @@ impl SamplingHint {
     }
 }
 
+/// What an adapter's span starts with: its name, kind and links. The functions below build the
+/// SDK's `SpanBuilder` from it right where the tracer takes it: a builder is a few hundred bytes,
+/// and handing one over by value costs two copies of it per span.
+#[derive(Debug)]
+pub struct NewSpan {
+    /// The span's name (for [`start_span_named`], the name that costs nothing).
+    pub name: Cow<'static, str>,
+    /// The span's kind.
+    pub kind: SpanKind,
+    /// Links, if any.
+    pub links: Option<Vec<Link>>,
+}
+
+impl NewSpan {
+    /// A span named `name` of kind `kind`, without links.
+    pub fn new(name: impl Into<Cow<'static, str>>, kind: SpanKind) -> Self {
+        Self { name: name.into(), kind, links: None }
+    }
+
+    /// The same span with `links`.
+    pub fn with_links(self, links: Vec<Link>) -> Self {
+        Self { links: Some(links), ..self }
+    }
+}
+
 /// A started span, made the current span of a context.
 #[derive(Debug)]
 pub struct Started {
@@ -46,25 +71,27 @@ pub struct Started {
     pub recording: bool,
 }
 
-/// Starts the span `builder` describes under `parent`. A span that does not record is not put
+/// Starts the span `new` describes under `parent`. A span that does not record is not put
 /// in the context: its span context alone carries the trace downstream, and costs no box.
 ///
 /// ```
 /// use opentelemetry::KeyValue;
-/// use opentelemetry::trace::{Tracer, TracerProvider};
-/// use otel_core::span_start::{SamplingHint, start_span};
+/// use opentelemetry::trace::{SpanKind, TracerProvider};
+/// use otel_core::span_start::{NewSpan, SamplingHint, start_span};
 ///
 /// let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
 /// let tracer = provider.tracer("doc");
 /// let hint = SamplingHint::new(false);
-/// let started = start_span(&tracer, tracer.span_builder("GET"), &opentelemetry::Context::new(), &hint, || {
+/// let span = NewSpan::new("GET", SpanKind::Server);
+/// let started = start_span(&tracer, span, &opentelemetry::Context::new(), &hint, || {
 ///     vec![KeyValue::new("url.path", "/users/7")]
 /// });
 /// assert!(started.recording);
 /// ```
+#[inline]
 pub fn start_span<T>(
     tracer: &T,
-    builder: SpanBuilder,
+    new: NewSpan,
     parent: &Context,
     hint: &SamplingHint,
     attributes: impl FnOnce() -> Vec<KeyValue>,
@@ -73,28 +100,28 @@ where
     T: Tracer,
     T::Span: Send + Sync + 'static,
 {
-    start_span_named(tracer, builder, parent, hint, None::<fn() -> Cow<'static, str>>, attributes)
+    start_span_named(tracer, new, parent, hint, None::<fn() -> Cow<'static, str>>, attributes)
 }
 
-/// [`start_span`] whose full name is also computed only for a span that may record: `builder`
+/// [`start_span`] whose full name is also computed only for a span that may record: `span`
 /// carries a name that costs nothing (the HTTP method), the sampler sees it when the span is
 /// predicted to be dropped, and a span that records anyway is renamed with `name`.
 ///
 /// ```
-/// use opentelemetry::trace::{Tracer, TracerProvider};
-/// use otel_core::span_start::{SamplingHint, start_span_named};
+/// use opentelemetry::trace::{SpanKind, TracerProvider};
+/// use otel_core::span_start::{NewSpan, SamplingHint, start_span_named};
 ///
 /// let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
 /// let tracer = provider.tracer("doc");
 /// let hint = SamplingHint::new(false);
-/// let started = start_span_named(&tracer, tracer.span_builder("GET"), &opentelemetry::Context::new(), &hint,
-///     Some(|| "GET /users/{id}".into()), Vec::new);
+/// let started = start_span_named(&tracer, NewSpan::new("GET", SpanKind::Server), &opentelemetry::Context::new(),
+///     &hint, Some(|| "GET /users/{id}".into()), Vec::new);
 /// assert!(started.recording);
 /// ```
 #[inline]
 pub fn start_span_named<T>(
     tracer: &T,
-    builder: SpanBuilder,
+    new: NewSpan,
     parent: &Context,
     hint: &SamplingHint,
     name: Option<impl FnOnce() -> Cow<'static, str>>,
@@ -104,8 +131,9 @@ where
     T: Tracer,
     T::Span: Send + Sync + 'static,
 {
-    let (span, recording) = start_bare_span(tracer, builder, parent, hint, name, attributes);
-    if !recording {
+    let mut plan = Plan::new(hint, parent, name, attributes);
+    let mut span = tracer.build_with_context(plan.builder(new), parent);
+    if !plan.started(&mut span) {
         return Started { cx: parent.with_remote_span_context(span.span_context().clone()), recording: false };
     }
     Started { cx: parent.with_span(span), recording: true }
@@ -116,13 +144,13 @@ where
 /// `Arc`, and a box around the span) is built.
 ///
 /// ```
-/// use opentelemetry::trace::{Span, Tracer, TracerProvider};
-/// use otel_core::span_start::{SamplingHint, start_bare_span};
+/// use opentelemetry::trace::{Span, SpanKind, TracerProvider};
+/// use otel_core::span_start::{NewSpan, SamplingHint, start_bare_span};
 ///
 /// let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
 /// let tracer = provider.tracer("doc");
 /// let hint = SamplingHint::new(false);
-/// let (mut span, recording) = start_bare_span(&tracer, tracer.span_builder("send orders"),
+/// let (mut span, recording) = start_bare_span(&tracer, NewSpan::new("send orders", SpanKind::Producer),
 ///     &opentelemetry::Context::new(), &hint, None::<fn() -> std::borrow::Cow<'static, str>>, Vec::new);
 /// assert!(recording);
 /// span.end();
@@ -130,34 +158,74 @@ where
 #[inline]
 pub fn start_bare_span<T: Tracer>(
     tracer: &T,
-    mut builder: SpanBuilder,
+    new: NewSpan,
     parent: &Context,
     hint: &SamplingHint,
     name: Option<impl FnOnce() -> Cow<'static, str>>,
     attributes: impl FnOnce() -> Vec<KeyValue>,
 ) -> (T::Span, bool) {
-    let slot = hint.slot(parent);
-    let predicted = hint.always || slot.load(Ordering::Relaxed);
-    let mut attributes = Some(attributes);
-    let mut name = name;
-    if predicted {
-        if let Some(name) = name.take() {
-            builder.name = name();
-        }
-        builder.attributes = attributes.take().map(|f| f());
-    }
-    let mut span = tracer.build_with_context(builder, parent);
-    let recording = span.is_recording();
-    if recording != predicted {
-        slot.store(recording, Ordering::Relaxed);
-    }
-    if recording {
-        if let Some(name) = name {
-            span.update_name(name());
-        }
-        if let Some(attributes) = attributes {
-            span.set_attributes(attributes());
-        }
-    }
+    let mut plan = Plan::new(hint, parent, name, attributes);
+    let mut span = tracer.build_with_context(plan.builder(new), parent);
+    let recording = plan.started(&mut span);
     (span, recording)
+}
+
+/// What the hint predicts for one span, and the name and attributes still to be computed.
+///
+/// The functions above build the span in three steps rather than call one another: the SDK's
+/// span is a few hundred bytes, and handing it from one function to the next copies it.
+struct Plan<'h, N, A> {
+    slot: &'h AtomicBool,
+    predicted: bool,
+    name: Option<N>,
+    attributes: Option<A>,
+}
+
+impl<'h, N, A> Plan<'h, N, A>
+where
+    N: FnOnce() -> Cow<'static, str>,
+    A: FnOnce() -> Vec<KeyValue>,
+{
+    #[inline(always)]
+    fn new(hint: &'h SamplingHint, parent: &Context, name: Option<N>, attributes: A) -> Self {
+        let slot = hint.slot(parent);
+        let predicted = hint.always || slot.load(Ordering::Relaxed);
+        Self { slot, predicted, name, attributes: Some(attributes) }
+    }
+
+    /// The builder for `new`: with the full name and the attributes when the span is predicted
+    /// to record. Meant as the tracer's argument, so that it is built in place.
+    #[inline(always)]
+    fn builder(&mut self, new: NewSpan) -> SpanBuilder {
+        let (name, attributes) = match self.predicted {
+            true => (self.name.take().map(|f| f()), self.attributes.take().map(|f| f())),
+            false => (None, None),
+        };
+        SpanBuilder {
+            name: name.unwrap_or(new.name),
+            span_kind: Some(new.kind),
+            links: new.links,
+            attributes,
+            ..SpanBuilder::default()
+        }
+    }
+
+    /// Whether `span` records; remembers it for the next span, and gives a recording span the
+    /// name and attributes not given to the builder.
+    #[inline(always)]
+    fn started(self, span: &mut impl Span) -> bool {
+        let recording = span.is_recording();
+        if recording != self.predicted {
+            self.slot.store(recording, Ordering::Relaxed);
+        }
+        if recording {
+            if let Some(name) = self.name {
+                span.update_name(name());
+            }
+            if let Some(attributes) = self.attributes {
+                span.set_attributes(attributes());
+            }
+        }
+        recording
+    }
 }

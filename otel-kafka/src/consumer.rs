@@ -7,12 +7,12 @@ use crate::scope::scope;
 use futures_util::{Stream, StreamExt};
 use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::{FutureExt, Link, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::trace::{FutureExt, Link, SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use otel_core::propagation::Propagation;
 use otel_core::semconv::http::ERROR_TYPE_PANIC;
-use otel_core::span_start::{SamplingHint, start_span};
+use otel_core::span_start::{NewSpan, SamplingHint, start_span};
 use rdkafka::ClientConfig;
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{ConsumerContext, DefaultConsumerContext, StreamConsumer};
@@ -147,20 +147,20 @@ where
     fn start<M: Message>(&self, message: &M) -> ProcessSpan {
         let shared = &*self.shared;
         let (name, destination) = shared.names.get(message.topic());
-        let builder = SpanBuilder::from_name(name).with_kind(SpanKind::Consumer);
+        let span = NewSpan::new(name, SpanKind::Consumer);
         let started = Context::map_current(|current| match shared.parent {
             ProcessParent::Producer => {
                 let parent = crate::headers::extract_onto(&shared.propagator, current, message);
-                start_span(&shared.tracer, builder, &parent, &shared.hint, || shared.attributes(message, destination))
+                start_span(&shared.tracer, span, &parent, &shared.hint, || shared.attributes(message, destination))
             }
             ProcessParent::Link => {
                 let producer = crate::headers::extract_onto(&shared.propagator, &Context::new(), message);
                 let producer = producer.span();
-                let builder = match producer.span_context().is_valid() {
-                    true => builder.with_links(vec![Link::with_context(producer.span_context().clone())]),
-                    false => builder,
+                let span = match producer.span_context().is_valid() {
+                    true => span.with_links(vec![Link::with_context(producer.span_context().clone())]),
+                    false => span,
                 };
-                start_span(&shared.tracer, builder, current, &shared.hint, || shared.attributes(message, destination))
+                start_span(&shared.tracer, span, current, &shared.hint, || shared.attributes(message, destination))
             }
         });
         ProcessSpan { cx: started.cx, recording: started.recording, ended: false }
@@ -183,7 +183,7 @@ where
                 context.is_valid().then(|| Link::with_context(context.clone()))
             })
             .collect();
-        let builder = SpanBuilder::from_name(name).with_kind(SpanKind::Consumer).with_links(links);
+        let span = NewSpan::new(name, SpanKind::Consumer).with_links(links);
         let attributes = || {
             let mut attributes = Vec::with_capacity(7);
             messaging::operation(&mut attributes, "process");
@@ -195,7 +195,7 @@ where
             attributes
         };
         let started =
-            Context::map_current(|current| start_span(&shared.tracer, builder, current, &shared.hint, attributes));
+            Context::map_current(|current| start_span(&shared.tracer, span, current, &shared.hint, attributes));
         ProcessSpan { cx: started.cx, recording: started.recording, ended: false }
     }
 }

@@ -6,11 +6,11 @@ use crate::messaging::{self, TopicNames};
 use crate::scope::scope;
 use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::{Span, SpanBuilder, SpanContext, SpanKind, Status, Tracer, TracerProvider};
+use opentelemetry::trace::{Span, SpanContext, SpanKind, Status, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use otel_core::propagation::Propagation;
-use otel_core::span_start::{SamplingHint, start_bare_span};
+use otel_core::span_start::{NewSpan, SamplingHint, start_bare_span};
 use rdkafka::ClientConfig;
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::FromClientConfigAndContext;
@@ -169,11 +169,14 @@ where
         has_payload: bool,
     ) -> SendSpan<T::Span> {
         let (name, destination) = self.names.get(topic);
-        let builder = SpanBuilder::from_name(name).with_kind(SpanKind::Producer);
-        let (span, recording) =
-            start_bare_span(&self.tracer, builder, parent, &self.hint, None::<fn() -> Cow<'static, str>>, || {
-                self.attributes(destination, partition, key, has_payload)
-            });
+        let (span, recording) = start_bare_span(
+            &self.tracer,
+            NewSpan::new(name, SpanKind::Producer),
+            parent,
+            &self.hint,
+            None::<fn() -> Cow<'static, str>>,
+            || self.attributes(destination, partition, key, has_payload),
+        );
         SendSpan { span: Some(span), recording }
     }
 

@@ -65,6 +65,7 @@ impl ContextPolicy {
     /// let parent = ContextPolicy::PublicEndpoint.apply(opentelemetry::Context::new());
     /// assert!(parent.link.is_none());
     /// ```
+    #[inline]
     pub fn apply(self, extracted: Context) -> SpanParent {
         match self {
             Self::Continue => SpanParent { context: extracted, link: None },

@@ -22,7 +22,7 @@ pub use tracestate::{TRACESTATE_HEADER, parse_tracestate};
 
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator, text_map_propagator::FieldIter};
-use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags};
+use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags, TraceState};
 use std::sync::OnceLock;
 
 /// A `traceparent`/`tracestate` propagator that enforces the W3C Trace Context rules exactly.
@@ -70,8 +70,11 @@ impl StrictTraceContextPropagator {
     }
 
     fn parts<'a>(parent: Traceparent, tracestate: Option<impl IntoIterator<Item = &'a str>>) -> Option<ExtractedParts> {
-        let members = tracestate.and_then(parse_tracestate).unwrap_or_default();
-        let (trace_state, full) = tracestate::to_api_trace_state(parent.trace_id, members);
+        // Most requests carry no `tracestate`: nothing to parse, convert or drop.
+        let (trace_state, full) = match tracestate.and_then(parse_tracestate) {
+            Some(members) => tracestate::to_api_trace_state(parent.trace_id, members),
+            None => (TraceState::NONE, None),
+        };
         let span_context = SpanContext::new(parent.trace_id, parent.span_id, parent.flags, true, trace_state);
         Some(ExtractedParts { span_context, full_trace_state: full })
     }

@@ -9,12 +9,12 @@ use opentelemetry::Context;
 use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::metrics::MeterProvider;
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::{SpanBuilder, SpanKind, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider};
 use otel_core::config::{HttpClientConfig, HttpClientConfigBuilder};
 use otel_core::metrics::{ClientRequestStart, HttpClientMetrics};
 use otel_core::propagation::Propagation;
 use otel_core::semconv::http::{ClientRequest, HostPort, span_name};
-use otel_core::span_start::{SamplingHint, start_span};
+use otel_core::span_start::{NewSpan, SamplingHint, start_span};
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
@@ -281,9 +281,9 @@ where
         let parent = Context::current();
         let method = shared.config.known_methods().normalize(request.method().as_str());
         let template = request.extensions().get::<UrlTemplate>().map(|t| t.0.clone());
-        let builder = SpanBuilder::from_name(span_name(method, template.as_deref())).with_kind(SpanKind::Client);
+        let span = NewSpan::new(span_name(method, template.as_deref()), SpanKind::Client);
         let destination = Destination::of(&request, shared.origin.as_ref());
-        let started = start_span(&shared.tracer, builder, &parent, &shared.sampling, || {
+        let started = start_span(&shared.tracer, span, &parent, &shared.sampling, || {
             let url = destination.url(&request);
             ClientRequest {
                 method: request.method().as_str(),

@@ -9,14 +9,14 @@ use http::{Request, Response};
 use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::metrics::MeterProvider;
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::{Link, SpanBuilder, SpanKind, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::trace::{Link, SpanKind, TraceContextExt, Tracer, TracerProvider};
 use otel_core::config::{HttpServerConfig, HttpServerConfigBuilder};
 use otel_core::hooks::{DefaultSpanName, RequestHook, ResponseHook, SpanNameFormatter};
 use otel_core::intern::{RouteNames, RouteTemplate};
 use otel_core::metrics::HttpServerMetrics;
 use otel_core::propagation::Propagation;
 use otel_core::semconv::http::{ServerRequest, protocol_version};
-use otel_core::span_start::{SamplingHint, start_span_named};
+use otel_core::span_start::{NewSpan, SamplingHint, start_span_named};
 use std::any::TypeId;
 use std::cell::OnceCell;
 use std::fmt;
@@ -394,9 +394,9 @@ where
         // Interned only when a span records or metrics need it: an unsampled request skips it.
         let route = OnceCell::new();
         let route = || route.get_or_init(|| matched.as_deref().map(|r| ROUTES.with(|routes| routes.route(r)))).as_ref();
-        let mut builder = SpanBuilder::from_name(method.span_name_prefix()).with_kind(SpanKind::Server);
+        let mut span = NewSpan::new(method.span_name_prefix(), SpanKind::Server);
         if let Some(link) = parent.link {
-            builder = builder.with_links(vec![Link::with_context(link)]);
+            span = span.with_links(vec![Link::with_context(link)]);
         }
         let name = || match route() {
             Some(route) if TypeId::of::<N>() == TypeId::of::<DefaultSpanName>() => {
@@ -404,7 +404,7 @@ where
             }
             route => shared.hooks.span_name.span_name(method, route.map(RouteTemplate::as_str), &request),
         };
-        let started = start_span_named(&shared.tracer, builder, &parent.context, &shared.sampling, Some(name), || {
+        let started = start_span_named(&shared.tracer, span, &parent.context, &shared.sampling, Some(name), || {
             server_request(&request, target, scheme).attributes(&shared.config, route().map(RouteTemplate::to_static))
         });
         if started.recording {
