@@ -103,7 +103,7 @@ where
     start_span_named(tracer, new, parent, hint, None::<fn() -> Cow<'static, str>>, attributes)
 }
 
-/// [`start_span`] whose full name is also computed only for a span that may record: `span`
+/// [`start_span`] whose full name is also computed only for a span that may record: `new`
 /// carries a name that costs nothing (the HTTP method), the sampler sees it when the span is
 /// predicted to be dropped, and a span that records anyway is renamed with `name`.
 ///

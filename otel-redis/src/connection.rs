@@ -337,19 +337,22 @@ where
             // attributes go into the builder (one exactly sized vector, which samplers see).
             // Otherwise the span starts bare and gets its attributes only if recorded: an
             // unsampled command allocates nothing.
-            let builder = SpanBuilder {
+            let builder = |attributes| SpanBuilder {
                 name: name.clone(),
                 span_kind: Some(SpanKind::Client),
-                attributes: parent_sampled.then(|| self.attributes(request, described, name.clone(), db)),
+                attributes,
                 ..SpanBuilder::default()
             };
             let mut traced = if parent_sampled {
                 // Nearly always recorded: the box comes first and the span is built right in it,
                 // as moving it there afterwards would copy it (a span is a few hundred bytes).
-                Traced::boxed(self, || self.tracer.build_with_context(builder, parent))
+                Traced::boxed(self, || {
+                    let attributes = self.attributes(request, described, name.clone(), db);
+                    self.tracer.build_with_context(builder(Some(attributes)), parent)
+                })
             } else {
                 // Often dropped by the sampler: no box until the span is known to be recorded.
-                let span = self.tracer.build_with_context(builder, parent);
+                let span = self.tracer.build_with_context(builder(None), parent);
                 if !span.is_recording() {
                     return metric_only();
                 }
