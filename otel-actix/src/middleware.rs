@@ -379,13 +379,14 @@ where
         let parent = config.context_policy().apply(shared.propagator.extract(&headers));
 
         let method = config.known_methods().normalize(method_str);
-        let scheme = match uri.scheme_str() {
+        // Read only for attributes and metrics: a request with neither skips them.
+        let scheme = || match uri.scheme_str() {
             Some("https") => "https",
             Some("http") => "http",
             _ if request.app_config().secure() => "https",
             _ => "http",
         };
-        let version = protocol_version(request.version());
+        let version = || protocol_version(request.version());
         // Wrapping a resource, the router already matched (nothing of the path is left): the
         // route is known at start. Wrapping an app or scope, it is read after routing.
         let route = match request.match_info().unprocessed() {
@@ -396,8 +397,8 @@ where
             ServerRequest {
                 method: method_str,
                 target,
-                scheme,
-                protocol_version: version,
+                scheme: scheme(),
+                protocol_version: version(),
                 authority: uri.authority().map(|a| a.as_str()),
                 headers: &headers,
                 peer: request.peer_addr(),
@@ -410,7 +411,7 @@ where
         }
         let Started { cx, recording } = start_span(&shared.tracer, span, &parent.context, &self.hint, attributes);
         let metrics = shared.metrics.as_ref().map(|m| {
-            let mut active = m.start(method.as_str(), scheme, version);
+            let mut active = m.start(method.as_str(), scheme(), version());
             if let Some(route) = &route {
                 active.set_route(route.to_static());
             }
