@@ -354,6 +354,59 @@ async fn a_failed_send_records_the_kafka_error_code_and_passes_the_error_through
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_is_waited_out_within_the_queue_timeout_and_recorded_when_it_is_not() {
+    let brokers = brokers();
+    let recorder = SpanRecorder::new();
+    let topic = unique("future-queue-full");
+    create_topic(&brokers, &topic).await;
+    let mut config = producer_config(&brokers);
+    // One record at most until its delivery report is served, and the first one held back for
+    // 300 ms before it is sent: the records behind it surely find the queue full.
+    config.set("queue.buffering.max.messages", "1").set("linger.ms", "300");
+    let inner: FutureProducer = config.create().unwrap_or_else(|e| unreachable(&brokers, e));
+    let producer = TracedFutureProducer::builder()
+        .tracer_provider(recorder.provider())
+        .propagator(StrictTraceContextPropagator::new())
+        .client_config(&config)
+        .build(inner);
+
+    // The first record is enqueued by the first poll of its send.
+    let mut first = Box::pin(producer.send(FutureRecord::<str, str>::to(&topic).key("first").payload("x"), WAIT));
+    assert!(futures_util::poll!(first.as_mut()).is_pending(), "waiting for the delivery report");
+    // No time to wait: rejected at once, the record handed back as `FutureProducer::send` does.
+    let record = FutureRecord::<str, str>::to(&topic).key("second").payload("y");
+    let (error, message) = producer.send(record, Duration::ZERO).await.expect_err("the queue is full");
+    assert_eq!(error.rdkafka_error_code(), Some(rdkafka::types::RDKafkaErrorCode::QueueFull));
+    assert_eq!(
+        (message.topic(), message.key(), message.payload()),
+        (topic.as_str(), Some(&b"second"[..]), Some(&b"y"[..]))
+    );
+    // Time to wait: retried until the first record's report makes room, then delivered.
+    let third = producer.send(FutureRecord::<str, str>::to(&topic).key("third").payload("z"), WAIT);
+    let (first, third) = futures_util::future::join(first, third).await;
+    let (first, third) = (first.expect("delivered"), third.expect("delivered after waiting"));
+    assert_eq!(third.offset, first.offset + 1);
+
+    let spans = recorder.spans();
+    let sends = spans.named(&format!("send {topic}"));
+    assert_eq!(sends.len(), 3);
+    let by_key = |key: &str| {
+        let key = Value::from(key.to_owned());
+        *sends.iter().find(|span| span.attr("messaging.kafka.message.key") == Some(&key)).expect("a send span")
+    };
+    by_key("second").assert_status_error().assert_attr("error.type", "QueueFull");
+    for (key, delivery) in [("first", &first), ("third", &third)] {
+        by_key(key).assert_status_unset().assert_attr("messaging.kafka.offset", delivery.offset);
+    }
+    let plain = plain_consumer(&brokers, &topic);
+    for key in ["first", "third"] {
+        let message = recv(&plain).await;
+        assert_eq!(message.key(), Some(key.as_bytes()), "delivered in order, the rejected record never");
+        assert!(headers_of(&message).iter().any(|(name, _)| name == "traceparent"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_handler_records_its_error_type_and_a_tombstone_is_marked() {
     let brokers = brokers();
     let recorder = SpanRecorder::new();
