@@ -23,11 +23,13 @@ mod headers;
 mod messaging;
 mod producer;
 mod scope;
+mod send_future;
 
 pub use base_producer::{DeliveryState, TracedBaseProducer, TracedProducerContext, TracedThreadedProducer};
 pub use consumer::{ConsumerTracing, ConsumerTracingBuilder, ProcessParent, TracedConsumer, TracedMessage};
 pub use headers::{KafkaHeaders, MessageExtractor, extract_context, extract_context_with};
 pub use producer::{TracedFutureProducer, TracedFutureProducerBuilder, TracedProducerBuilder};
+pub use send_future::SendFuture;
 
 // The README's examples are compiled as doctests, so they stay true.
 #[cfg(doctest)]

@@ -4,6 +4,7 @@
 use crate::headers::RecordInjector;
 use crate::messaging::{self, TopicNames};
 use crate::scope::scope;
+use crate::send_future::SendFuture;
 use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{Span, SpanContext, SpanKind, Status, Tracer, TracerProvider};
@@ -15,16 +16,13 @@ use rdkafka::ClientConfig;
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::message::{OwnedHeaders, OwnedMessage, Timestamp, ToBytes};
-use rdkafka::producer::future_producer::OwnedDeliveryResult;
+use rdkafka::message::{OwnedHeaders, ToBytes};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::{AsyncRuntime, DefaultRuntime, Timeout};
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 /// librdkafka's `client.id` when none is configured.
 pub(crate) const DEFAULT_CLIENT_ID: &str = "rdkafka";
@@ -140,72 +138,22 @@ where
     /// record is offered again every 100 ms until `queue_timeout` has passed, then comes back with
     /// `QueueFull`. One difference: a record that librdkafka destroys without a delivery report
     /// (its producer gone) gives `KafkaError::Canceled`, where `FutureProducer::send` panics.
-    pub async fn send<K, P, D>(&self, mut record: FutureRecord<'_, K, P>, queue_timeout: D) -> OwnedDeliveryResult
+    pub fn send<'a, K, P, D>(
+        &'a self,
+        record: FutureRecord<'a, K, P>,
+        queue_timeout: D,
+    ) -> SendFuture<'a, C, R, T, K, P>
     where
         K: ToBytes + ?Sized,
         P: ToBytes + ?Sized,
         D: Into<Timeout>,
     {
-        let key = record.key.map(ToBytes::to_bytes);
-        let parent = Context::current();
-        let mut span = self.shared.start(&parent, record.topic, record.partition, key, record.payload.is_some());
-        self.shared.inject(&parent, span.span_context(), &mut record.headers);
-        drop(parent); // not kept in the future
-        // What `FutureProducer::send` does, through `send_result`: enqueue, retrying every 100 ms
-        // while librdkafka's queue is full and `queue_timeout` allows, then wait for the report.
-        // Written out so that the future stays small: `FutureProducer::send`'s future keeps a
-        // timer and a second copy of the record beside the report it waits for (624 bytes), and
-        // with the span beside it the task of a traced send missed the allocator's per-thread
-        // cache. Here the timer is boxed, as only a full queue needs it.
-        let queue_timeout = queue_timeout.into();
-        let start = Instant::now();
-        let topic = record.topic;
-        let result = loop {
-            match self.inner.send_result(record) {
-                Ok(delivery) => {
-                    // The report's sender is dropped unanswered only when librdkafka destroys the
-                    // record without a report (the producer is gone): an error, where rdkafka
-                    // panics.
-                    break match delivery.await {
-                        Ok(report) => report,
-                        Err(_canceled) => Err((KafkaError::Canceled, message_to(topic))),
-                    };
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
-                    if queue_timeout == Timeout::Never
-                        || matches!(queue_timeout, Timeout::After(limit) if start.elapsed() < limit) =>
-                {
-                    record = back;
-                    Box::pin(R::delay_for(Duration::from_millis(100))).await;
-                }
-                Err((error, back)) => break Err((error, owned_message(back))),
-            }
-        };
-        span.finish(result.as_ref().map(|delivery| (delivery.partition, delivery.offset)).map_err(|(error, _)| error));
-        result
+        SendFuture::new(self, record, queue_timeout.into())
     }
-}
 
-/// A record that could not be enqueued, handed back as `FutureProducer::send` does: a copy.
-fn owned_message<K, P>(record: FutureRecord<'_, K, P>) -> OwnedMessage
-where
-    K: ToBytes + ?Sized,
-    P: ToBytes + ?Sized,
-{
-    OwnedMessage::new(
-        record.payload.map(|payload| payload.to_bytes().to_vec()),
-        record.key.map(|key| key.to_bytes().to_vec()),
-        record.topic.to_owned(),
-        record.timestamp.map_or(Timestamp::NotAvailable, Timestamp::CreateTime),
-        record.partition.unwrap_or(-1),
-        0,
-        record.headers,
-    )
-}
-
-/// An empty message to `topic`, for an error that left no record to hand back.
-fn message_to(topic: &str) -> OwnedMessage {
-    OwnedMessage::new(None, None, topic.to_owned(), Timestamp::NotAvailable, -1, 0, None)
+    pub(crate) fn shared(&self) -> &Shared<T> {
+        &self.shared
+    }
 }
 
 impl<T> Shared<T>
@@ -314,9 +262,16 @@ impl EndSpan for ErasedSpan {
 /// Kept in the `send` future and ended in place: the SDK's span is large (about 300 bytes), and
 /// every move of it costs more than most of the work done on it.
 pub(crate) struct SendSpan<S: EndSpan> {
-    /// `None` only once moved out by [`SendSpan::erase`].
+    /// `None` before the span starts and once moved out by [`SendSpan::erase`].
     span: Option<S>,
     recording: bool,
+}
+
+impl<S: EndSpan> SendSpan<S> {
+    /// No span yet: nothing to end.
+    pub(crate) const fn not_started() -> Self {
+        Self { span: None, recording: false }
+    }
 }
 
 impl<S: Span + Send + Sync + 'static> SendSpan<S> {

@@ -407,6 +407,30 @@ async fn a_full_queue_is_waited_out_within_the_queue_timeout_and_recorded_when_i
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_dropped_before_its_report_ends_its_span_and_one_never_polled_records_nothing() {
+    let brokers = brokers();
+    let recorder = SpanRecorder::new();
+    let topic = unique("dropped-send");
+    create_topic(&brokers, &topic).await;
+    let producer = traced_producer(&recorder, &brokers);
+
+    // Like an `async fn`, `send` does nothing until polled: no span, nothing enqueued.
+    drop(producer.send(FutureRecord::<str, str>::to(&topic).key("never").payload("x"), WAIT));
+    // Polled once (span started, record enqueued), then given up before the report.
+    let mut sent = Box::pin(producer.send(FutureRecord::<str, str>::to(&topic).key("dropped").payload("y"), WAIT));
+    assert!(futures_util::poll!(sent.as_mut()).is_pending(), "waiting for the delivery report");
+    drop(sent);
+
+    let spans = recorder.spans();
+    spans
+        .one(&format!("send {topic}"))
+        .assert_attr("messaging.kafka.message.key", "dropped")
+        .assert_no_attr("messaging.kafka.offset");
+    let plain = plain_consumer(&brokers, &topic);
+    assert_eq!(recv(&plain).await.key(), Some(&b"dropped"[..]), "the enqueued record is delivered all the same");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_handler_records_its_error_type_and_a_tombstone_is_marked() {
     let brokers = brokers();
     let recorder = SpanRecorder::new();
