@@ -74,24 +74,6 @@ where
         Self { producer, queue_timeout, span: SendSpan::not_started(), step: Step::Start(record) }
     }
 
-    /// Offers `record` to librdkafka's queue: sets the next step, or gives the result when the
-    /// record is refused for good.
-    fn enqueue(&mut self, record: FutureRecord<'a, K, P>, since: Option<Instant>) -> Option<OwnedDeliveryResult> {
-        let topic = record.topic;
-        match self.producer.inner().send_result(record) {
-            Ok(report) => self.step = Step::Delivering { report, topic },
-            Err((error @ KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), record)) => {
-                let since = since.unwrap_or_else(Instant::now);
-                if !self.may_wait(since) {
-                    return Some(Err((error, owned_message(record))));
-                }
-                self.step = Step::QueueFull { record, since, delay: Box::pin(R::delay_for(QUEUE_FULL_RETRY)) };
-            }
-            Err((error, record)) => return Some(Err((error, owned_message(record)))),
-        }
-        None
-    }
-
     /// Whether a record first refused at `since` may wait for room, as `FutureProducer::send`
     /// decides it.
     fn may_wait(&self, since: Instant) -> bool {
@@ -128,7 +110,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         loop {
-            match &mut this.step {
+            let since = match &mut this.step {
                 Step::Delivering { report, topic } => {
                     let result = match ready!(Pin::new(report).poll(cx)) {
                         Ok(result) => result,
@@ -140,28 +122,45 @@ where
                     this.finish(&result);
                     return Poll::Ready(result);
                 }
-                Step::QueueFull { delay, .. } => ready!(delay.as_mut().poll(cx)),
-                Step::Start(_) | Step::Done => {}
-            }
-            // The first poll, or the wait for room is over: offer the record.
-            let (record, since) = match std::mem::replace(&mut this.step, Step::Done) {
-                Step::Start(mut record) => {
+                Step::QueueFull { delay, since, .. } => {
+                    ready!(delay.as_mut().poll(cx));
+                    Some(*since)
+                }
+                Step::Start(record) => {
+                    // The first poll: the span starts, its context goes into the record's
+                    // headers (the record is worked on in place: every move of it is a copy).
                     let key = record.key.map(ToBytes::to_bytes);
                     let shared = this.producer.shared();
                     let parent = Context::current();
                     this.span = shared.start(&parent, record.topic, record.partition, key, record.payload.is_some());
                     shared.inject(&parent, this.span.span_context(), &mut record.headers);
-                    (record, None)
+                    None
                 }
-                Step::QueueFull { record, since, .. } => (record, Some(since)),
                 // Polled again after its result: a contract breach, answered without a panic.
-                Step::Done | Step::Delivering { .. } => {
-                    return Poll::Ready(Err((KafkaError::Canceled, message_to(""))));
-                }
+                Step::Done => return Poll::Ready(Err((KafkaError::Canceled, message_to("")))),
             };
-            if let Some(result) = this.enqueue(record, since) {
-                this.finish(&result);
-                return Poll::Ready(result);
+            // Offer the record to librdkafka's queue.
+            let (Step::Start(record) | Step::QueueFull { record, .. }) = std::mem::replace(&mut this.step, Step::Done)
+            else {
+                continue; // not reached: the step was one of these two just above
+            };
+            let topic = record.topic;
+            match this.producer.inner().send_result(record) {
+                Ok(report) => this.step = Step::Delivering { report, topic },
+                Err((error @ KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), record)) => {
+                    let since = since.unwrap_or_else(Instant::now);
+                    if !this.may_wait(since) {
+                        let result = Err((error, owned_message(record)));
+                        this.finish(&result);
+                        return Poll::Ready(result);
+                    }
+                    this.step = Step::QueueFull { record, since, delay: Box::pin(R::delay_for(QUEUE_FULL_RETRY)) };
+                }
+                Err((error, record)) => {
+                    let result = Err((error, owned_message(record)));
+                    this.finish(&result);
+                    return Poll::Ready(result);
+                }
             }
         }
     }
