@@ -399,6 +399,19 @@ mod tests {
     use otel_core::propagation::StrictTraceContextPropagator;
     use rdkafka::message::{Header, Headers, OwnedMessage, Timestamp};
 
+    /// A send can be spawned on a multi-threaded runtime, as `FutureProducer::send`'s can.
+    #[test]
+    fn the_send_future_is_send() {
+        fn spawnable<F: std::future::Future + Send + 'static>(_: F) {}
+        let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", "127.0.0.1:9").create().unwrap();
+        let provider = SdkTracerProvider::builder().build();
+        let traced = Arc::new(TracedProducerBuilder::default().tracer_provider(&provider).build(producer));
+        spawnable(async move {
+            let record = FutureRecord::<str, str>::to("orders").payload("x");
+            let _ = traced.send(record, std::time::Duration::ZERO).await;
+        });
+    }
+
     /// The traceparent a record sent under `parent` gets, with `sampler`.
     fn injected(sampler: Sampler, parent: &str) -> String {
         let provider = SdkTracerProvider::builder().with_sampler(sampler).build();
