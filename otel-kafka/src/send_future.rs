@@ -82,6 +82,13 @@ where
             Timeout::After(limit) => since.elapsed() < limit,
         }
     }
+
+    /// Ends the span with `result`, the one returned.
+    fn finish(&mut self, result: &OwnedDeliveryResult) {
+        self.step = Step::Done;
+        let report = result.as_ref().map(|delivery| (delivery.partition, delivery.offset));
+        self.span.finish(report.map_err(|(error, _)| error));
+    }
 }
 
 // Nothing is pinned structurally: the timer is boxed, the rest is `Unpin` or never pinned.
@@ -131,9 +138,12 @@ where
                     // headers (the record is worked on in place: every move of it is a copy).
                     let key = record.key.map(ToBytes::to_bytes);
                     let shared = this.producer.shared();
-                    let parent = Context::current();
-                    this.span = shared.start(&parent, record.topic, record.partition, key, record.payload.is_some());
-                    shared.inject(&parent, this.span.span_context(), &mut record.headers);
+                    let span = &mut this.span;
+                    // The current context is borrowed, not cloned.
+                    Context::map_current(|parent| {
+                        *span = shared.start(parent, record.topic, record.partition, key, record.payload.is_some());
+                        shared.inject(parent, span.span_context(), &mut record.headers);
+                    });
                     None
                 }
                 // Polled again after its result: a contract breach, answered without a panic.
@@ -163,23 +173,6 @@ where
                 }
             }
         }
-    }
-}
-
-impl<C, R, T, K, P> SendFuture<'_, C, R, T, K, P>
-where
-    C: ClientContext + 'static,
-    R: AsyncRuntime,
-    T: Tracer,
-    T::Span: Send + Sync + 'static,
-    K: ToBytes + ?Sized,
-    P: ToBytes + ?Sized,
-{
-    /// Ends the span with `result`, the one returned.
-    fn finish(&mut self, result: &OwnedDeliveryResult) {
-        self.step = Step::Done;
-        let report = result.as_ref().map(|delivery| (delivery.partition, delivery.offset));
-        self.span.finish(report.map_err(|(error, _)| error));
     }
 }
 
