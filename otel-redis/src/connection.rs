@@ -9,8 +9,10 @@ use opentelemetry::{Context, InstrumentationScope, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use otel_core::hooks::{RequestHook, ResponseHook};
 use otel_core::metrics::DbClientMetrics;
-use redis::aio::ConnectionLike;
+use pin_project_lite::pin_project;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, ConnectionAddr, ConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult, Value};
+use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
@@ -49,9 +51,10 @@ type ResponseHookFn = Arc<dyn for<'a> ResponseHook<RedisResponse<'a>>>;
 
 /// A Redis connection that records one CLIENT span per command, pipeline or transaction.
 ///
-/// Wrap a `MultiplexedConnection`, a `ConnectionManager` or a cluster connection; cloning is as
-/// cheap as cloning the inner connection. Spans are children of `Context::current()` when the
-/// command is issued.
+/// Wrap a `MultiplexedConnection`, a `ConnectionManager`, a cluster connection or any other owned
+/// (`'static`) `ConnectionLike`; cloning is as cheap as cloning the inner connection. Spans are
+/// children of `Context::current()` when the command is issued. A `MultiplexedConnection`'s own
+/// command future is held inside the traced one, not boxed on its own.
 ///
 /// ```no_run
 /// # async fn run() -> redis::RedisResult<()> {
@@ -296,7 +299,7 @@ where
     /// Starts the span of `request` and returns the future that ends it, still without the reply
     /// it waits for; `None` when there is nothing to record (no sampled span and no metrics): the
     /// inner future then runs untouched.
-    fn start<'a, R>(&'a self, request: RedisRequest<'_>, db: i64) -> Option<Box<Traced<'a, T, R>>> {
+    fn start<'a, F>(&'a self, request: RedisRequest<'_>, db: i64) -> Option<Box<Traced<'a, T, F>>> {
         // The parent is borrowed, not cloned: the span is started inside, as `Tracer::build` does.
         let mut traced = Context::map_current(|parent| {
             let parent_sampled = parent.span().span_context().is_sampled();
@@ -381,6 +384,27 @@ where
             traced.operation.span = Some(Started::InContext(cx));
         }
         Some(traced)
+    }
+
+    /// Sends `request` on `con`: through `traced` (its reply) inside the span's future, or through
+    /// `untraced` when there is nothing to record.
+    #[inline(always)]
+    fn call<'a, C, F, R>(
+        &'a self,
+        request: RedisRequest<'_>,
+        db: i64,
+        con: &'a mut C,
+        traced: impl FnOnce(&'a mut C) -> F,
+        untraced: impl FnOnce(&'a mut C) -> RedisFuture<'a, R>,
+    ) -> RedisFuture<'a, R>
+    where
+        F: Future<Output = RedisResult<R>> + Send + 'a,
+        R: Reply + Send + 'a,
+        T: Send + Sync,
+    {
+        let Some(mut future) = self.start(request, db) else { return untraced(con) };
+        future.reply = Some(traced(con));
+        Box::into_pin(future)
     }
 
     fn attributes(
@@ -515,17 +539,21 @@ impl Reply for Vec<Value> {
     }
 }
 
-/// The future of a traced command: the inner reply, then the span's end. A plain struct, built
-/// once in its box (an `async` block would be built, then moved, with the span inside).
-struct Traced<'a, T: Tracer, R> {
-    /// Set right after the span starts (the inner connection is not called while the current
-    /// context is borrowed).
-    reply: Option<RedisFuture<'a, R>>,
-    shared: &'a Shared<T>,
-    operation: Operation<T::Span>,
+pin_project! {
+    /// The future of a traced command: the inner reply, then the span's end. A plain struct, built
+    /// once in its box (an `async` block would be built, then moved, with the span inside).
+    struct Traced<'a, T: Tracer, F> {
+        // Set right after the span starts (the inner connection is not called while the current
+        // context is borrowed): the inner connection's boxed future, or a multiplexed
+        // connection's own future, unboxed.
+        #[pin]
+        reply: Option<F>,
+        shared: &'a Shared<T>,
+        operation: Operation<T::Span>,
+    }
 }
 
-impl<'a, T: Tracer, R> Traced<'a, T, R> {
+impl<'a, T: Tracer, F> Traced<'a, T, F> {
     /// Allocates, then starts the span (`span()`), so that it can be written straight into the
     /// box; the reply comes later.
     #[inline(always)]
@@ -536,46 +564,51 @@ impl<'a, T: Tracer, R> Traced<'a, T, R> {
     }
 }
 
-// Nothing is pinned structurally: the reply is a box of its own and the span is never pinned.
-impl<T: Tracer, R> Unpin for Traced<'_, T, R> {}
-
-impl<T, R> Future for Traced<'_, T, R>
+impl<T, F, R> Future for Traced<'_, T, F>
 where
     T: Tracer,
     T::Span: Send + Sync + 'static,
+    F: Future<Output = RedisResult<R>>,
     R: Reply,
 {
     type Output = RedisResult<R>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let Some(reply) = &mut this.reply else {
+        let this = self.project();
+        let Some(reply) = this.reply.as_pin_mut() else {
             return Poll::Ready(Err(RedisError::from((redis::ErrorKind::Client, "otel-redis: no reply to wait for"))));
         };
-        let result = ready!(reply.as_mut().poll(cx));
+        let result = ready!(reply.poll(cx));
         let response = match &result {
             Ok(reply) => reply.response(),
             Err(error) => RedisResponse::Error(error),
         };
-        this.shared.finish(&mut this.operation, response);
+        this.shared.finish(this.operation, response);
         Poll::Ready(result)
     }
 }
 
 impl<C, T> ConnectionLike for TracedConnection<C, T>
 where
-    C: ConnectionLike + Send,
+    C: ConnectionLike + Send + 'static,
     T: Tracer + Send + Sync + 'static,
     T::Span: Send + Sync + 'static,
 {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         let db = self.inner.get_db();
         let Self { inner, shared } = self;
-        let Some(mut traced) = shared.start(RedisRequest::Command(cmd), db) else {
-            return inner.req_packed_command(cmd);
-        };
-        traced.reply = Some(inner.req_packed_command(cmd));
-        Box::into_pin(traced)
+        let request = RedisRequest::Command(cmd);
+        // A multiplexed connection's own future goes into the traced future's box: one
+        // allocation fewer per command. (The type check is resolved at compile time.)
+        if is_multiplexed(inner) {
+            return match (inner as &mut dyn Any).downcast_mut::<MultiplexedConnection>() {
+                Some(con) => {
+                    shared.call(request, db, con, |con| con.send_packed_command(cmd), |con| con.req_packed_command(cmd))
+                }
+                None => not_multiplexed(),
+            };
+        }
+        shared.call(request, db, inner, |con| con.req_packed_command(cmd), |con| con.req_packed_command(cmd))
     }
 
     fn req_packed_commands<'a>(
@@ -586,16 +619,46 @@ where
     ) -> RedisFuture<'a, Vec<Value>> {
         let db = self.inner.get_db();
         let Self { inner, shared } = self;
-        let Some(mut traced) = shared.start(RedisRequest::Pipeline(pipeline), db) else {
-            return inner.req_packed_commands(pipeline, offset, count);
-        };
-        traced.reply = Some(inner.req_packed_commands(pipeline, offset, count));
-        Box::into_pin(traced)
+        let request = RedisRequest::Pipeline(pipeline);
+        if is_multiplexed(inner) {
+            return match (inner as &mut dyn Any).downcast_mut::<MultiplexedConnection>() {
+                Some(con) => shared.call(
+                    request,
+                    db,
+                    con,
+                    |con| con.send_packed_commands(pipeline, offset, count),
+                    |con| con.req_packed_commands(pipeline, offset, count),
+                ),
+                None => not_multiplexed(),
+            };
+        }
+        shared.call(
+            request,
+            db,
+            inner,
+            |con| con.req_packed_commands(pipeline, offset, count),
+            |con| con.req_packed_commands(pipeline, offset, count),
+        )
     }
 
     fn get_db(&self) -> i64 {
         self.inner.get_db()
     }
+}
+
+/// Whether the inner connection is a `MultiplexedConnection` (known at compile time).
+fn is_multiplexed<C: 'static>(inner: &C) -> bool {
+    (inner as &dyn Any).is::<MultiplexedConnection>()
+}
+
+/// The answer for a connection that passed [`is_multiplexed`] and then failed to downcast, which
+/// cannot happen. (Checking first and downcasting second keeps the inner connection usable on the
+/// other path: a downcast whose result is returned would hold it borrowed on both.)
+fn not_multiplexed<'a, R: Send + 'a>() -> RedisFuture<'a, R> {
+    Box::pin(std::future::ready(Err(RedisError::from((
+        redis::ErrorKind::Client,
+        "otel-redis: not a multiplexed connection",
+    )))))
 }
 
 impl<S: Span> Drop for Operation<S> {

@@ -307,6 +307,41 @@ async fn spans_nest_under_the_current_span_and_clones_share_settings() {
     spans.one("GET").assert_child_of(&parent);
 }
 
+/// A command given up before its reply (a timeout around it) still ends its span, once and
+/// without an error, and the connection goes on working: on a multiplexed connection (whose own
+/// future the traced one holds unboxed) and on a connection manager (whose boxed future it wraps).
+#[tokio::test]
+async fn a_command_dropped_before_its_reply_ends_its_span_once() {
+    async fn give_up_then_go_on<C: redis::aio::ConnectionLike + Send + Sync + 'static>(
+        mut con: TracedConnection<C, SdkTracer>,
+    ) {
+        // Blocks in Redis for 200 ms (nothing is ever pushed to the key); abandoned after 20.
+        let mut blpop = redis::cmd("BLPOP");
+        blpop.arg("otel-redis:dropped-command:never").arg(0.2);
+        let abandoned =
+            tokio::time::timeout(Duration::from_millis(20), blpop.query_async::<Option<Vec<String>>>(&mut con));
+        assert!(abandoned.await.is_err(), "BLPOP should still be blocked after 20 ms");
+        let after: Option<String> = con.get("otel-redis:dropped-command:after").await.unwrap();
+        assert_eq!(after, None);
+    }
+    let (client, inner) = plain_connection().await;
+    let manager = ConnectionManager::new(client.clone()).await.unwrap();
+    for (recorder, multiplexed) in [(SpanRecorder::new(), true), (SpanRecorder::new(), false)] {
+        let builder = TracedConnection::builder()
+            .tracer_provider(recorder.provider())
+            .connection_info(client.get_connection_info());
+        if multiplexed {
+            give_up_then_go_on(builder.build(inner.clone())).await;
+        } else {
+            give_up_then_go_on(builder.build(manager.clone())).await;
+        }
+        let spans = recorder.spans();
+        spans.assert_count(2);
+        spans.one("BLPOP").assert_status_unset().assert_no_attr("error.type");
+        spans.one("GET").assert_status_unset();
+    }
+}
+
 #[tokio::test]
 async fn parent_only_tracing_skips_commands_without_a_sampled_parent() {
     let recorder = SpanRecorder::new();
