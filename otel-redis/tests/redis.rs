@@ -326,7 +326,8 @@ async fn a_command_dropped_before_its_reply_ends_its_span_once() {
     }
     let (client, inner) = plain_connection().await;
     let manager = ConnectionManager::new(client.clone()).await.unwrap();
-    for (recorder, multiplexed) in [(SpanRecorder::new(), true), (SpanRecorder::new(), false)] {
+    for multiplexed in [true, false] {
+        let recorder = SpanRecorder::new();
         let builder = TracedConnection::builder()
             .tracer_provider(recorder.provider())
             .connection_info(client.get_connection_info());
