@@ -376,6 +376,79 @@ async fn a_sampler_that_drops_under_a_sampled_parent_exports_nothing() {
     assert!(recorder.spans().is_empty());
 }
 
+/// `db.client.operation.duration`: one point per command, whether or not it has a span (here
+/// parent-only tracing leaves most commands without one), with the span's low-cardinality
+/// attributes and, on failure, the error's.
+#[tokio::test]
+async fn every_command_is_measured_with_or_without_a_span() {
+    use opentelemetry::metrics::MeterProvider;
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+
+    let exporter = InMemoryMetricExporter::default();
+    let meters = SdkMeterProvider::builder().with_reader(PeriodicReader::builder(exporter.clone()).build()).build();
+    let recorder = SpanRecorder::new();
+    let (client, inner) = plain_connection().await;
+    let mut con = TracedConnection::builder()
+        .tracer_provider(recorder.provider())
+        .connection_info(client.get_connection_info())
+        .require_sampled_parent(true)
+        .metrics(&meters.meter("test"))
+        .build(inner);
+    let k = "otel-redis:metrics:k";
+    let _: () = con.set(k, "v").await.unwrap();
+    let sampled = remote_context("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    let _: Option<String> = con.get(k).with_context(sampled).await.unwrap();
+    con.lpush::<_, _, ()>(k, "x").await.unwrap_err();
+    let _: (String, String) = redis::pipe().get(k).get(k).query_async(&mut con).await.unwrap();
+    let _: () = con.del(k).await.unwrap();
+
+    recorder.spans().assert_count(1);
+    recorder.spans().one("GET");
+    meters.force_flush().unwrap();
+    let mut points = Vec::new();
+    for resource in exporter.get_finished_metrics().unwrap() {
+        for metric in resource.scope_metrics().flat_map(|scope| scope.metrics()) {
+            if metric.name() != "db.client.operation.duration" {
+                continue;
+            }
+            assert_eq!(metric.unit(), "s");
+            let AggregatedMetrics::F64(MetricData::Histogram(histogram)) = metric.data() else {
+                panic!("db.client.operation.duration is not an f64 histogram")
+            };
+            for point in histogram.data_points() {
+                let mut attributes: Vec<String> =
+                    point.attributes().map(|kv| format!("{}={}", kv.key, kv.value)).collect();
+                attributes.sort();
+                points.push((attributes, point.count()));
+            }
+        }
+    }
+    points.sort();
+    let point = |operation: &str, failure: &[&str]| {
+        let mut attributes: Vec<String> = [
+            "db.namespace=0".to_owned(),
+            format!("db.operation.name={operation}"),
+            "db.system.name=redis".to_owned(),
+            "server.address=127.0.0.1".to_owned(),
+        ]
+        .into_iter()
+        .chain(failure.iter().map(|s| (*s).to_owned()))
+        .collect();
+        attributes.sort();
+        (attributes, 1)
+    };
+    let mut expected = vec![
+        point("DEL", &[]),
+        point("GET", &[]),
+        point("LPUSH", &["db.response.status_code=WRONGTYPE", "error.type=WRONGTYPE"]),
+        point("PIPELINE GET", &[]),
+        point("SET", &[]),
+    ];
+    expected.sort();
+    assert_eq!(points, expected);
+}
+
 #[tokio::test]
 async fn query_text_can_be_turned_off_and_hooks_add_attributes() {
     let recorder = SpanRecorder::new();
