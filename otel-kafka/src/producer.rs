@@ -267,6 +267,10 @@ pub(crate) struct SendSpan<S: EndSpan> {
     recording: bool,
 }
 
+// The span is never pinned: it is ended in place through `&mut`. (This makes the `send` future
+// `Unpin` too: its timer is boxed and the rest holds references and owned data.)
+impl<S: EndSpan> Unpin for SendSpan<S> {}
+
 impl<S: EndSpan> SendSpan<S> {
     /// No span yet: nothing to end.
     pub(crate) const fn not_started() -> Self {

@@ -91,18 +91,6 @@ where
     }
 }
 
-// Nothing is pinned structurally: the timer is boxed, the rest is `Unpin` or never pinned.
-impl<C, R, T, K, P> Unpin for SendFuture<'_, C, R, T, K, P>
-where
-    C: ClientContext + 'static,
-    R: AsyncRuntime,
-    T: Tracer,
-    T::Span: Send + Sync + 'static,
-    K: ToBytes + ?Sized,
-    P: ToBytes + ?Sized,
-{
-}
-
 impl<C, R, T, K, P> Future for SendFuture<'_, C, R, T, K, P>
 where
     C: ClientContext + 'static,
