@@ -1,10 +1,10 @@
 //! The response body: complete bodies pass as they are, streaming ones carry the request's
-//! context and span to their end.
+//! telemetry to their end.
 
-use crate::telemetry::Telemetry;
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::web::Bytes;
 use otel_core::semconv::http::ERROR_TYPE_OTHER;
+use otel_core::server::RequestTelemetry;
 use pin_project_lite::pin_project;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -17,14 +17,14 @@ use std::task::{Context, Poll};
 /// wrapped (one box): its polls run with the request's context current, so the work it does
 /// joins the request's trace, and the span ends with its last chunk, an error, or a drop.
 #[inline]
-pub(crate) fn traced<B: MessageBody + 'static>(body: B, mut telemetry: Telemetry) -> BoxBody {
+pub(crate) fn traced<B: MessageBody + 'static>(body: B, mut telemetry: RequestTelemetry) -> BoxBody {
     if let BodySize::None = body.size() {
-        telemetry.finish(None);
+        telemetry.end();
         return body.boxed();
     }
     match body.try_into_bytes() {
         Ok(bytes) => {
-            telemetry.finish(None);
+            telemetry.end();
             BoxBody::new(bytes)
         }
         Err(body) => BoxBody::new(StreamingBody { body, telemetry }),
@@ -36,7 +36,7 @@ pin_project! {
     struct StreamingBody<B> {
         #[pin]
         body: B,
-        telemetry: Telemetry,
+        telemetry: RequestTelemetry,
     }
 }
 
@@ -50,15 +50,16 @@ impl<B: MessageBody> MessageBody for StreamingBody<B> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Self::Error>>> {
         let this = self.project();
-        let _current = this.telemetry.attach();
         let mut body = this.body;
-        let polled = this.telemetry.poll(|| body.as_mut().poll_next(cx));
-        match &polled {
-            Poll::Ready(None) => this.telemetry.finish(None),
-            // The error's text is not reachable through `Into<Box<dyn Error>>` without consuming it.
-            Poll::Ready(Some(Err(_))) => this.telemetry.finish(Some((ERROR_TYPE_OTHER, "the response body failed"))),
-            Poll::Ready(Some(Ok(_))) | Poll::Pending => {}
-        }
-        polled
+        this.telemetry.poll(|telemetry| {
+            let polled = body.as_mut().poll_next(cx);
+            match &polled {
+                Poll::Ready(None) => telemetry.end(),
+                // The error's text is not reachable through `Into<Box<dyn Error>>` without consuming it.
+                Poll::Ready(Some(Err(_))) => telemetry.fail(ERROR_TYPE_OTHER, "the response body failed"),
+                Poll::Ready(Some(Ok(_))) | Poll::Pending => {}
+            }
+            polled
+        })
     }
 }

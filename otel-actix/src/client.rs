@@ -26,16 +26,17 @@
 //! with `disable_redirects()` for one span per request on the wire.
 
 use crate::headers::{ActixHeaderInjector, ActixHeaders, protocol_version};
-use crate::scope::scope;
+use crate::scope;
 use actix_web::body::MessageBody;
 use awc::error::{ConnectError, SendRequestError};
 use awc::{ClientRequest, ClientResponse, SendClientRequest};
 use opentelemetry::Context;
 use opentelemetry::global::{self, BoxedTracer};
-use opentelemetry::metrics::Meter;
+use opentelemetry::metrics::MeterProvider;
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::{Span as _, SpanKind, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider};
 use otel_core::config::{HttpClientConfig, HttpClientConfigBuilder};
+use otel_core::internal::span_start::{NewSpan, SamplingHint, Started, start_span};
 use otel_core::metrics::{ClientRequestStart, HttpClientMetrics};
 use otel_core::propagation::Propagation;
 use otel_core::semconv::http::{self as semconv_http, client_error_type};
@@ -58,6 +59,7 @@ struct ClientShared<T> {
     propagator: Propagation,
     config: HttpClientConfig,
     metrics: Option<HttpClientMetrics>,
+    sampling: SamplingHint,
 }
 
 impl<T> Clone for ClientTracing<T> {
@@ -103,6 +105,7 @@ impl ClientTracing {
                 propagator: Propagation::Global,
                 config: CONFIG.get_or_init(HttpClientConfig::from_env).clone(),
                 metrics: None,
+                sampling: SamplingHint::new(false),
             }),
         }
     }
@@ -152,9 +155,16 @@ impl<T> ClientTracingBuilder<T> {
         self
     }
 
-    /// Records `http.client.request.duration` on `meter`.
-    pub fn metrics(mut self, meter: &Meter) -> Self {
-        self.metrics = Some(HttpClientMetrics::new(meter));
+    /// Records `http.client.request.duration` with the global meter provider (`true`), or not
+    /// at all (`false`, the default).
+    pub fn metrics(mut self, enabled: bool) -> Self {
+        self.metrics = enabled.then(|| HttpClientMetrics::new(&global::meter_with_scope(scope())));
+        self
+    }
+
+    /// Records the metric with `provider`'s meter (and turns it on).
+    pub fn meter_provider(mut self, provider: &impl MeterProvider) -> Self {
+        self.metrics = Some(HttpClientMetrics::new(&provider.meter_with_scope(scope())));
         self
     }
 
@@ -166,6 +176,7 @@ impl<T> ClientTracingBuilder<T> {
                 propagator: self.propagator,
                 config: self.config.build(),
                 metrics: self.metrics,
+                sampling: SamplingHint::new(false),
             }),
         }
     }
@@ -269,13 +280,8 @@ impl ClientSpan {
         let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
         let scheme = uri.scheme_str().unwrap_or("http");
 
-        let parent_declined = {
-            let sc = parent.span().span_context().clone();
-            sc.is_valid() && !sc.is_sampled()
-        };
-        let mut builder =
-            shared.tracer.span_builder(semconv_http::span_name(method, template)).with_kind(SpanKind::Client);
-        let attributes = || {
+        let span = NewSpan::new(semconv_http::span_name(method, template), SpanKind::Client);
+        let Started { cx, recording } = start_span(&shared.tracer, span, &parent, &shared.sampling, || {
             let url = uri.to_string();
             semconv_http::ClientRequest {
                 method: request.get_method().as_str(),
@@ -288,24 +294,11 @@ impl ClientSpan {
                 headers: &ActixHeaders(request.headers()),
             }
             .attributes(config)
-        };
-        if !parent_declined {
-            builder.attributes = Some(attributes());
-        }
-        let mut span = shared.tracer.build_with_context(builder, &parent);
-        let recording = span.is_recording();
-        if recording && parent_declined {
-            span.set_attributes(attributes());
-        }
+        });
         let metrics = shared
             .metrics
             .clone()
             .map(|metrics| (metrics, ClientRequestStart::now(method.as_str(), host, uri.port_u16(), scheme)));
-        let cx = if recording {
-            parent.with_span(span)
-        } else {
-            parent.with_remote_span_context(span.span_context().clone())
-        };
         shared.propagator.inject_into(&cx, &mut ActixHeaderInjector(request.headers_mut()));
         Self { cx, recording, config: config.clone(), metrics }
     }
@@ -314,16 +307,14 @@ impl ClientSpan {
         if let Some((metrics, request)) = self.metrics.take() {
             metrics.finish(request, status, error_type, version);
         }
-        if std::mem::take(&mut self.recording) {
-            self.cx.span().end();
-        }
+        // The span ends when `self` drops, here.
     }
 }
 
 impl Drop for ClientSpan {
     fn drop(&mut self) {
-        // A send dropped before it finished was cancelled by its caller: not an error.
-        if std::mem::take(&mut self.recording) {
+        // Finished, or dropped before it finished: cancelled by its caller, not an error.
+        if self.recording {
             self.cx.span().end();
         }
     }
@@ -352,16 +343,11 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let polled = match this.span.as_ref() {
-            Some(span) => {
-                let _current = span.cx.clone().attach();
-                this.inner.poll(cx)
-            }
-            None => this.inner.poll(cx),
-        };
-        let Poll::Ready(output) = polled else {
+        let current = this.span.as_ref().map(|span| span.cx.clone().attach());
+        let Poll::Ready(output) = this.inner.poll(cx) else {
             return Poll::Pending;
         };
+        drop(current);
         if let Some(span) = this.span.take() {
             match &output {
                 Ok(response) => {

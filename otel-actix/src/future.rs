@@ -3,30 +3,34 @@
 
 use crate::body::traced;
 use crate::middleware::Worker;
-use crate::telemetry::Telemetry;
+use crate::request::{ActixRequest, Answer};
 use actix_web::HttpRequest;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
-use opentelemetry::trace::Tracer;
-use otel_core::hooks::{RequestHook, ResponseHook, SpanNameFormatter};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use otel_core::hooks::{ResponseHook, SpanNameFormatter};
+use otel_core::server::{RequestTelemetry, ServerHooks};
 use pin_project_lite::pin_project;
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
+
+/// The `traceresponse` header of W3C Trace Context Level 2.
+const TRACERESPONSE: HeaderName = HeaderName::from_static("traceresponse");
 
 pin_project! {
     /// The response future of [`OtelService`](crate::OtelService).
-    pub struct OtelFuture<S, T, ReqH, ResH, N>
+    pub struct OtelFuture<S, T, H>
     where
         S: Service<ServiceRequest>,
     {
         #[pin]
         inner: Inner<S::Future>,
-        telemetry: Option<Telemetry>,
-        worker: Rc<Worker<S, T, ReqH, ResH, N>>,
+        telemetry: RequestTelemetry,
+        worker: Rc<Worker<S, T, H>>,
     }
 }
 
@@ -43,24 +47,20 @@ pin_project! {
     }
 }
 
-impl<S, T, ReqH, ResH, N> OtelFuture<S, T, ReqH, ResH, N>
+impl<S, T, H> OtelFuture<S, T, H>
 where
     S: Service<ServiceRequest>,
 {
     /// A request the middleware passes through untouched (excluded, without trace context):
     /// `future` is the wrapped service's.
-    pub(crate) fn passed(future: S::Future, worker: Rc<Worker<S, T, ReqH, ResH, N>>) -> Self {
-        Self { inner: Inner::Called { future }, telemetry: None, worker }
+    pub(crate) fn passed(future: S::Future, worker: Rc<Worker<S, T, H>>) -> Self {
+        Self { inner: Inner::Called { future }, telemetry: RequestTelemetry::default(), worker }
     }
 
     /// A request with telemetry: the wrapped service is called with `request` when the future is
     /// first polled, with the request's context current.
-    pub(crate) fn traced(
-        request: ServiceRequest,
-        telemetry: Telemetry,
-        worker: Rc<Worker<S, T, ReqH, ResH, N>>,
-    ) -> Self {
-        Self { inner: Inner::Waiting { request: Some(request) }, telemetry: Some(telemetry), worker }
+    pub(crate) fn traced(request: ServiceRequest, telemetry: RequestTelemetry, worker: Rc<Worker<S, T, H>>) -> Self {
+        Self { inner: Inner::Waiting { request: Some(request) }, telemetry, worker }
     }
 }
 
@@ -85,7 +85,7 @@ impl<F: Future> Inner<F> {
     }
 }
 
-impl<S, T, ReqH, ResH, N> fmt::Debug for OtelFuture<S, T, ReqH, ResH, N>
+impl<S, T, H> fmt::Debug for OtelFuture<S, T, H>
 where
     S: Service<ServiceRequest>,
 {
@@ -94,50 +94,44 @@ where
     }
 }
 
-impl<S, B, T, ReqH, ResH, N> Future for OtelFuture<S, T, ReqH, ResH, N>
+impl<S, B, T, Q, P, N> Future for OtelFuture<S, T, ServerHooks<Q, P, N>>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody + 'static,
-    T: Tracer,
-    T::Span: Send + Sync + 'static,
-    ReqH: RequestHook<ServiceRequest>,
-    ResH: ResponseHook<ServiceResponse<B>>,
+    P: ResponseHook<ServiceResponse<B>>,
     N: SpanNameFormatter<HttpRequest>,
 {
     type Output = Result<ServiceResponse<BoxBody>, actix_web::Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let Some(telemetry) = this.telemetry.as_mut() else {
+        let this = self.project();
+        let worker = &**this.worker;
+        let mut inner = this.inner;
+        if this.telemetry.passes_through() {
             // Passed through, or polled again after completion: nothing to attach or record.
-            return this.inner.poll(&this.worker.service, cx).map(|output| output.map(into_boxed));
-        };
+            return inner.poll(&worker.service, cx).map(|output| output.map(into_boxed));
+        }
+        let server = &*worker.server;
         // One attachment covers the inner call (first poll), the poll and, when it completes,
         // the response hook.
-        let current = telemetry.attach();
-        let Poll::Ready(output) = telemetry.poll(|| this.inner.as_mut().poll(&this.worker.service, cx)) else {
-            return Poll::Pending;
-        };
-        let mut telemetry = this.telemetry.take();
-        let output = match output {
-            Ok(response) => {
-                if let Some(telemetry) = telemetry.as_mut() {
-                    this.worker.state.respond(telemetry, &response);
+        this.telemetry.poll(|telemetry| {
+            Poll::Ready(match ready!(inner.as_mut().poll(&worker.service, cx)) {
+                Ok(mut response) => {
+                    server.route_matched(telemetry, &ActixRequest::routed(response.request()));
+                    server.respond(telemetry, &Answer::response(&response));
+                    if let Some(value) = server.traceresponse(telemetry).and_then(|v| HeaderValue::try_from(v).ok()) {
+                        response.headers_mut().insert(TRACERESPONSE, value);
+                    }
+                    let telemetry = telemetry.take();
+                    Ok(response.map_body(move |_, body| traced(body, telemetry)))
                 }
-                Ok(match telemetry {
-                    Some(telemetry) => response.map_body(move |_, body| traced(body, telemetry)),
-                    None => into_boxed(response),
-                })
-            }
-            Err(error) => {
-                if let Some(telemetry) = telemetry.as_mut() {
-                    this.worker.state.fail(telemetry, &error);
+                Err(error) => {
+                    server.respond(telemetry, &Answer::error(&error));
+                    telemetry.end();
+                    Err(error)
                 }
-                Err(error)
-            }
-        };
-        drop(current);
-        Poll::Ready(output)
+            })
+        })
     }
 }
 

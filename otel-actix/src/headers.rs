@@ -109,7 +109,7 @@ impl HeaderSource for ActixHeaders<'_> {
     }
 
     fn first_of_each<const N: usize>(&self, names: [&str; N]) -> [Option<&[u8]>; N] {
-        otel_core::propagation::first_of_each(self.0.iter().map(|(n, v)| (n.as_str(), v.as_bytes())), names)
+        otel_core::internal::first_of_each(self.0.iter().map(|(n, v)| (n.as_str(), v.as_bytes())), names)
     }
 
     // Two hashed lookups by the static names: walking actix's map (a hash map of small vectors,

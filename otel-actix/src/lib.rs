@@ -1,10 +1,11 @@
 //! OpenTelemetry for actix-web servers and the awc client.
 //!
 //! - [`OtelMiddleware`]: one SERVER span per request, named `{method} {route}` from actix-web's
-//!   matched pattern, attributed by the HTTP semantic conventions through otel-core (the same
-//!   rules, configuration and environment variables as otel-tower's layer for axum), with the
-//!   incoming W3C trace context continued and current in the handler and while the response
-//!   body streams.
+//!   matched pattern, attributed by the HTTP semantic conventions, with the incoming W3C trace
+//!   context continued and current in the handler and while the response body streams. The
+//!   middleware only translates actix-web's types onto otel-core's server lifecycle
+//!   ([`otel_core::server`]), the same one otel-tower's layer uses: the same rules, builder
+//!   words, configuration and environment variables.
 //! - `client` (feature `awc`): CLIENT spans for awc requests, with the context injected into the
 //!   request headers.
 //!
@@ -35,8 +36,7 @@ pub mod client;
 mod future;
 mod headers;
 mod middleware;
-mod scope;
-mod telemetry;
+mod request;
 
 pub use future::OtelFuture;
 pub use headers::{ActixHeaderInjector, ActixHeaders, protocol_version};
@@ -46,3 +46,8 @@ pub use middleware::{OtelMiddleware, OtelMiddlewareBuilder, OtelService};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct Readme;
+
+/// The instrumentation scope of every span and metric of this crate.
+fn scope() -> opentelemetry::InstrumentationScope {
+    otel_core::semconv::instrumentation_scope(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+}

@@ -3,7 +3,6 @@
 
 use actix_web::dev::Service;
 use actix_web::{App, HttpResponse, test, web};
-use opentelemetry::metrics::MeterProvider;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::Sampler;
@@ -58,7 +57,7 @@ async fn a_cancelled_request_ends_its_span_and_metrics() {
         .tracer_provider(recorder.provider())
         .propagator(StrictTraceContextPropagator::new())
         .config(HttpServerConfig::builder().environment(|_| None))
-        .metrics(&meters.meter("test"))
+        .meter_provider(&meters)
         .build();
     let app = test::init_service(
         App::new()

@@ -2,7 +2,7 @@
 
 mod common;
 
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::ServiceResponse;
 use actix_web::web::{self, Bytes};
 use actix_web::{App, HttpRequest, HttpResponse, error};
 use common::{PARENT_ID, TRACE_ID, current_span_recording, current_traceparent, get, raw, traceparent, wait_for_spans};
@@ -441,7 +441,7 @@ async fn the_sampler_sees_the_request_attributes_at_start() {
 async fn hooks_and_span_name_formatter() {
     let recorder = SpanRecorder::new();
     let mw = otel(&recorder)
-        .request_hook(|span: &SpanRef<'_>, request: &ServiceRequest| {
+        .request_hook(|span: &SpanRef<'_>, request: &HttpRequest| {
             if let Some(tenant) = request.headers().get("x-tenant").and_then(|v| v.to_str().ok()) {
                 span.set_attribute(KeyValue::new("tenant.id", tenant.to_owned()));
             }
@@ -449,7 +449,7 @@ async fn hooks_and_span_name_formatter() {
         .response_hook(|span: &SpanRef<'_>, response: &ServiceResponse| {
             span.set_attribute(KeyValue::new("test.response_status", i64::from(response.status().as_u16())));
         })
-        .span_name_formatter(|method: HttpMethod<'_>, route: Option<&str>, _: &HttpRequest| {
+        .span_name(|method: HttpMethod<'_>, route: Option<&str>, _: &HttpRequest| {
             Cow::Owned(format!("{} {}", method.as_str(), route.unwrap_or("(unmatched)")))
         })
         .build();

@@ -1,39 +1,41 @@
-//! Shared pieces of the OpenTelemetry instrumentation adapters.
+//! Shared pieces of the OpenTelemetry instrumentation adapters, organised by who uses them.
 //!
-//! Everything two adapters would otherwise both write lives here, once:
-//!
-//! - [`config`]: the configuration every HTTP server adapter shares (URL exclusion, known
-//!   methods, header capture, sensitive query parameters, the public-endpoint policy), filled
-//!   from code and from the environment.
-//! - [`semconv`]: the HTTP semantic-convention rules (method normalization, span names, server and
-//!   client addresses, URL redaction, status mapping, header capture).
-//! - [`propagation`]: a strict W3C Trace Context propagator and header carriers.
+//! **For adapters** (every adapter crate of this workspace; a new adapter starts here):
+//! - [`server`]: the HTTP server request lifecycle: an adapter describes its request and
+//!   response, and the lifecycle starts, attaches and ends the SERVER span and its metrics.
+//! - [`config`]: the configuration every HTTP adapter shares (URL exclusion, known methods,
+//!   header capture, sensitive query parameters, the public-endpoint policy), filled from code
+//!   and from the environment.
+//! - [`semconv`]: the HTTP semantic-convention rules (method normalization, span names, server
+//!   and client addresses, URL redaction, status mapping, header capture).
+//! - [`propagation`]: a strict W3C Trace Context propagator, header carriers, and the
+//!   propagator choice of an adapter.
 //! - [`hooks`]: request hooks, response hooks and span-name formatters, one shape for every
 //!   adapter.
-//! - [`metrics`]: the HTTP duration and active-request metrics, ended exactly once.
-//! - [`intern`] and [`recent`]: attribute text made once and shared by the spans that repeat it.
-//! - `testing` (feature `testing`): capture finished spans in memory and assert on them.
+//! - [`metrics`]: the metric instruments of the conventions.
 //!
-//! Adapters depend on the `opentelemetry` API only; the SDK enters through the `testing` feature.
+//! **For applications** (feature `setup`): [`setup`](mod@setup) installs the SDK from the
+//! standard `OTEL_*` variables; beside it the rate-limiting sampler, log correlation and the
+//! terminal waterfall.
+//!
+//! **For tests** (feature `testing`): `testing` captures finished spans in memory and asserts on
+//! them.
+//!
+//! Adapters depend on the `opentelemetry` API only; the SDK enters through the `setup` and
+//! `testing` features.
 
 pub mod config;
 pub mod hooks;
-pub mod intern;
-#[cfg(feature = "setup")]
-pub mod logs;
+#[doc(hidden)]
+pub mod internal;
 pub mod metrics;
 pub mod propagation;
-pub mod recent;
-#[cfg(feature = "setup")]
-pub mod sampling;
 pub mod semconv;
+pub mod server;
 #[cfg(feature = "setup")]
 pub mod setup;
-pub mod span_start;
 #[cfg(feature = "testing")]
 pub mod testing;
-#[cfg(feature = "setup")]
-pub mod waterfall;
 
 // The READMEs' examples are compiled and run as doctests, so they stay true.
 #[cfg(doctest)]

@@ -6,8 +6,8 @@
 use opentelemetry::Context;
 use opentelemetry::trace::{Span as _, SpanContext, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
-use otel_core::logs::TraceIdFormat;
-use otel_core::waterfall::SharedBuffer;
+use otel_core::setup::logs::TraceIdFormat;
+use otel_core::setup::waterfall::SharedBuffer;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Registry, fmt};
@@ -137,8 +137,8 @@ fn ready_made_layers_add_the_ids() {
     let (text, json) = (SharedBuffer::default(), SharedBuffer::default());
     let (t, j) = (text.clone(), json.clone());
     let subscriber = Registry::default()
-        .with(otel_core::logs::text_layer().with_writer(move || t.clone()))
-        .with(otel_core::logs::json_layer().with_writer(move || j.clone()));
+        .with(otel_core::setup::logs::text_layer().with_writer(move || t.clone()))
+        .with(otel_core::setup::logs::json_layer().with_writer(move || j.clone()));
     let span = provider(Sampler::AlwaysOn).tracer("t").start("request");
     let (trace_id, _) = ids(span.span_context());
     let _guard = Context::current_with_span(span).attach();

@@ -3,16 +3,16 @@
 
 use crate::messaging::{self, TopicNames};
 use crate::producer::DEFAULT_CLIENT_ID;
-use crate::scope::scope;
+use crate::scope;
 use futures_util::{Stream, StreamExt};
 use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{FutureExt, Link, SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
+use otel_core::internal::span_start::{NewSpan, SamplingHint, start_span};
 use otel_core::propagation::Propagation;
 use otel_core::semconv::http::ERROR_TYPE_PANIC;
-use otel_core::span_start::{NewSpan, SamplingHint, start_span};
 use rdkafka::ClientConfig;
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{ConsumerContext, DefaultConsumerContext, StreamConsumer};

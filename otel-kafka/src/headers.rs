@@ -35,7 +35,7 @@ impl<H: Headers + ?Sized> HeaderSource for KafkaHeaders<'_, H> {
     // One walk over the headers (each read is a call into librdkafka), not one per name.
     fn trace_headers(&self) -> Option<(&[u8], bool)> {
         let headers = self.0;
-        otel_core::propagation::trace_headers(
+        otel_core::internal::trace_headers(
             (0..headers.count())
                 .filter_map(|index| headers.try_get(index))
                 .map(|header| (header.key, header.value.unwrap_or_default())),

@@ -22,7 +22,6 @@ mod consumer;
 mod headers;
 mod messaging;
 mod producer;
-mod scope;
 mod send_future;
 
 pub use base_producer::{DeliveryState, TracedBaseProducer, TracedProducerContext, TracedThreadedProducer};
@@ -35,3 +34,8 @@ pub use send_future::SendFuture;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct Readme;
+
+/// The instrumentation scope of every span and metric of this crate.
+fn scope() -> opentelemetry::InstrumentationScope {
+    otel_core::semconv::instrumentation_scope(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+}

@@ -6,7 +6,6 @@ use opentelemetry_semantic_conventions::attribute as semconv;
 use rdkafka::error::KafkaError;
 use std::borrow::Cow;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// `messaging.system`.
 pub(crate) const KAFKA: &str = "kafka";
@@ -73,8 +72,8 @@ fn kafka_error_kind(error: &KafkaError) -> &'static str {
 
 /// Span names are `'static` in the API, so `send {topic}` would be formatted for every message.
 /// The first topic a producer or consumer sees (most see only one) gets its name and destination
-/// value built once and kept for the life of the process; other topics are formatted each time.
-/// At most [`MAX_CACHED_TOPICS`] names are kept process-wide, whatever the number of clients.
+/// value built once and kept for the life of the process (in otel-core's bounded interner);
+/// other topics are formatted each time.
 #[derive(Debug)]
 pub(crate) struct TopicNames {
     operation: &'static str,
@@ -88,10 +87,6 @@ struct CachedTopic {
     destination: StringValue,
 }
 
-/// The bound on span names kept for the life of the process.
-const MAX_CACHED_TOPICS: usize = 256;
-static CACHED_TOPICS: AtomicUsize = AtomicUsize::new(0);
-
 impl TopicNames {
     pub(crate) const fn new(operation: &'static str) -> Self {
         Self { operation, first: OnceLock::new() }
@@ -100,11 +95,9 @@ impl TopicNames {
     /// The span name (`{operation} {topic}`) and `messaging.destination.name` value for `topic`.
     pub(crate) fn get(&self, topic: &str) -> (Cow<'static, str>, StringValue) {
         let cached = self.first.get_or_init(|| {
-            (CACHED_TOPICS.fetch_add(1, Ordering::Relaxed) < MAX_CACHED_TOPICS).then(|| {
-                let name: &'static str = Box::leak(format!("{} {topic}", self.operation).into_boxed_str());
-                let topic: &'static str = &name[self.operation.len() + 1..];
-                CachedTopic { topic, name, destination: StringValue::from(topic) }
-            })
+            let name = otel_core::internal::intern::intern(&format!("{} {topic}", self.operation))?;
+            let topic: &'static str = &name[self.operation.len() + 1..];
+            Some(CachedTopic { topic, name, destination: StringValue::from(topic) })
         });
         match cached {
             Some(cached) if cached.topic == topic => (Cow::Borrowed(cached.name), cached.destination.clone()),

@@ -3,15 +3,15 @@
 
 use crate::headers::RecordInjector;
 use crate::messaging::{self, TopicNames};
-use crate::scope::scope;
+use crate::scope;
 use crate::send_future::SendFuture;
 use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{Span, SpanContext, SpanKind, Status, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
+use otel_core::internal::span_start::{NewSpan, SamplingHint, start_bare_span};
 use otel_core::propagation::Propagation;
-use otel_core::span_start::{NewSpan, SamplingHint, start_bare_span};
 use rdkafka::ClientConfig;
 use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::FromClientConfigAndContext;

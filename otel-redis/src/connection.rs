@@ -171,10 +171,7 @@ impl Default for TracedConnectionBuilder {
 }
 
 fn scope() -> InstrumentationScope {
-    InstrumentationScope::builder("otel-redis")
-        .with_version(env!("CARGO_PKG_VERSION"))
-        .with_schema_url(opentelemetry_semantic_conventions::SCHEMA_URL)
-        .build()
+    otel_core::semconv::instrumentation_scope(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
 }
 
 impl<T> TracedConnectionBuilder<T> {
@@ -247,9 +244,16 @@ impl<T> TracedConnectionBuilder<T> {
         self
     }
 
-    /// Records `db.client.operation.duration` on `meter` (for every command, sampled or not).
-    pub fn metrics(mut self, meter: &opentelemetry::metrics::Meter) -> Self {
-        self.metrics = Some(DbClientMetrics::new(meter));
+    /// Records `db.client.operation.duration` (for every command, sampled or not) with the
+    /// global meter provider (`true`), or not at all (`false`, the default).
+    pub fn metrics(mut self, enabled: bool) -> Self {
+        self.metrics = enabled.then(|| DbClientMetrics::new(&opentelemetry::global::meter_with_scope(scope())));
+        self
+    }
+
+    /// Records the metric with `provider`'s meter (and turns it on).
+    pub fn meter_provider(mut self, provider: &impl opentelemetry::metrics::MeterProvider) -> Self {
+        self.metrics = Some(DbClientMetrics::new(&provider.meter_with_scope(scope())));
         self
     }
 }

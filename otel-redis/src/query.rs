@@ -3,7 +3,7 @@
 
 use crate::command::{Command, Keys, lookup};
 use opentelemetry::StringValue;
-use otel_core::recent;
+use otel_core::internal::recent;
 use redis::{Arg, Cmd, Pipeline};
 use std::borrow::Cow;
 

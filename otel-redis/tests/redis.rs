@@ -381,7 +381,6 @@ async fn a_sampler_that_drops_under_a_sampled_parent_exports_nothing() {
 /// attributes and, on failure, the error's.
 #[tokio::test]
 async fn every_command_is_measured_with_or_without_a_span() {
-    use opentelemetry::metrics::MeterProvider;
     use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
     use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 
@@ -393,7 +392,7 @@ async fn every_command_is_measured_with_or_without_a_span() {
         .tracer_provider(recorder.provider())
         .connection_info(client.get_connection_info())
         .require_sampled_parent(true)
-        .metrics(&meters.meter("test"))
+        .meter_provider(&meters)
         .build(inner);
     let k = "otel-redis:metrics:k";
     let _: () = con.set(k, "v").await.unwrap();

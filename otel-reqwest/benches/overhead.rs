@@ -121,7 +121,7 @@ fn setup(variant: Variant) -> (Client, Context, Option<SdkTracerProvider>) {
         } else {
             builder.propagator(StrictTraceContextPropagator::new())
         };
-        let middleware = builder.config(HttpClientConfig::builder().environment(|_| None).build()).build();
+        let middleware = builder.config(HttpClientConfig::builder().environment(|_| None)).build();
         let client = ClientBuilder::new(reqwest.clone()).with(middleware).build();
         (Client::Middleware(client), remote_context(parent), Some(provider))
     };

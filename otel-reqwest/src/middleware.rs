@@ -4,11 +4,11 @@ use crate::attempt::Attempt;
 use crate::extensions::{NoPropagation, UrlTemplate, record_attempt, resend_count};
 use http::{Extensions, HeaderMap};
 use opentelemetry::global::{self, BoxedTracer};
-use opentelemetry::metrics::Meter;
+use opentelemetry::metrics::MeterProvider;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{Span, SpanKind, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, InstrumentationScope};
-use otel_core::config::HttpClientConfig;
+use otel_core::config::{HttpClientConfig, HttpClientConfigBuilder};
 use otel_core::hooks::{RequestHook, ResponseHook};
 use otel_core::metrics::ClientRequestStart;
 use otel_core::metrics::HttpClientMetrics;
@@ -21,10 +21,7 @@ use std::pin::Pin;
 
 /// The instrumentation scope of every span and metric of this crate.
 fn scope() -> InstrumentationScope {
-    InstrumentationScope::builder(env!("CARGO_PKG_NAME"))
-        .with_version(env!("CARGO_PKG_VERSION"))
-        .with_schema_url(opentelemetry_semantic_conventions::SCHEMA_URL)
-        .build()
+    otel_core::semconv::instrumentation_scope(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
 }
 
 /// A `reqwest_middleware::Middleware` that gives every attempt a CLIENT span and sends its
@@ -62,7 +59,7 @@ impl OtelMiddleware {
         OtelMiddlewareBuilder {
             tracer: global::tracer_provider().tracer_with_scope(scope()),
             propagator: Propagation::Global,
-            config: None,
+            config: HttpClientConfig::builder(),
             request_hook: (),
             response_hook: (),
             metrics: None,
@@ -92,17 +89,17 @@ impl<T, Req, Res> std::fmt::Debug for OtelMiddleware<T, Req, Res> {
 ///
 /// let middleware = OtelMiddleware::builder()
 ///     .propagator(StrictTraceContextPropagator::new())
-///     .config(HttpClientConfig::builder().capture_response_headers(["x-request-id"]).build())
+///     .config(HttpClientConfig::builder().capture_response_headers(["x-request-id"]))
 ///     .request_hook(|span: &SpanRef<'_>, request: &reqwest::Request| {
 ///         span.set_attribute(KeyValue::new("app.outbound.path", request.url().path().to_owned()));
 ///     })
-///     .meter(&opentelemetry::global::meter("my-service"))
+///     .metrics(true)
 ///     .build();
 /// ```
 pub struct OtelMiddlewareBuilder<T = BoxedTracer, Req = (), Res = ()> {
     tracer: T,
     propagator: Propagation,
-    config: Option<HttpClientConfig>,
+    config: HttpClientConfigBuilder,
     request_hook: Req,
     response_hook: Res,
     metrics: Option<HttpClientMetrics>,
@@ -137,10 +134,10 @@ impl<T, Req, Res> OtelMiddlewareBuilder<T, Req, Res> {
         self
     }
 
-    /// Known methods, header capture and sensitive query parameters. Default:
-    /// `HttpClientConfig::from_env()`, read once when the middleware is built.
-    pub fn config(mut self, config: HttpClientConfig) -> Self {
-        self.config = Some(config);
+    /// The shared HTTP client configuration (known methods, header capture, sensitive query
+    /// parameters); its environment variables are read by [`OtelMiddlewareBuilder::build`].
+    pub fn config(mut self, config: HttpClientConfigBuilder) -> Self {
+        self.config = config;
         self
     }
 
@@ -170,10 +167,17 @@ impl<T, Req, Res> OtelMiddlewareBuilder<T, Req, Res> {
         }
     }
 
-    /// Records `http.client.request.duration` on `meter` (off by default). Every attempt that
-    /// gets response headers or fails is recorded, sampled or not.
-    pub fn meter(mut self, meter: &Meter) -> Self {
-        self.metrics = Some(HttpClientMetrics::new(meter));
+    /// Records `http.client.request.duration` with the global meter provider (`true`), or not
+    /// at all (`false`, the default). Every attempt that gets response headers or fails is
+    /// recorded, sampled or not.
+    pub fn metrics(mut self, enabled: bool) -> Self {
+        self.metrics = enabled.then(|| HttpClientMetrics::new(&global::meter_with_scope(scope())));
+        self
+    }
+
+    /// Records the metric with `provider`'s meter (and turns it on).
+    pub fn meter_provider(mut self, provider: &impl MeterProvider) -> Self {
+        self.metrics = Some(HttpClientMetrics::new(&provider.meter_with_scope(scope())));
         self
     }
 
@@ -182,7 +186,7 @@ impl<T, Req, Res> OtelMiddlewareBuilder<T, Req, Res> {
         OtelMiddleware {
             tracer: self.tracer,
             propagator: self.propagator,
-            config: self.config.unwrap_or_else(HttpClientConfig::from_env),
+            config: self.config.build(),
             request_hook: self.request_hook,
             response_hook: self.response_hook,
             metrics: self.metrics,

@@ -3,7 +3,6 @@
 mod common;
 
 use common::{TestServer, client, closed_port, middleware};
-use opentelemetry::metrics::MeterProvider;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::Sampler;
@@ -40,7 +39,7 @@ async fn every_attempt_is_measured_sampled_or_not() {
     let meters = SdkMeterProvider::builder().with_reader(PeriodicReader::builder(exporter.clone()).build()).build();
     // Spans are never sampled here: the metric does not depend on sampling.
     let recorder = SpanRecorder::with_sampler(Sampler::AlwaysOff);
-    let client = client(vec![Arc::new(middleware(&recorder).meter(&meters.meter("test")).build())]);
+    let client = client(vec![Arc::new(middleware(&recorder).meter_provider(&meters).build())]);
 
     client.get(server.url("/ok")).send().await.unwrap();
     client.get(server.url("/ok")).send().await.unwrap();

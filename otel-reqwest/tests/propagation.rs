@@ -121,7 +121,7 @@ async fn the_global_propagator_is_the_default() {
     let recorder = SpanRecorder::new();
     let middleware = otel_reqwest::OtelMiddleware::builder()
         .tracer_provider(recorder.provider())
-        .config(otel_core::config::HttpClientConfig::builder().environment(|_| None).build())
+        .config(otel_core::config::HttpClientConfig::builder().environment(|_| None))
         .build();
     let client = client(vec![Arc::new(middleware)]);
 

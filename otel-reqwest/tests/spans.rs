@@ -337,8 +337,7 @@ async fn allow_listed_headers_are_recorded_and_no_others() {
     let config = HttpClientConfig::builder()
         .capture_request_headers(["x-tenant"])
         .capture_response_headers(["x-request-id"])
-        .environment(|_| None)
-        .build();
+        .environment(|_| None);
     let client = client(vec![Arc::new(middleware(&recorder).config(config).build())]);
 
     client.get(server.url("/ok")).header("x-tenant", "blue").header("authorization", "Bearer t").send().await.unwrap();

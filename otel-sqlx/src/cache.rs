@@ -55,7 +55,7 @@ impl StatementCache {
     pub(crate) fn get(&self, sql: &str) -> Arc<Described> {
         // Statement texts are the application's, not an attacker's: a collision only costs a
         // re-parse.
-        let hash = otel_core::intern::word_hash(sql.as_bytes());
+        let hash = otel_core::internal::intern::word_hash(sql.as_bytes());
         let shard = &self.shards[(hash as usize) % SHARDS];
         {
             let map = shard.read().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -105,7 +105,7 @@ impl StatementCache {
 /// without allocating. Summaries are low-cardinality by design (operations and table names);
 /// past the bound, names are owned (one allocation per span).
 fn intern(name: String) -> Cow<'static, str> {
-    otel_core::intern::intern(&name).map_or(Cow::Owned(name), Cow::Borrowed)
+    otel_core::internal::intern::intern(&name).map_or(Cow::Owned(name), Cow::Borrowed)
 }
 
 /// The keys are already hashes: use them as they are.

@@ -215,10 +215,7 @@ impl<DB, T> fmt::Debug for TracedPoolBuilder<DB, T> {
 }
 
 fn scope() -> InstrumentationScope {
-    InstrumentationScope::builder("otel-sqlx")
-        .with_version(env!("CARGO_PKG_VERSION"))
-        .with_schema_url(opentelemetry_semantic_conventions::SCHEMA_URL)
-        .build()
+    otel_core::semconv::instrumentation_scope(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
 }
 
 impl<DB, T> TracedPoolBuilder<DB, T> {
@@ -303,9 +300,16 @@ impl<DB, T> TracedPoolBuilder<DB, T> {
     }
 
     /// Records `db.client.operation.duration` and the pool metrics (`db.client.connection.count`,
-    /// `.max`, `.wait_time`, `.use_time`, `.timeouts`, `.pending_requests`) on `meter`.
-    pub fn metrics(mut self, meter: &opentelemetry::metrics::Meter) -> Self {
-        self.meter = Some(meter.clone());
+    /// `.max`, `.wait_time`, `.use_time`, `.timeouts`, `.pending_requests`) with the global
+    /// meter provider (`true`), or not at all (`false`, the default).
+    pub fn metrics(mut self, enabled: bool) -> Self {
+        self.meter = enabled.then(|| opentelemetry::global::meter_with_scope(scope()));
+        self
+    }
+
+    /// Records the metrics with `provider`'s meter (and turns them on).
+    pub fn meter_provider(mut self, provider: &impl opentelemetry::metrics::MeterProvider) -> Self {
+        self.meter = Some(provider.meter_with_scope(scope()));
         self
     }
 }

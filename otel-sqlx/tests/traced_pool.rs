@@ -483,14 +483,13 @@ async fn sqlcommenter_sends_the_query_spans_traceparent_to_the_server() {
 
 #[tokio::test]
 async fn metrics_cover_operations_and_the_pool() {
-    use opentelemetry::metrics::MeterProvider;
     use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 
     let (raw, flavor) = sqlite().await;
     let exporter = InMemoryMetricExporter::default();
     let meters = SdkMeterProvider::builder().with_reader(PeriodicReader::builder(exporter.clone()).build()).build();
     let recorder = SpanRecorder::new();
-    let pool = traced(&raw, &flavor, &recorder, |b| b.metrics(&meters.meter("test")).pool_name("main"));
+    let pool = traced(&raw, &flavor, &recorder, |b| b.meter_provider(&meters).pool_name("main"));
     sqlx::query("SELECT 1").execute(&pool).await.unwrap();
     let conn = pool.acquire().await.unwrap();
     drop(conn);

@@ -23,9 +23,7 @@
 //! their builders or, by default, from `opentelemetry::global`.
 
 pub mod client;
-mod scope;
 pub mod server;
-mod unwind;
 
 pub use client::{OtelClientLayer, OtelClientLayerBuilder, OtelClientService};
 pub use server::{OtelBody, OtelLayer, OtelLayerBuilder, OtelService, RouteExtractor};
@@ -34,3 +32,8 @@ pub use server::{OtelBody, OtelLayer, OtelLayerBuilder, OtelService, RouteExtrac
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct Readme;
+
+/// The instrumentation scope of every span and metric of this crate.
+fn scope() -> opentelemetry::InstrumentationScope {
+    otel_core::semconv::instrumentation_scope(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+}

@@ -10,8 +10,9 @@ use opentelemetry::trace::SpanKind;
 use opentelemetry_semantic_conventions::attribute as semconv;
 use otel_core::testing::SpanRecorder;
 use otel_tower::client::UrlTemplate;
+use otel_tower::server::ERROR_TYPE_PANIC;
 use support::*;
-use tower::ServiceExt;
+use tower::{Layer, ServiceExt};
 
 async fn echo(request: Request<Body>) -> String {
     request.headers().get("traceparent").and_then(|v| v.to_str().ok()).unwrap_or("none").to_owned()
@@ -82,4 +83,28 @@ async fn a_url_template_names_the_span() {
         .one("GET /echo")
         .assert_attr(semconv::URL_TEMPLATE, "/echo")
         .assert_attr(semconv::URL_FULL, format!("http://{addr}/echo?token=1"));
+}
+
+#[tokio::test]
+async fn a_panicking_client_ends_the_span_with_error_and_a_cancelled_call_without() {
+    let recorder = SpanRecorder::new();
+    let panicking = tower::service_fn(|_: Request<Body>| async {
+        tokio::task::yield_now().await;
+        panic!("the client broke");
+        #[allow(unreachable_code)]
+        Ok::<_, std::convert::Infallible>(http::Response::new(Body::empty()))
+    });
+    let client = client_layer(&recorder).build().layer(panicking);
+    let call = client.clone().oneshot(Request::get("http://api.example/boom").body(Body::empty()).unwrap());
+    assert!(tokio::spawn(call).await.expect_err("the client panicked").is_panic());
+    recorder.spans().one("GET").assert_status_error().assert_attr(semconv::ERROR_TYPE, ERROR_TYPE_PANIC);
+
+    let recorder = SpanRecorder::new();
+    let pending = tower::service_fn(|_: Request<Body>| {
+        std::future::pending::<Result<http::Response<Body>, std::convert::Infallible>>()
+    });
+    let client = client_layer(&recorder).build().layer(pending);
+    let call = client.oneshot(Request::get("http://api.example/slow").body(Body::empty()).unwrap());
+    assert!(tokio::time::timeout(std::time::Duration::from_millis(20), call).await.is_err());
+    recorder.spans().one("GET").assert_status_unset().assert_no_attr(semconv::ERROR_TYPE);
 }

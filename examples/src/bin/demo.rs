@@ -13,7 +13,7 @@ use opentelemetry_sdk::propagation::BaggagePropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use otel_core::propagation::StrictTraceContextPropagator;
 use otel_core::setup::Setup;
-use otel_core::waterfall::Waterfall;
+use otel_core::setup::waterfall::Waterfall;
 use otel_examples::demo::{Demo, Ports, Providers};
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -27,7 +27,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Log lines carry the trace and span ids of the request they belong to.
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
-    let logs = otel_core::logs::text_layer().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
+    let logs =
+        otel_core::setup::logs::text_layer().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
     tracing_subscriber::registry().with(filter).with(logs).init();
 
     // W3C trace context (strictly) and baggage on every hop.

@@ -37,9 +37,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = tracing_subscriber::registry().with(filter);
     if std::env::args().any(|arg| arg == "--json") {
-        logs.with(otel_core::logs::json_layer()).init();
+        logs.with(otel_core::setup::logs::json_layer()).init();
     } else {
-        logs.with(otel_core::logs::text_layer()).init();
+        logs.with(otel_core::setup::logs::text_layer()).init();
     }
 
     let app = Router::new().route("/users/{id}", get(user)).layer(OtelLayer::new());

@@ -10,7 +10,7 @@ use opentelemetry::Context;
 use opentelemetry::trace::{Span, TracerProvider};
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, Tracer};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
-use otel_core::sampling::RateLimitingSampler;
+use otel_core::setup::sampling::RateLimitingSampler;
 use otel_core::setup::{Setup, TracesExporter};
 use std::time::Duration;
 

@@ -14,7 +14,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracerProvider, Span, SpanData, SpanProcessor};
 use opentelemetry_semantic_conventions::attribute::HTTP_REQUEST_RESEND_COUNT;
 use otel_core::propagation::StrictTraceContextPropagator;
-use otel_core::waterfall::Waterfall;
+use otel_core::setup::waterfall::Waterfall;
 use otel_reqwest::{OtelMiddleware, UrlTemplate};
 use otel_tower::OtelLayer;
 use reqwest_middleware::ClientBuilder;

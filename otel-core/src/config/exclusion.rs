@@ -40,7 +40,7 @@ pub(crate) type Predicate = Arc<dyn Fn(&RequestTarget<'_>) -> bool + Send + Sync
 /// The exclusion rules of a server adapter. Exact and prefix checks compare borrowed strings and
 /// never allocate; regular expressions are compiled once into one set.
 #[derive(Clone, Default)]
-pub struct UrlExclusion {
+pub(crate) struct UrlExclusion {
     exact: Box<[Box<str>]>,
     prefixes: Box<[Box<str>]>,
     regexes: Option<RegexSet>,
@@ -72,7 +72,7 @@ impl UrlExclusion {
     }
 
     /// True when no rule is configured.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.exact.is_empty() && self.prefixes.is_empty() && self.regexes.is_none() && self.predicate.is_none()
     }
 
@@ -80,12 +80,13 @@ impl UrlExclusion {
     /// path and prefix rules hold no `?`, so they compare with the target's start and the query
     /// is split off only for a predicate.
     #[inline]
-    pub fn excludes(&self, method: &str, path_and_query: &str) -> bool {
+    pub(crate) fn excludes(&self, method: &str, path_and_query: &str) -> bool {
         self.matches(path_and_query, || RequestTarget::new(method, path_and_query))
     }
 
     /// Whether the request matches any rule. Cheapest checks first.
-    pub fn is_excluded(&self, target: &RequestTarget<'_>) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_excluded(&self, target: &RequestTarget<'_>) -> bool {
         self.matches(target.path_and_query, || *target)
     }
 
@@ -105,7 +106,7 @@ impl UrlExclusion {
     }
 
     /// The regular expressions in force (from code and from the environment).
-    pub fn patterns(&self) -> &[String] {
+    pub(crate) fn patterns(&self) -> &[String] {
         self.regexes.as_ref().map_or(&[], RegexSet::patterns)
     }
 }

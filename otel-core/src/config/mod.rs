@@ -24,13 +24,11 @@ pub use env::{
     SENSITIVE_QUERY_PARAMETERS, SERVER_CAPTURE_REQUEST_HEADERS, SERVER_CAPTURE_RESPONSE_HEADERS,
     SERVER_PUBLIC_ENDPOINT, adapter_excluded_urls, reported_problems,
 };
-pub use exclusion::{RequestTarget, UrlExclusion};
+pub use exclusion::RequestTarget;
+use exclusion::UrlExclusion;
 
-use crate::propagation::{HeaderSource, Propagation};
 use crate::semconv::http::{HeaderCapture, KnownMethods, SensitiveQueryParameters, is_token};
 pub(crate) use env::{Env, report};
-use opentelemetry::Context;
-use opentelemetry::trace::{SpanContext, TraceContextExt};
 use regex::RegexSet;
 use std::fmt;
 use std::sync::Arc;
@@ -48,62 +46,18 @@ pub enum ContextPolicy {
     PublicEndpoint,
 }
 
-/// What a server span (or, for an excluded request, the handler) starts from.
-#[derive(Debug)]
-pub struct SpanParent {
-    /// The parent context: the extracted one, or an empty one for a public endpoint.
-    pub context: Context,
-    /// For a public endpoint, the incoming span context to link to.
-    pub link: Option<SpanContext>,
-}
-
-impl ContextPolicy {
-    /// Applies the policy to the context a propagator extracted from the request.
-    ///
-    /// ```
-    /// use otel_core::config::ContextPolicy;
-    /// let parent = ContextPolicy::PublicEndpoint.apply(opentelemetry::Context::new());
-    /// assert!(parent.link.is_none());
-    /// ```
-    #[inline]
-    pub fn apply(self, extracted: Context) -> SpanParent {
-        match self {
-            Self::Continue => SpanParent { context: extracted, link: None },
-            Self::PublicEndpoint => {
-                let incoming = extracted.span().span_context().clone();
-                SpanParent { context: Context::new(), link: incoming.is_valid().then_some(incoming) }
-            }
-        }
-    }
-
-    /// The context an excluded request's handler runs in: the caller's (so that downstream calls
-    /// keep its trace), or `None` when the request carries none, or the policy refuses it, and the
-    /// request passes through with no context work at all (a health probe sends no
-    /// `traceparent`).
-    pub fn excluded_context(
-        self,
-        propagation: &Propagation,
-        headers: &(impl HeaderSource + ?Sized),
-    ) -> Option<Context> {
-        match self {
-            Self::Continue => propagation.extract_carried(headers),
-            Self::PublicEndpoint => None,
-        }
-    }
-}
-
 /// Configuration shared by every HTTP server adapter.
 ///
 /// ```
-/// use otel_core::config::{HttpServerConfig, RequestTarget};
+/// use otel_core::config::HttpServerConfig;
 /// let config = HttpServerConfig::builder()
 ///     .adapter("tower")
 ///     .exclude_path("/health")
 ///     .exclude_prefix("/internal/")
 ///     .capture_request_headers(["x-user-id"])
 ///     .build();
-/// assert!(config.is_excluded(&RequestTarget::new("GET", "/health")));
-/// assert!(!config.is_excluded(&RequestTarget::new("GET", "/users/7")));
+/// assert!(config.excludes("GET", "/health?probe=1"));
+/// assert!(!config.excludes("GET", "/users/7"));
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct HttpServerConfig {
@@ -126,21 +80,17 @@ impl HttpServerConfig {
         Self::builder().adapter(adapter).build()
     }
 
-    /// Whether the request gets no span.
-    pub fn is_excluded(&self, target: &RequestTarget<'_>) -> bool {
-        self.exclusion.is_excluded(target)
-    }
-
-    /// Whether the request `method path_and_query` gets no span; without any rule, no work at
-    /// all (the target is not even split into path and query).
+    /// Whether the request `method target` (the request target as received: path and query)
+    /// gets no span. Without any rule, no work at all; exact paths and prefixes compare with the
+    /// target as it is, and it is split into path and query only for a predicate.
     #[inline]
-    pub fn excludes(&self, method: &str, path_and_query: &str) -> bool {
-        !self.exclusion.is_empty() && self.exclusion.excludes(method, path_and_query)
+    pub fn excludes(&self, method: &str, target: &str) -> bool {
+        !self.exclusion.is_empty() && self.exclusion.excludes(method, target)
     }
 
-    /// The exclusion rules.
-    pub fn exclusion(&self) -> &UrlExclusion {
-        &self.exclusion
+    /// The exclusion regular expressions in force (from code and from the environment).
+    pub fn excluded_url_patterns(&self) -> &[String] {
+        self.exclusion.patterns()
     }
 
     /// Methods recorded as themselves; others become `_OTHER`.
@@ -471,9 +421,6 @@ fn sensitive_query(code: Option<Vec<String>>, env: &Env) -> SensitiveQueryParame
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::KeyValue;
-    use opentelemetry::baggage::BaggageExt;
-    use opentelemetry::trace::{SpanId, TraceFlags, TraceId, TraceState};
     use std::collections::HashMap;
 
     /// An environment made of the given pairs.
@@ -485,7 +432,7 @@ mod tests {
     /// Whether `GET path_and_query` is excluded; the adapters' check on the target as received
     /// must agree with the rules applied to the split target.
     fn excluded(config: &HttpServerConfig, path_and_query: &str) -> bool {
-        let split = config.is_excluded(&RequestTarget::new("GET", path_and_query));
+        let split = config.exclusion.is_excluded(&RequestTarget::new("GET", path_and_query));
         assert_eq!(config.excludes("GET", path_and_query), split, "{path_and_query}");
         split
     }
@@ -512,7 +459,6 @@ mod tests {
         assert!(excluded(&config, "/metrics/prometheus"));
         assert!(!excluded(&config, "/api/metrics"), "anchored by the user's ^");
         assert!(excluded(&config, "/users?probe=1"), "regexes see the query");
-        assert!(config.is_excluded(&RequestTarget::new("OPTIONS", "/users")));
         assert!(config.excludes("OPTIONS", "/users?x=1"));
         assert!(!excluded(&config, "/users/7"));
     }
@@ -550,7 +496,7 @@ mod tests {
         assert!(excluded(&config, "/api/ready"), "unanchored");
         assert!(excluded(&config, "/live"));
         assert!(!excluded(&config, "/lively"));
-        assert_eq!(config.exclusion().patterns(), ["/ready", "^/live$"]);
+        assert_eq!(config.excluded_url_patterns(), ["/ready", "^/live$"]);
 
         let both = env(&[(EXCLUDED_URLS, "/ready"), ("OTEL_RUST_TOWER_EXCLUDED_URLS", "/ping")]);
         let config = HttpServerConfig::builder().adapter("tower").environment(both).build();
@@ -564,7 +510,7 @@ mod tests {
         let emptied = env(&[(EXCLUDED_URLS, "/ready"), ("OTEL_RUST_TOWER_EXCLUDED_URLS", "")]);
         let config = HttpServerConfig::builder().adapter("tower").environment(emptied).build();
         assert!(!excluded(&config, "/ready"), "set but empty means none for this adapter");
-        assert!(config.exclusion().is_empty());
+        assert!(config.exclusion.is_empty());
     }
 
     #[test]
@@ -656,30 +602,6 @@ mod tests {
         let invalid = HttpServerConfig::builder().environment(env(&[(SERVER_PUBLIC_ENDPOINT, "yes-2c")])).build();
         assert_eq!(invalid.context_policy(), ContextPolicy::Continue);
         assert_eq!(problems_for(SERVER_PUBLIC_ENDPOINT, "yes-2c"), 1);
-    }
-
-    #[test]
-    fn context_policy_continue_keeps_everything_public_endpoint_links_and_drops_baggage() {
-        let incoming = SpanContext::new(
-            TraceId::from(0x1234_u128),
-            SpanId::from(0x99_u64),
-            TraceFlags::SAMPLED,
-            true,
-            TraceState::NONE,
-        );
-        let extracted = Context::new()
-            .with_remote_span_context(incoming.clone())
-            .with_baggage([KeyValue::new("user.tier", "gold")]);
-
-        let kept = ContextPolicy::Continue.apply(extracted.clone());
-        assert_eq!(kept.context.span().span_context(), &incoming);
-        assert_eq!(kept.context.baggage().get("user.tier").map(|v| v.as_str().to_owned()), Some("gold".to_owned()));
-        assert!(kept.link.is_none());
-
-        let public = ContextPolicy::PublicEndpoint.apply(extracted);
-        assert!(!public.context.span().span_context().is_valid(), "a new trace");
-        assert_eq!(public.context.baggage().len(), 0, "incoming baggage dropped");
-        assert_eq!(public.link, Some(incoming));
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub trait HeaderSource {
     ///
     /// A map that can walk its entries cheaply answers in one pass instead of one lookup per
     /// name: the server span reads five headers of every request.
+    #[doc(hidden)]
     fn first_of_each<const N: usize>(&self, names: [&str; N]) -> [Option<&[u8]>; N] {
         names.map(|name| self.first(name))
     }
@@ -38,6 +39,7 @@ pub trait HeaderSource {
     /// whether a `tracestate` is present: what extraction reads from every request.
     ///
     /// A map that can walk its entries cheaply answers in one pass: see [`trace_headers`].
+    #[doc(hidden)]
     fn trace_headers(&self) -> Option<(&[u8], bool)> {
         trace_headers_by_lookup(self)
     }

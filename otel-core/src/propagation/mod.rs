@@ -8,14 +8,12 @@
 //! opentelemetry::global::set_text_map_propagator(otel_core::propagation::StrictTraceContextPropagator::new());
 //! ```
 
-mod carrier;
+pub(crate) mod carrier;
 mod configured;
 mod traceparent;
 mod tracestate;
 
-pub use carrier::{
-    ByteInjector, HeaderExtractor, HeaderInjector, HeaderSource, SCAN_LIMIT, first_of_each, trace_headers,
-};
+pub use carrier::{ByteInjector, HeaderExtractor, HeaderInjector, HeaderSource};
 pub use configured::Propagation;
 pub use traceparent::{TRACEPARENT_HEADER, Traceparent};
 pub use tracestate::{TRACESTATE_HEADER, parse_tracestate};

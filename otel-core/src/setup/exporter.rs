@@ -23,7 +23,7 @@
 
 use crate::config::{Env, report};
 use crate::setup::resource::percent_decode;
-use crate::waterfall::Waterfall;
+use crate::setup::waterfall::Waterfall;
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};

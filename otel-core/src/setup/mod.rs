@@ -1,5 +1,7 @@
-//! One call from the standard `OTEL_*` variables to a working SDK: resource, sampler, exporter,
-//! batching and propagation, with a guard that flushes on drop.
+//! What applications use: one call from the standard `OTEL_*` variables to a working SDK
+//! (resource, sampler, exporter, batching and propagation, with a guard that flushes on drop),
+//! and beside it the rate-limiting sampler ([`sampling`]), log correlation ([`logs`]) and the
+//! terminal waterfall ([`waterfall`]).
 //!
 //! Assembling the SDK by hand takes six crates and gets subtle things wrong (the order of
 //! `service.name` sources, a shutdown that deadlocks on a current-thread runtime, an exporter
@@ -13,7 +15,7 @@
 //!
 //! ```no_run
 //! use otel_core::setup::Setup;
-//! use otel_core::sampling::RateLimitingSampler;
+//! use otel_core::setup::sampling::RateLimitingSampler;
 //! use opentelemetry_sdk::trace::Sampler;
 //!
 //! let _guard = Setup::new()
@@ -29,18 +31,21 @@
 //! - `OTEL_SDK_DISABLED`: `true` installs no tracer provider (spans are no-ops), but the
 //!   propagator is still installed, so trace context passes through the service unchanged.
 //!
-//! When nothing is configured, spans go to the terminal waterfall ([`crate::waterfall`]); when
+//! When nothing is configured, spans go to the terminal waterfall ([`waterfall`]); when
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, to OTLP.
 
 pub mod exporter;
+pub mod logs;
 pub mod propagator;
 pub mod resource;
 pub mod sampler;
+pub mod sampling;
+pub mod waterfall;
 
 pub use exporter::{OtlpProtocol, TracesExporter};
 
 use crate::config::Env;
-use crate::waterfall::Waterfall;
+use crate::setup::waterfall::Waterfall;
 use exporter::ExporterPlan;
 use opentelemetry::KeyValue;
 use opentelemetry::global;
@@ -182,7 +187,7 @@ impl Setup {
     ///
     /// ```
     /// use otel_core::setup::Setup;
-    /// use otel_core::waterfall::Waterfall;
+    /// use otel_core::setup::waterfall::Waterfall;
     ///
     /// let shared = Waterfall::new();
     /// let orders = Setup::new().service_name("orders").waterfall(shared.clone()).build_provider();

@@ -13,7 +13,7 @@
 //! supported: like any unknown value they are reported and the default applies.
 
 use crate::config::{Env, report};
-use crate::sampling::RateLimitingSampler;
+use crate::setup::sampling::RateLimitingSampler;
 use opentelemetry_sdk::trace::{Sampler, ShouldSample};
 
 /// `OTEL_TRACES_SAMPLER`: which sampler (see the table in this module).

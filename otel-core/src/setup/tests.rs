@@ -1,6 +1,6 @@
 use super::*;
 use crate::config::reported_problems;
-use crate::waterfall::SharedBuffer;
+use crate::setup::waterfall::SharedBuffer;
 use opentelemetry::trace::{Span as _, Tracer, TracerProvider};
 use std::collections::HashMap;
 

@@ -106,7 +106,7 @@ pub fn middleware(recorder: &SpanRecorder) -> OtelMiddlewareBuilder<SdkTracer> {
             Box::new(StrictTraceContextPropagator::new()),
             Box::new(BaggagePropagator::new()),
         ]))
-        .config(HttpClientConfig::builder().environment(|_| None).build())
+        .config(HttpClientConfig::builder().environment(|_| None))
 }
 
 /// A reqwest client (no proxy from the environment) with `middlewares` in order.

@@ -3,11 +3,12 @@
 
 use super::error::ErrorType;
 use super::layer::ClientShared;
-use crate::unwind::OnUnwind;
 use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt;
 use otel_core::metrics::ClientRequestStart;
-use otel_core::semconv::http::{client_error_type, protocol_version, record_client_failure, record_client_response};
+use otel_core::semconv::http::{
+    ERROR_TYPE_PANIC, client_error_type, protocol_version, record_client_failure, record_client_response,
+};
 use pin_project_lite::pin_project;
 use std::borrow::Cow;
 use std::fmt;
@@ -15,9 +16,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Poll, ready};
-
-/// `error.type` of a call whose client panicked while sending it.
-use otel_core::semconv::http::ERROR_TYPE_PANIC;
 
 pin_project! {
     /// The future of an instrumented client call.
@@ -50,10 +48,16 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let _attached = this.guard.as_ref().map(|guard| guard.cx.clone().attach());
-        let unwind = OnUnwind { state: &mut *this.guard, on_unwind: fail_on_panic };
-        let result = ready!(this.inner.poll(cx));
-        drop(unwind);
+        let _attached = this.guard.as_mut().map(|guard| {
+            guard.polling = true;
+            guard.cx.clone().attach()
+        });
+        let polled = this.inner.poll(cx);
+        // Not reached when the client panics: the guard, dropped still polling, records the panic.
+        if let Some(guard) = this.guard.as_mut() {
+            guard.polling = false;
+        }
+        let result = ready!(polled);
         if let Some(guard) = this.guard.take() {
             let shared = &**this.shared;
             match &result {
@@ -65,29 +69,20 @@ where
     }
 }
 
-fn fail_on_panic(guard: &mut Option<ClientGuard>) {
-    if let Some(mut guard) = guard.take() {
-        guard.ended = true;
-        if guard.recording {
-            let span = guard.cx.span();
-            record_client_failure(&span, ERROR_TYPE_PANIC, "the client panicked");
-            span.end();
-        }
-    }
-}
-
-/// Owns the CLIENT span (inside its context) until the call ends; dropped unended (the caller
-/// cancelled), it ends the span without Error.
+/// Owns the CLIENT span (inside its context) until the call ends; dropped unended, it ends the
+/// span: with Error when dropped during a poll (the client panicked), else without (the caller
+/// cancelled).
 pub(crate) struct ClientGuard {
     cx: Context,
     recording: bool,
     metric: Option<ClientRequestStart>,
     ended: bool,
+    polling: bool,
 }
 
 impl ClientGuard {
     pub(crate) fn new(cx: Context, recording: bool, metric: Option<ClientRequestStart>) -> Self {
-        Self { cx, recording, metric, ended: false }
+        Self { cx, recording, metric, ended: false, polling: false }
     }
 
     pub(crate) fn context(&self) -> &Context {
@@ -132,8 +127,11 @@ impl ClientGuard {
 impl Drop for ClientGuard {
     fn drop(&mut self) {
         if !self.ended && self.recording {
-            // Cancelled by the caller: not an error of the call.
-            self.cx.span().end();
+            let span = self.cx.span();
+            if self.polling {
+                record_client_failure(&span, ERROR_TYPE_PANIC, "the client panicked");
+            }
+            span.end();
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::error::{DefaultErrorType, ErrorType};
 use super::future::{ClientGuard, ClientResponseFuture};
-use crate::scope::scope;
+use crate::scope;
 use http::Request;
 use opentelemetry::Context;
 use opentelemetry::global::{self, BoxedTracer};
@@ -11,10 +11,10 @@ use opentelemetry::metrics::MeterProvider;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider};
 use otel_core::config::{HttpClientConfig, HttpClientConfigBuilder};
+use otel_core::internal::span_start::{NewSpan, SamplingHint, start_span};
 use otel_core::metrics::{ClientRequestStart, HttpClientMetrics};
 use otel_core::propagation::Propagation;
 use otel_core::semconv::http::{ClientRequest, HostPort, span_name};
-use otel_core::span_start::{NewSpan, SamplingHint, start_span};
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;

@@ -1,17 +1,18 @@
-//! The response body, carrying the span to its last frame so a streamed response is measured
-//! to its end and the handler's context stays current while the body is produced.
+//! The response body, carrying the request's telemetry to its last frame so a streamed response
+//! is measured to its end and the handler's context stays current while the body is produced.
 
-use super::guard::Scope;
-use crate::unwind::OnUnwind;
+use super::body_mode::BodyMode;
 use http_body::{Body, Frame, SizeHint};
 use otel_core::semconv::http::ERROR_TYPE_OTHER;
+use otel_core::server::RequestTelemetry;
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 pin_project! {
-    /// The response body of an instrumented service: the inner body, unchanged, plus the span.
+    /// The response body of an instrumented service: the inner body, unchanged, plus the
+    /// request's telemetry.
     ///
     /// The span ends when the body yields its last frame, fails (Error, `error.type` `_OTHER`),
     /// or is dropped (the status of the response stands: the client went away). Each poll runs
@@ -19,34 +20,30 @@ pin_project! {
     pub struct OtelBody<B> {
         #[pin]
         inner: B,
-        scope: Scope,
+        telemetry: RequestTelemetry,
     }
 }
 
 impl<B: Body> OtelBody<B> {
-    pub(crate) fn new(inner: B, mut scope: Scope) -> Self {
+    pub(crate) fn new(inner: B, mut telemetry: RequestTelemetry) -> Self {
         // An empty body may never be polled: the response is complete now.
-        if !matches!(scope, Scope::Empty) && inner.is_end_stream() {
-            scope.end();
+        if inner.is_end_stream() {
+            telemetry.end();
         }
-        Self { inner, scope }
+        Self { inner, telemetry }
+    }
+
+    /// The body in the layer's mode: the inner body alone when nothing is left to attach or end.
+    #[inline]
+    pub(crate) fn into_mode<M: BodyMode<B>>(self) -> M::Body {
+        if self.telemetry.passes_through() { M::untraced(self.inner) } else { M::traced(self) }
     }
 }
 
 impl<B> OtelBody<B> {
     /// A body with nothing to attach or end.
     pub(crate) fn untraced(inner: B) -> Self {
-        Self { inner, scope: Scope::Empty }
-    }
-
-    /// Nothing to attach or end: the wrapper is of no use.
-    pub(crate) fn is_untraced(&self) -> bool {
-        matches!(self.scope, Scope::Empty)
-    }
-
-    /// The inner body, once the wrapper is of no use.
-    pub(crate) fn into_inner(self) -> B {
-        self.inner
+        Self { inner, telemetry: RequestTelemetry::default() }
     }
 
     /// The inner body, for tests and for callers that need its own methods.
@@ -66,22 +63,22 @@ impl<B: Body> Body for OtelBody<B> {
     type Error = B::Error;
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
-        let mut this = self.project();
-        if let Scope::Empty = this.scope {
+        let this = self.project();
+        let mut inner = this.inner;
+        if this.telemetry.passes_through() {
             // Nothing to attach or end (a health probe, or the span already ended).
-            return this.inner.poll_frame(cx);
+            return inner.poll_frame(cx);
         }
-        let _attached = this.scope.attach();
-        let unwind = OnUnwind { state: &mut *this.scope, on_unwind: Scope::fail_on_panic };
-        let frame = ready!(this.inner.as_mut().poll_frame(cx));
-        drop(unwind);
-        match &frame {
-            None => this.scope.end(),
-            Some(Err(_)) => this.scope.fail(ERROR_TYPE_OTHER, "the response body failed"),
-            Some(Ok(_)) if this.inner.is_end_stream() => this.scope.end(),
-            Some(Ok(_)) => {}
-        }
-        Poll::Ready(frame)
+        this.telemetry.poll(|telemetry| {
+            let frame = ready!(inner.as_mut().poll_frame(cx));
+            match &frame {
+                None => telemetry.end(),
+                Some(Err(_)) => telemetry.fail(ERROR_TYPE_OTHER, "the response body failed"),
+                Some(Ok(_)) if inner.is_end_stream() => telemetry.end(),
+                Some(Ok(_)) => {}
+            }
+            Poll::Ready(frame)
+        })
     }
 
     #[inline]

@@ -82,7 +82,7 @@ fn main() {
             let middleware = otel_reqwest::OtelMiddleware::builder()
                 .tracer_provider(&provider)
                 .propagator(otel_core::propagation::StrictTraceContextPropagator::new())
-                .config(otel_core::config::HttpClientConfig::builder().environment(|_| None).build())
+                .config(otel_core::config::HttpClientConfig::builder().environment(|_| None))
                 .build();
             flush = Box::new(move || {
                 let _ = provider.force_flush();

@@ -45,7 +45,7 @@ impl<H: HeaderSource + ?Sized> ClientRequest<'_, H> {
         // An unknown destination (a relative URI, no origin, no `Host`) records no address and
         // no URL rather than empty or made-up ones.
         if !self.host.is_empty() {
-            attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, crate::recent::client_host(self.host)));
+            attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, crate::internal::recent::client_host(self.host)));
             if let Some(port) = self.port.or_else(|| default_port(self.scheme)) {
                 attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
             }
@@ -94,7 +94,7 @@ pub fn record_client_response(
 /// status, `error.type` (a low-cardinality name such as `timeout` or `connect`) and an
 /// `exception` event with the error's message.
 pub fn record_client_failure(span: &SpanRef<'_>, error_type: impl Into<Cow<'static, str>>, message: &str) {
-    super::server::record_server_failure(span, error_type, message);
+    super::server::record_failure(span, error_type, message);
 }
 
 /// `network.protocol.version` for an `http::Version` (http 1 types).

@@ -1,8 +1,6 @@
 //! HTTP method normalization and span names.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
-use std::sync::{Mutex, OnceLock};
 
 /// The methods of RFC 9110 and RFC 5789 that semantic conventions know by default.
 const DEFAULT_METHODS: [&str; 9] = ["CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"];
@@ -83,19 +81,13 @@ fn custom_method(list: &[&'static str], method: &str) -> Option<&'static str> {
 }
 
 /// Custom method names live for the whole program so that a normalized method is always a
-/// `&'static str`. Only configuration calls this, and each distinct name is stored once.
+/// `&'static str`. Only configuration calls this. Past the interner's bound (never reached by a
+/// sane configuration) a name is known as `_OTHER`.
 fn intern(name: &str) -> &'static str {
     if let Some(m) = DEFAULT_METHODS.iter().find(|m| **m == name) {
         return m;
     }
-    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
-    let mut names = NAMES.get_or_init(Default::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(m) = names.get(name) {
-        return m;
-    }
-    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
-    names.insert(leaked);
-    leaked
+    crate::internal::intern::intern(name).unwrap_or(OTHER_METHOD)
 }
 
 /// A request method as the semantic conventions record it.

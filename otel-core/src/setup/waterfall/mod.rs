@@ -16,7 +16,7 @@
 //! ```
 //! use opentelemetry::trace::{Tracer, TracerProvider};
 //! use opentelemetry_sdk::trace::SdkTracerProvider;
-//! use otel_core::waterfall::Waterfall;
+//! use otel_core::setup::waterfall::Waterfall;
 //!
 //! let waterfall = Waterfall::new(); // stderr, colors when it is a terminal
 //! let provider = SdkTracerProvider::builder().with_batch_exporter(waterfall.exporter()).build();
@@ -161,7 +161,7 @@ impl Waterfall {
 /// Configures a [`Waterfall`].
 ///
 /// ```
-/// use otel_core::waterfall::Waterfall;
+/// use otel_core::setup::waterfall::Waterfall;
 /// use std::time::Duration;
 ///
 /// let waterfall = Waterfall::builder()
@@ -537,7 +537,7 @@ impl SpanExporter for WaterfallExporter {
 /// A writer into shared memory, to read what the waterfall printed (tests, embedding).
 ///
 /// ```
-/// use otel_core::waterfall::{SharedBuffer, Waterfall};
+/// use otel_core::setup::waterfall::{SharedBuffer, Waterfall};
 /// let buffer = SharedBuffer::default();
 /// let waterfall = Waterfall::builder().writer(buffer.clone()).build();
 /// # drop(waterfall);

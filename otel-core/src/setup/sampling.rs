@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
-//! use otel_core::sampling::RateLimitingSampler;
+//! use otel_core::setup::sampling::RateLimitingSampler;
 //!
 //! let sampler = Sampler::ParentBased(Box::new(RateLimitingSampler::new(50.0)));
 //! let provider = SdkTracerProvider::builder().with_sampler(sampler).build();
@@ -38,7 +38,7 @@ const NANOS_PER_SECOND: f64 = 1e9;
 /// ```
 /// use opentelemetry::trace::{SpanKind, TraceId};
 /// use opentelemetry_sdk::trace::{SamplingDecision, ShouldSample};
-/// use otel_core::sampling::RateLimitingSampler;
+/// use otel_core::setup::sampling::RateLimitingSampler;
 ///
 /// let sampler = RateLimitingSampler::new(2.0);
 /// let decide = || sampler.should_sample(None, TraceId::from(1), "GET", &SpanKind::Server, &[], &[]).decision;

@@ -77,7 +77,7 @@ pub struct Started {
 /// ```
 /// use opentelemetry::KeyValue;
 /// use opentelemetry::trace::{SpanKind, TracerProvider};
-/// use otel_core::span_start::{NewSpan, SamplingHint, start_span};
+/// use otel_core::internal::span_start::{NewSpan, SamplingHint, start_span};
 ///
 /// let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
 /// let tracer = provider.tracer("doc");
@@ -109,7 +109,7 @@ where
 ///
 /// ```
 /// use opentelemetry::trace::{SpanKind, TracerProvider};
-/// use otel_core::span_start::{NewSpan, SamplingHint, start_span_named};
+/// use otel_core::internal::span_start::{NewSpan, SamplingHint, start_span_named};
 ///
 /// let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
 /// let tracer = provider.tracer("doc");
@@ -145,7 +145,7 @@ where
 ///
 /// ```
 /// use opentelemetry::trace::{Span, SpanKind, TracerProvider};
-/// use otel_core::span_start::{NewSpan, SamplingHint, start_bare_span};
+/// use otel_core::internal::span_start::{NewSpan, SamplingHint, start_bare_span};
 ///
 /// let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
 /// let tracer = provider.tracer("doc");

@@ -88,7 +88,7 @@ struct Line<'a> {
 /// blank line. `spans` may come in any order; spans whose parent is missing are shown as roots.
 ///
 /// ```
-/// use otel_core::waterfall::{RenderOptions, WaterfallSpan, render, Completeness};
+/// use otel_core::setup::waterfall::{RenderOptions, WaterfallSpan, render, Completeness};
 /// use opentelemetry::trace::{SpanId, TraceId};
 /// use std::time::{Duration, UNIX_EPOCH};
 ///
@@ -291,8 +291,8 @@ pub(crate) fn format_duration(nanos: u128) -> String {
 }
 
 fn service_color(service: &str) -> &'static str {
-    // FNV-1a: the same service gets the same color in every trace and every run.
-    let hash = service.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    // A fixed hash: the same service gets the same color in every trace and every run.
+    let hash = crate::internal::intern::word_hash(service.as_bytes());
     PALETTE[(hash % PALETTE.len() as u64) as usize]
 }
 

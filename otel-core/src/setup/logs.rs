@@ -11,9 +11,9 @@
 //! ```
 //! use tracing_subscriber::layer::SubscriberExt;
 //!
-//! let subscriber = tracing_subscriber::registry().with(otel_core::logs::text_layer());
-//! // or with(otel_core::logs::json_layer()), or any fmt layer with
-//! // .event_format(otel_core::logs::TraceIdFormat::text(your_format))
+//! let subscriber = tracing_subscriber::registry().with(otel_core::setup::logs::text_layer());
+//! // or with(otel_core::setup::logs::json_layer()), or any fmt layer with
+//! // .event_format(otel_core::setup::logs::TraceIdFormat::text(your_format))
 //! tracing::subscriber::with_default(subscriber, || tracing::info!("hello"));
 //! ```
 //!

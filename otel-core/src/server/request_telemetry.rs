@@ -1,0 +1,204 @@
+//! One request's telemetry, from its start to the end of its response body: the context made
+//! current during every poll, and the span and metrics ended exactly once.
+//!
+//! The span ends when the body ends or fails, when the request fails before a response, or when
+//! this value is dropped: a drop during a poll (the poll never returned) is a panic, a drop
+//! before the response head is a cancellation, and a drop after it (a body dropped before its
+//! end: the client went away, or an empty body never polled) leaves the response's status
+//! standing.
+
+use super::routes::RouteTemplate;
+use crate::metrics::{ActiveServerRequest, RequestOutcome};
+use crate::semconv::http::{ERROR_TYPE_CANCELLED, ERROR_TYPE_PANIC, record_failure, server_error_type};
+use opentelemetry::trace::{SpanContext, SpanRef, TraceContextExt};
+use opentelemetry::{Context, ContextGuard};
+use std::borrow::Cow;
+
+/// Where the request is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// The handler runs; no response yet.
+    Handler,
+    /// The response head is out; its body is streaming.
+    Body,
+    /// Nothing left to end: the span and metrics ended, or the request never had them.
+    Done,
+}
+
+/// One request's telemetry, made by [`ServerTelemetry::start`](super::ServerTelemetry::start)
+/// and carried by the adapter through the handler's future and then the response body.
+///
+/// It is one of three things: a request with a span (recording or not), a request that only
+/// carries the caller's context (excluded), or nothing (a request that passes through
+/// untouched, and what is left once the span ended).
+#[derive(Debug)]
+pub struct RequestTelemetry {
+    /// Current during every poll: the server span's context, or an excluded request's incoming
+    /// context. `None`: nothing to attach.
+    cx: Option<Context>,
+    /// Whether `cx` holds a recording span this request must end.
+    recording: bool,
+    phase: Phase,
+    /// Set while a poll runs: still set on drop means the poll panicked.
+    polling: bool,
+    /// Whether `http.route` is known (at start, or once the router told it).
+    route_known: bool,
+    status: Option<u16>,
+    metrics: Option<ActiveServerRequest>,
+}
+
+/// Nothing to attach or end: a request that passes through.
+impl Default for RequestTelemetry {
+    #[inline]
+    fn default() -> Self {
+        Self::excluded(None)
+    }
+}
+
+impl RequestTelemetry {
+    /// A request with a span (in `cx`).
+    pub(crate) fn started(
+        cx: Context,
+        recording: bool,
+        metrics: Option<ActiveServerRequest>,
+        route_known: bool,
+    ) -> Self {
+        Self { cx: Some(cx), recording, phase: Phase::Handler, polling: false, route_known, status: None, metrics }
+    }
+
+    /// An excluded request: no span, but the caller's context (if any) is current while it is
+    /// served.
+    #[inline]
+    pub(crate) fn excluded(cx: Option<Context>) -> Self {
+        Self {
+            cx,
+            recording: false,
+            phase: Phase::Done,
+            polling: false,
+            route_known: false,
+            status: None,
+            metrics: None,
+        }
+    }
+
+    /// Whether there is nothing to attach or end: the adapter may hand the request and its body
+    /// on untouched.
+    #[inline]
+    pub fn passes_through(&self) -> bool {
+        self.cx.is_none()
+    }
+
+    /// Makes the request's context current until the guard drops (for a framework that does
+    /// work when the handler is called, before its future is polled).
+    #[inline]
+    pub fn attach(&self) -> Option<ContextGuard> {
+        self.cx.as_ref().map(|cx| cx.clone().attach())
+    }
+
+    /// Runs one poll of the handler's future or of the response body (and what the adapter does
+    /// with its result) with the request's context current. A panic inside ends the span with
+    /// `error.type` = `panic` when this value is dropped.
+    #[inline]
+    pub fn poll<R>(&mut self, poll: impl FnOnce(&mut Self) -> R) -> R {
+        let _current = self.attach();
+        self.polling = true;
+        let result = poll(self);
+        self.polling = false;
+        result
+    }
+
+    /// Takes the telemetry out, for the response body, leaving one that passes through. Called
+    /// inside [`poll`](Self::poll) once the handler answered: the poll that returns is not the
+    /// body's.
+    #[inline]
+    pub fn take(&mut self) -> Self {
+        let mut taken = std::mem::take(self);
+        taken.polling = false;
+        taken
+    }
+
+    /// Ends the span and the metrics normally, with the status the response gave: the body
+    /// ended. An excluded request lets go of its context.
+    #[inline]
+    pub fn end(&mut self) {
+        self.finish(None);
+    }
+
+    /// Ends the span and the metrics as failed: Error, `error.type` (a low-cardinality name such
+    /// as `_OTHER`), an `exception` event with `message` (never request data).
+    pub fn fail(&mut self, error_type: &'static str, message: &str) {
+        self.finish(Some((error_type, message)));
+    }
+
+    fn finish(&mut self, failure: Option<(&'static str, &str)>) {
+        let phase = std::mem::replace(&mut self.phase, Phase::Done);
+        let Some(cx) = self.cx.take() else { return };
+        if phase == Phase::Done {
+            return;
+        }
+        if self.recording {
+            let span = cx.span();
+            if let Some((error_type, message)) = failure {
+                record_failure(&span, error_type, message);
+            }
+            span.end();
+        }
+        if let Some(metrics) = self.metrics.take() {
+            let error_type = match failure {
+                Some((error_type, _)) => Some(Cow::Borrowed(error_type)),
+                None => self.status.and_then(server_error_type),
+            };
+            metrics.finish(RequestOutcome { status: self.status, error_type });
+        }
+    }
+
+    /// The span, when it records and has not ended.
+    #[inline]
+    pub(crate) fn recording_span(&self) -> Option<SpanRef<'_>> {
+        self.cx.as_ref().filter(|_| self.recording && self.phase != Phase::Done).map(Context::span)
+    }
+
+    /// The span's context, when there is a span that has not ended (recording or not).
+    #[inline]
+    pub(crate) fn span_context(&self) -> Option<SpanContext> {
+        self.cx.as_ref().filter(|_| self.phase != Phase::Done).map(|cx| cx.span().span_context().clone())
+    }
+
+    /// Whether a route told only after routing is still wanted: unknown, and a span or a metric
+    /// would record it.
+    #[inline]
+    pub(crate) fn wants_route(&self) -> bool {
+        !self.route_known && self.phase != Phase::Done && (self.recording || self.metrics.is_some())
+    }
+
+    /// The route the router matched, for the metrics.
+    pub(crate) fn set_route(&mut self, route: &RouteTemplate) {
+        self.route_known = true;
+        if let Some(metrics) = &mut self.metrics {
+            metrics.set_route(route.to_static());
+        }
+    }
+
+    /// The response head is out with `status`.
+    #[inline]
+    pub(crate) fn responded(&mut self, status: u16) {
+        if self.phase == Phase::Handler {
+            self.status = Some(status);
+            self.phase = Phase::Body;
+        }
+    }
+}
+
+impl Drop for RequestTelemetry {
+    #[inline]
+    fn drop(&mut self) {
+        match (self.phase, self.polling) {
+            (Phase::Done, _) => {}
+            (Phase::Handler, true) => self.fail(ERROR_TYPE_PANIC, "the request handler panicked"),
+            (Phase::Body, true) => self.fail(ERROR_TYPE_PANIC, "the response body panicked"),
+            (Phase::Handler, false) => self.fail(ERROR_TYPE_CANCELLED, "the request was cancelled before a response"),
+            // The body was dropped before its end: the response's status tells how it went.
+            (Phase::Body, false) => self.end(),
+        }
+    }
+}
