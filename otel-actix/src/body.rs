@@ -3,7 +3,6 @@
 
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::web::Bytes;
-use otel_core::semconv::http::ERROR_TYPE_OTHER;
 use otel_core::server::RequestTelemetry;
 use pin_project_lite::pin_project;
 use std::pin::Pin;
@@ -56,7 +55,7 @@ impl<B: MessageBody> MessageBody for StreamingBody<B> {
             match &polled {
                 Poll::Ready(None) => telemetry.end(),
                 // The error's text is not reachable through `Into<Box<dyn Error>>` without consuming it.
-                Poll::Ready(Some(Err(_))) => telemetry.fail(ERROR_TYPE_OTHER, "the response body failed"),
+                Poll::Ready(Some(Err(_))) => telemetry.body_failed(),
                 Poll::Ready(Some(Ok(_))) | Poll::Pending => {}
             }
             polled

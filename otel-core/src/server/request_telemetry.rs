@@ -9,7 +9,9 @@
 
 use super::routes::RouteTemplate;
 use crate::metrics::{ActiveServerRequest, RequestOutcome};
-use crate::semconv::http::{ERROR_TYPE_CANCELLED, ERROR_TYPE_PANIC, record_failure, server_error_type};
+use crate::semconv::http::{
+    ERROR_TYPE_CANCELLED, ERROR_TYPE_OTHER, ERROR_TYPE_PANIC, record_failure, server_error_type,
+};
 use opentelemetry::trace::{SpanContext, SpanRef, TraceContextExt};
 use opentelemetry::{Context, ContextGuard};
 use std::borrow::Cow;
@@ -128,6 +130,12 @@ impl RequestTelemetry {
     /// as `_OTHER`), an `exception` event with `message` (never request data).
     pub fn fail(&mut self, error_type: &'static str, message: &str) {
         self.finish(Some((error_type, message)));
+    }
+
+    /// Ends the span and the metrics because the response body failed while streaming: Error,
+    /// `error.type` `_OTHER` (a body error's type is the framework's, not the application's).
+    pub fn body_failed(&mut self) {
+        self.fail(ERROR_TYPE_OTHER, "the response body failed");
     }
 
     fn finish(&mut self, failure: Option<(&'static str, &str)>) {

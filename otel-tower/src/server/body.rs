@@ -3,7 +3,6 @@
 
 use super::body_mode::BodyMode;
 use http_body::{Body, Frame, SizeHint};
-use otel_core::semconv::http::ERROR_TYPE_OTHER;
 use otel_core::server::RequestTelemetry;
 use pin_project_lite::pin_project;
 use std::fmt;
@@ -73,7 +72,7 @@ impl<B: Body> Body for OtelBody<B> {
             let frame = ready!(inner.as_mut().poll_frame(cx));
             match &frame {
                 None => telemetry.end(),
-                Some(Err(_)) => telemetry.fail(ERROR_TYPE_OTHER, "the response body failed"),
+                Some(Err(_)) => telemetry.body_failed(),
                 Some(Ok(_)) if inner.is_end_stream() => telemetry.end(),
                 Some(Ok(_)) => {}
             }
