@@ -144,7 +144,7 @@ impl<T, Q, P, N> ServerTelemetry<T, ServerHooks<Q, P, N>> {
         }
         let name = || self.span_name(method, route(), request.native());
         let started = start_span_named(&self.tracer, span, &parent, &self.sampling, Some(name), || {
-            crate::semconv::http::server_attributes(request, config, route().map(RouteTemplate::to_static))
+            crate::semconv::http::server_attributes(request, method, config, route().map(RouteTemplate::to_static))
         });
         if started.recording {
             self.hooks.request.on_request(&started.cx.span(), request.native());

@@ -1,7 +1,7 @@
 //! The attributes of an HTTP server span, from the request an adapter describes.
 
 use super::address::{ProxyHeaders, client_address_from, server_address_from};
-use super::{HostPort, redact_query};
+use super::{HostPort, HttpMethod, redact_query};
 use crate::config::{HttpServerConfig, RequestTarget};
 use crate::internal::recent;
 use crate::server::ServerRequest;
@@ -16,12 +16,13 @@ use std::sync::Arc;
 /// `url.scheme`, `http.route` when the router matched already, `server.address`/`server.port`,
 /// `network.protocol.version`, `user_agent.original`, `client.address`,
 /// `network.peer.address`/`network.peer.port`, and the allow-listed request headers.
+/// `method` is the request's method as `config` normalized it.
 pub(crate) fn server_attributes<R: ServerRequest + ?Sized>(
     request: &R,
+    method: HttpMethod<'_>,
     config: &HttpServerConfig,
     route: Option<impl Into<StringValue>>,
 ) -> Vec<KeyValue> {
-    let method = config.known_methods().normalize(request.method());
     let target = RequestTarget::new(request.method(), request.target());
     let scheme = request.scheme();
     let mut attributes = Vec::with_capacity(14 + config.request_headers().len());
@@ -145,10 +146,11 @@ mod tests {
     use opentelemetry::Value;
 
     fn attrs_of(request: &TestRequest<'_>, config: &HttpServerConfig) -> Vec<(String, Value)> {
-        let mut v: Vec<(String, Value)> = server_attributes(request, config, Some("/users/{id}"))
-            .into_iter()
-            .map(|kv| (kv.key.to_string(), kv.value))
-            .collect();
+        let mut v: Vec<(String, Value)> =
+            server_attributes(request, config.known_methods().normalize(request.method), config, Some("/users/{id}"))
+                .into_iter()
+                .map(|kv| (kv.key.to_string(), kv.value))
+                .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     }
