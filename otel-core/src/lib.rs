@@ -2,12 +2,14 @@
 //!
 //! **For adapters** (every adapter crate of this workspace; a new adapter starts here):
 //! - [`server`]: the HTTP server request lifecycle: an adapter describes its request and
-//!   response, and the lifecycle starts, attaches and ends the SERVER span and its metrics.
+//!   response, and the lifecycle starts, attaches and ends the SERVER span and its metrics (with
+//!   the RPC conventions for a gRPC call).
 //! - [`config`]: the configuration every HTTP adapter shares (URL exclusion, known methods,
 //!   header capture, sensitive query parameters, the public-endpoint policy), filled from code
 //!   and from the environment.
 //! - [`semconv`]: the HTTP semantic-convention rules (method normalization, span names, server
-//!   and client addresses, URL redaction, status mapping, header capture).
+//!   and client addresses, URL redaction, status mapping, header capture) and the RPC ones for
+//!   gRPC (method, status codes, which codes are errors on which side).
 //! - [`propagation`]: a strict W3C Trace Context propagator, header carriers, and the
 //!   propagator choice of an adapter.
 //! - [`hooks`]: request hooks, response hooks and span-name formatters, one shape for every
@@ -18,8 +20,8 @@
 //! standard `OTEL_*` variables; beside it the rate-limiting sampler, log correlation and the
 //! terminal waterfall.
 //!
-//! **For tests** (feature `testing`): `testing` captures finished spans in memory and asserts on
-//! them.
+//! **For tests** (feature `testing`): `testing` captures finished spans and metric points in
+//! memory and asserts on them.
 //!
 //! Adapters depend on the `opentelemetry` API only; the SDK enters through the `setup` and
 //! `testing` features.

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// The bucket boundaries the conventions recommend for HTTP durations, in seconds.
+/// The bucket boundaries the conventions recommend for HTTP and RPC durations, in seconds.
 pub const HTTP_DURATION_BUCKETS: [f64; 14] =
     [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0];
 
@@ -47,14 +47,14 @@ impl HttpServerMetrics {
     ) -> ActiveServerRequest {
         self.active
             .add(1, &[KeyValue::new(semconv::HTTP_REQUEST_METHOD, method), KeyValue::new(semconv::URL_SCHEME, scheme)]);
-        ActiveServerRequest(Box::new(InFlight {
+        ActiveServerRequest(InFlight {
             metrics: Some(Arc::clone(self)),
             method,
             scheme,
             protocol_version,
             route: None,
             start: Instant::now(),
-        }))
+        })
     }
 }
 
@@ -62,10 +62,9 @@ impl HttpServerMetrics {
 /// unfinished (the request was cancelled or the handler panicked) records it with
 /// `error.type` = `_OTHER`. Either way the active count goes down exactly once.
 ///
-/// One pointer: adapters carry it through their futures and response bodies on every request,
-/// and with metrics off (`None`) it adds eight bytes to each of their moves, not eighty.
+/// The server lifecycle carries it boxed, so that a request without metrics carries nothing.
 #[derive(Debug)]
-pub struct ActiveServerRequest(Box<InFlight>);
+pub struct ActiveServerRequest(InFlight);
 
 #[derive(Debug)]
 struct InFlight {
@@ -103,7 +102,7 @@ impl ActiveServerRequest {
     }
 
     fn record(&mut self, outcome: RequestOutcome) {
-        let request = &mut *self.0;
+        let request = &mut self.0;
         let Some(metrics) = request.metrics.take() else { return };
         let base = [
             KeyValue::new(semconv::HTTP_REQUEST_METHOD, request.method),
@@ -247,5 +246,78 @@ impl DbClientMetrics {
     /// `error.type` and `db.response.status_code`).
     pub fn record(&self, start: Instant, attributes: &[KeyValue]) {
         self.duration.record(start.elapsed().as_secs_f64(), attributes);
+    }
+}
+
+/// `rpc.server.call.duration` or `rpc.client.call.duration`, shared by the gRPC server and client
+/// adapters. A clone shares the instrument.
+#[derive(Clone, Debug)]
+pub struct RpcCallMetrics {
+    duration: Histogram<f64>,
+}
+
+/// One gRPC call being timed, and what its metric point needs beyond the outcome.
+#[derive(Debug)]
+pub struct RpcCallStart {
+    start: Instant,
+    /// `server.address` and `server.port` (a client's destination; opt-in on the server, so
+    /// never recorded there).
+    server: Option<(Cow<'static, str>, Option<u16>)>,
+}
+
+impl RpcCallStart {
+    /// Starts timing a call now, with the client's destination (`None` on a server).
+    pub fn now(server: Option<(Cow<'static, str>, Option<u16>)>) -> Self {
+        Self { start: Instant::now(), server }
+    }
+}
+
+impl RpcCallMetrics {
+    /// `rpc.server.call.duration` on `meter`.
+    pub fn server(meter: &Meter) -> Self {
+        Self::new(meter, metric::RPC_SERVER_CALL_DURATION, "Measures the duration of an incoming RPC.")
+    }
+
+    /// `rpc.client.call.duration` on `meter`.
+    pub fn client(meter: &Meter) -> Self {
+        Self::new(meter, metric::RPC_CLIENT_CALL_DURATION, "Measures the duration of an outgoing RPC.")
+    }
+
+    fn new(meter: &Meter, name: &'static str, description: &'static str) -> Self {
+        let duration = meter
+            .f64_histogram(name)
+            .with_unit("s")
+            .with_description(description)
+            .with_boundaries(HTTP_DURATION_BUCKETS.to_vec())
+            .build();
+        Self { duration }
+    }
+
+    /// Records the duration of `call`: `rpc.system.name`, `rpc.method`, the status code when one
+    /// was returned, `error.type` when the call failed, and a client's `server.address` and
+    /// `server.port`.
+    pub fn finish(
+        &self,
+        call: RpcCallStart,
+        method: Cow<'static, str>,
+        status: Option<&'static str>,
+        error_type: Option<Cow<'static, str>>,
+    ) {
+        let mut attributes = Vec::with_capacity(6);
+        attributes.push(KeyValue::new(semconv::RPC_SYSTEM_NAME, crate::semconv::rpc::GRPC));
+        attributes.push(KeyValue::new(semconv::RPC_METHOD, method));
+        if let Some(status) = status {
+            attributes.push(KeyValue::new(crate::semconv::rpc::RPC_RESPONSE_STATUS_CODE, status));
+        }
+        if let Some(error_type) = error_type {
+            attributes.push(KeyValue::new(semconv::ERROR_TYPE, error_type));
+        }
+        if let Some((address, port)) = call.server {
+            attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, address));
+            if let Some(port) = port {
+                attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+            }
+        }
+        self.duration.record(call.start.elapsed().as_secs_f64(), &attributes);
     }
 }

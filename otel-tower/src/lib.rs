@@ -22,10 +22,11 @@
 //! Both layers use the `opentelemetry` API only: the tracer provider and propagator come from
 //! their builders or, by default, from `opentelemetry::global`.
 
+mod body_end;
 pub mod client;
 pub mod server;
 
-pub use client::{OtelClientLayer, OtelClientLayerBuilder, OtelClientService};
+pub use client::{OtelClientBody, OtelClientLayer, OtelClientLayerBuilder, OtelClientService};
 pub use server::{OtelBody, OtelLayer, OtelLayerBuilder, OtelService, RouteExtractor};
 
 // The README's examples are compiled and run as doctests, so they stay true.

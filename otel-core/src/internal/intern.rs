@@ -62,6 +62,21 @@ pub fn word_hash(bytes: &[u8]) -> u64 {
     h ^ (h >> 29)
 }
 
+/// [`word_hash`] as a `Hasher`, for maps whose keys come from the application (route
+/// templates, gRPC methods a server answered), not from clients.
+#[derive(Debug, Default)]
+pub struct WordHasher(u64);
+
+impl std::hash::Hasher for WordHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = self.0.rotate_left(5) ^ word_hash(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

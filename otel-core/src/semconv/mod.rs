@@ -1,6 +1,7 @@
 //! Semantic-convention rules shared by the adapters, written once.
 
 pub mod http;
+pub mod rpc;
 
 /// The instrumentation scope of an adapter's spans and metrics: its crate's name and version,
 /// and the schema URL of the semantic conventions this workspace follows.

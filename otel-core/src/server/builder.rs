@@ -5,11 +5,11 @@
 use super::telemetry::{ServerHooks, ServerTelemetry};
 use crate::config::{HttpServerConfig, HttpServerConfigBuilder};
 use crate::internal::span_start::SamplingHint;
-use crate::metrics::HttpServerMetrics;
+use crate::metrics::{HttpServerMetrics, RpcCallMetrics};
 use crate::propagation::Propagation;
 use opentelemetry::InstrumentationScope;
 use opentelemetry::global::{self, BoxedTracer};
-use opentelemetry::metrics::MeterProvider;
+use opentelemetry::metrics::{Meter, MeterProvider};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TracerProvider;
 use std::fmt;
@@ -23,9 +23,11 @@ pub struct ServerTelemetryBuilder<T = BoxedTracer, H = ServerHooks> {
     config: HttpServerConfigBuilder,
     propagation: Propagation,
     hooks: H,
-    metrics: Option<HttpServerMetrics>,
+    /// The meter of the metrics, when they are on.
+    metrics: Option<Meter>,
     traceresponse: bool,
     attributes_for_sampler: bool,
+    grpc: bool,
 }
 
 impl<T, H> fmt::Debug for ServerTelemetryBuilder<T, H> {
@@ -37,6 +39,7 @@ impl<T, H> fmt::Debug for ServerTelemetryBuilder<T, H> {
             .field("metrics", &self.metrics.is_some())
             .field("traceresponse", &self.traceresponse)
             .field("attributes_for_sampler", &self.attributes_for_sampler)
+            .field("grpc", &self.grpc)
             .finish_non_exhaustive()
     }
 }
@@ -55,6 +58,7 @@ impl ServerTelemetry {
             metrics: None,
             traceresponse: false,
             attributes_for_sampler: false,
+            grpc: false,
         }
     }
 }
@@ -72,6 +76,7 @@ impl<T, H> ServerTelemetryBuilder<T, H> {
             metrics: self.metrics,
             traceresponse: self.traceresponse,
             attributes_for_sampler: self.attributes_for_sampler,
+            grpc: self.grpc,
         }
     }
 
@@ -89,16 +94,28 @@ impl<T, H> ServerTelemetryBuilder<T, H> {
         self
     }
 
-    /// Records `http.server.request.duration` and `http.server.active_requests` with the global
-    /// meter provider (`true`), or not at all (`false`, the default: no metric work per request).
+    /// Records `http.server.request.duration` and `http.server.active_requests` (and for gRPC
+    /// calls `rpc.server.call.duration`) with the global meter provider (`true`), or not at all
+    /// (`false`, the default: no metric work per request).
     pub fn metrics(mut self, enabled: bool) -> Self {
-        self.metrics = enabled.then(|| HttpServerMetrics::new(&global::meter_with_scope(self.scope.clone())));
+        self.metrics = enabled.then(|| global::meter_with_scope(self.scope.clone()));
         self
     }
 
     /// Records the metrics with `provider`'s meter (and turns them on).
     pub fn meter_provider(mut self, provider: &impl MeterProvider) -> Self {
-        self.metrics = Some(HttpServerMetrics::new(&provider.meter_with_scope(self.scope.clone())));
+        self.metrics = Some(provider.meter_with_scope(self.scope.clone()));
+        self
+    }
+
+    /// Gives gRPC calls (`content-type: application/grpc`, `application/grpc+proto`, ...) the
+    /// RPC conventions instead of HTTP's: a span named `{rpc.method}`, the call's status from
+    /// `grpc-status` in the response headers or trailers, `rpc.server.call.duration`. Other
+    /// requests keep HTTP's. Off unless the adapter turns it on: only an adapter whose response
+    /// bodies carry trailers can read a streamed call's status (it then calls
+    /// [`RequestTelemetry::trailers`](super::RequestTelemetry::trailers)).
+    pub fn grpc(mut self, enabled: bool) -> Self {
+        self.grpc = enabled;
         self
     }
 
@@ -130,7 +147,9 @@ impl<T, H> ServerTelemetryBuilder<T, H> {
             config: self.config.default_adapter(adapter).build(),
             propagation: self.propagation,
             hooks: self.hooks,
-            metrics: self.metrics.map(Arc::new),
+            metrics: self.metrics.as_ref().map(|meter| Arc::new(HttpServerMetrics::new(meter))),
+            rpc_metrics: self.metrics.as_ref().filter(|_| self.grpc).map(RpcCallMetrics::server),
+            grpc: self.grpc,
             sampling: SamplingHint::new(self.attributes_for_sampler),
             traceresponse: self.traceresponse,
         }
@@ -180,6 +199,7 @@ impl<T, H> ServerTelemetryBuilder<T, H> {
             metrics: self.metrics,
             traceresponse: self.traceresponse,
             attributes_for_sampler: self.attributes_for_sampler,
+            grpc: self.grpc,
         }
     }
 }

@@ -17,6 +17,12 @@
 //!    ([`RequestTelemetry::end`]), on a failure ([`RequestTelemetry::fail`]), or when the
 //!    [`RequestTelemetry`] is dropped (cancellation, a panic, a body dropped before its end).
 //!
+//! Built with [`grpc(true)`](ServerTelemetryBuilder::grpc), the lifecycle gives a gRPC call
+//! (`content-type: application/grpc*`) the RPC conventions instead of HTTP's: a span named
+//! `{rpc.method}`, the status from `grpc-status` in the response head or in the trailers the
+//! adapter hands to [`RequestTelemetry::trailers`], `rpc.server.call.duration`
+//! ([`crate::semconv::rpc`] holds the rules).
+//!
 //! ```
 //! use opentelemetry::trace::TracerProvider as _;
 //! use otel_core::config::HttpServerConfig;

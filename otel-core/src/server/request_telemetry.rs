@@ -5,13 +5,16 @@
 //! this value is dropped: a drop during a poll (the poll never returned) is a panic, a drop
 //! before the response head is a cancellation, and a drop after it (a body dropped before its
 //! end: the client went away, or an empty body never polled) leaves the response's status
-//! standing.
+//! standing. A gRPC call's span ends with the status its response head or trailers carried, and
+//! a call dropped before any is `CANCELLED`.
 
 use super::routes::RouteTemplate;
 use crate::metrics::{ActiveServerRequest, RequestOutcome};
+use crate::propagation::HeaderSource;
 use crate::semconv::http::{
     ERROR_TYPE_CANCELLED, ERROR_TYPE_OTHER, ERROR_TYPE_PANIC, record_failure, server_error_type,
 };
+use crate::semconv::rpc::{CallEnd, GrpcCall};
 use opentelemetry::trace::{SpanContext, SpanRef, TraceContextExt};
 use opentelemetry::{Context, ContextGuard};
 use std::borrow::Cow;
@@ -46,7 +49,29 @@ pub struct RequestTelemetry {
     /// Whether `http.route` is known (at start, or once the router told it).
     route_known: bool,
     status: Option<u16>,
-    metrics: Option<ActiveServerRequest>,
+    /// What the end records beyond the span, boxed so that a request carries one pointer for it
+    /// (and none when there is nothing: an HTTP request without metrics).
+    tail: Option<Box<Tail>>,
+}
+
+/// What a request's end records beyond its span.
+#[derive(Debug)]
+enum Tail {
+    /// An HTTP request's metrics.
+    Http(ActiveServerRequest),
+    /// A gRPC call: its status and metric, instead of HTTP's.
+    Grpc(GrpcCall),
+}
+
+/// How the request's span and metrics end.
+enum Ending<'a> {
+    /// The response body ended.
+    Finished,
+    /// Dropped, not during a poll: before the response head (cancelled), or with the body
+    /// unfinished (the client went away).
+    Dropped,
+    /// Failed: `error.type` and a message.
+    Failed(&'static str, &'a str),
 }
 
 /// Nothing to attach or end: a request that passes through.
@@ -59,28 +84,36 @@ impl Default for RequestTelemetry {
 
 impl RequestTelemetry {
     /// A request with a span (in `cx`).
+    #[inline]
     pub(crate) fn started(
         cx: Context,
         recording: bool,
         metrics: Option<ActiveServerRequest>,
         route_known: bool,
     ) -> Self {
-        Self { cx: Some(cx), recording, phase: Phase::Handler, polling: false, route_known, status: None, metrics }
+        Self {
+            cx: Some(cx),
+            recording,
+            phase: Phase::Handler,
+            polling: false,
+            route_known,
+            status: None,
+            tail: metrics.map(|metrics| Box::new(Tail::Http(metrics))),
+        }
+    }
+
+    /// A gRPC call with a span (in `cx`).
+    pub(crate) fn call(cx: Context, recording: bool, call: GrpcCall) -> Self {
+        let mut telemetry = Self::started(cx, recording, None, true);
+        telemetry.tail = Some(Box::new(Tail::Grpc(call)));
+        telemetry
     }
 
     /// An excluded request: no span, but the caller's context (if any) is current while it is
     /// served.
     #[inline]
     pub(crate) fn excluded(cx: Option<Context>) -> Self {
-        Self {
-            cx,
-            recording: false,
-            phase: Phase::Done,
-            polling: false,
-            route_known: false,
-            status: None,
-            metrics: None,
-        }
+        Self { cx, recording: false, phase: Phase::Done, polling: false, route_known: false, status: None, tail: None }
     }
 
     /// Whether there is nothing to attach or end: the adapter may hand the request and its body
@@ -123,13 +156,13 @@ impl RequestTelemetry {
     /// ended. An excluded request lets go of its context.
     #[inline]
     pub fn end(&mut self) {
-        self.finish(None);
+        self.finish(Ending::Finished);
     }
 
     /// Ends the span and the metrics as failed: Error, `error.type` (a low-cardinality name such
     /// as `_OTHER`), an `exception` event with `message` (never request data).
     pub fn fail(&mut self, error_type: &'static str, message: &str) {
-        self.finish(Some((error_type, message)));
+        self.finish(Ending::Failed(error_type, message));
     }
 
     /// Ends the span and the metrics because the response body failed while streaming: Error,
@@ -138,12 +171,33 @@ impl RequestTelemetry {
         self.fail(ERROR_TYPE_OTHER, "the response body failed");
     }
 
-    fn finish(&mut self, failure: Option<(&'static str, &str)>) {
+    /// Reads the trailers at the end of the response body: a gRPC call's `grpc-status`. Called
+    /// by adapters whose bodies carry trailers, before [`end`](Self::end).
+    pub fn trailers(&mut self, trailers: &(impl HeaderSource + ?Sized)) {
+        if let Some(call) = self.grpc_mut() {
+            call.trailers(trailers);
+        }
+    }
+
+    fn finish(&mut self, ending: Ending<'_>) {
         let phase = std::mem::replace(&mut self.phase, Phase::Done);
         let Some(cx) = self.cx.take() else { return };
         if phase == Phase::Done {
             return;
         }
+        let metrics = match self.tail.take().map(|tail| *tail) {
+            Some(Tail::Grpc(call)) => return self.end_call(call, &cx, ending),
+            Some(Tail::Http(metrics)) => Some(metrics),
+            None => None,
+        };
+        let failure = match ending {
+            Ending::Failed(error_type, message) => Some((error_type, message)),
+            Ending::Dropped if phase == Phase::Handler => {
+                Some((ERROR_TYPE_CANCELLED, "the request was cancelled before a response"))
+            }
+            // The body was dropped before its end: the response's status tells how it went.
+            Ending::Finished | Ending::Dropped => None,
+        };
         if self.recording {
             let span = cx.span();
             if let Some((error_type, message)) = failure {
@@ -151,12 +205,41 @@ impl RequestTelemetry {
             }
             span.end();
         }
-        if let Some(metrics) = self.metrics.take() {
+        if let Some(metrics) = metrics {
             let error_type = match failure {
                 Some((error_type, _)) => Some(Cow::Borrowed(error_type)),
                 None => self.status.and_then(server_error_type),
             };
             metrics.finish(RequestOutcome { status: self.status, error_type });
+        }
+    }
+
+    /// [`Drop`] for a request not yet ended: out of line, so that the adapters' futures and
+    /// bodies, which drop a `RequestTelemetry` in many places, inline only the phase check.
+    #[inline(never)]
+    fn drop_unfinished(&mut self) {
+        match (self.phase, self.polling) {
+            (Phase::Done, _) => {}
+            (Phase::Handler, true) => self.fail(ERROR_TYPE_PANIC, "the request handler panicked"),
+            (Phase::Body, true) => self.fail(ERROR_TYPE_PANIC, "the response body panicked"),
+            (Phase::Handler | Phase::Body, false) => self.finish(Ending::Dropped),
+        }
+    }
+
+    /// Ends a gRPC call's span and metric. Out of line: an HTTP request's end stays small.
+    #[inline(never)]
+    fn end_call(&self, call: GrpcCall, cx: &Context, ending: Ending<'_>) {
+        let span = self.recording.then(|| cx.span());
+        call.end(
+            span.as_ref(),
+            match ending {
+                Ending::Finished => CallEnd::Finished,
+                Ending::Dropped => CallEnd::Dropped,
+                Ending::Failed(error_type, message) => CallEnd::Failed(error_type.into(), message),
+            },
+        );
+        if let Some(span) = span {
+            span.end();
         }
     }
 
@@ -176,14 +259,25 @@ impl RequestTelemetry {
     /// would record it.
     #[inline]
     pub(crate) fn wants_route(&self) -> bool {
-        !self.route_known && self.phase != Phase::Done && (self.recording || self.metrics.is_some())
+        !self.route_known
+            && self.phase != Phase::Done
+            && (self.recording || matches!(self.tail.as_deref(), Some(Tail::Http(_))))
     }
 
     /// The route the router matched, for the metrics.
     pub(crate) fn set_route(&mut self, route: &RouteTemplate) {
         self.route_known = true;
-        if let Some(metrics) = &mut self.metrics {
+        if let Some(Tail::Http(metrics)) = self.tail.as_deref_mut() {
             metrics.set_route(route.to_static());
+        }
+    }
+
+    /// The gRPC call this request is, if it is one.
+    #[inline]
+    pub(crate) fn grpc_mut(&mut self) -> Option<&mut GrpcCall> {
+        match self.tail.as_deref_mut() {
+            Some(Tail::Grpc(call)) => Some(call),
+            _ => None,
         }
     }
 
@@ -200,13 +294,9 @@ impl RequestTelemetry {
 impl Drop for RequestTelemetry {
     #[inline]
     fn drop(&mut self) {
-        match (self.phase, self.polling) {
-            (Phase::Done, _) => {}
-            (Phase::Handler, true) => self.fail(ERROR_TYPE_PANIC, "the request handler panicked"),
-            (Phase::Body, true) => self.fail(ERROR_TYPE_PANIC, "the response body panicked"),
-            (Phase::Handler, false) => self.fail(ERROR_TYPE_CANCELLED, "the request was cancelled before a response"),
-            // The body was dropped before its end: the response's status tells how it went.
-            (Phase::Body, false) => self.end(),
+        if self.phase == Phase::Done {
+            return;
         }
+        self.drop_unfinished();
     }
 }

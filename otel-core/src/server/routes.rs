@@ -8,7 +8,7 @@ use crate::internal::intern;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 
 /// A route template as a `'static` string: interned, or owned once the process keeps
 /// [`intern::MAX_INTERNED`] strings. Cloning an interned one copies a pointer.
@@ -34,7 +34,7 @@ impl RouteTemplate {
 /// One thread's map from route template to its interned form and span names.
 #[derive(Debug, Default)]
 struct RouteNames {
-    ids: HashMap<&'static str, usize, BuildHasherDefault<WordHasher>>,
+    ids: HashMap<&'static str, usize, BuildHasherDefault<intern::WordHasher>>,
     entries: Vec<Entry>,
 }
 
@@ -88,21 +88,6 @@ impl RouteNames {
         let name = intern::intern(&format!("{prefix} {template}"))?;
         entry.names.push((prefix, name));
         Some(name)
-    }
-}
-
-/// [`intern::word_hash`] as a `Hasher`, for the route map (route templates come from the
-/// application, not from clients).
-#[derive(Debug, Default)]
-struct WordHasher(u64);
-
-impl Hasher for WordHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        self.0 = self.0.rotate_left(5) ^ intern::word_hash(bytes);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
     }
 }
 

@@ -7,9 +7,10 @@ use super::{ServerRequest, ServerResponse};
 use crate::config::{ContextPolicy, HttpServerConfig};
 use crate::hooks::{DefaultSpanName, RequestHook, ResponseHook, SpanNameFormatter};
 use crate::internal::span_start::{NewSpan, SamplingHint, start_span_named};
-use crate::metrics::HttpServerMetrics;
+use crate::metrics::{HttpServerMetrics, RpcCallMetrics, RpcCallStart};
 use crate::propagation::{HeaderSource, Propagation, Traceparent};
 use crate::semconv::http::{HttpMethod, server_error_type};
+use crate::semconv::rpc::{self, GrpcCall, RpcMethod, Side};
 use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{Link, SpanContext, SpanKind, SpanRef, Status, TraceContextExt, TraceFlags, Tracer};
 use opentelemetry::{Context, KeyValue};
@@ -38,6 +39,9 @@ pub struct ServerTelemetry<T = BoxedTracer, H = ServerHooks> {
     pub(crate) propagation: Propagation,
     pub(crate) hooks: H,
     pub(crate) metrics: Option<Arc<HttpServerMetrics>>,
+    pub(crate) rpc_metrics: Option<RpcCallMetrics>,
+    /// Whether gRPC calls get the RPC conventions.
+    pub(crate) grpc: bool,
     pub(crate) sampling: SamplingHint,
     pub(crate) traceresponse: bool,
 }
@@ -49,6 +53,7 @@ impl<T, H> fmt::Debug for ServerTelemetry<T, H> {
             .field("propagation", &self.propagation)
             .field("metrics", &self.metrics.is_some())
             .field("traceresponse", &self.traceresponse)
+            .field("grpc", &self.grpc)
             .finish_non_exhaustive()
     }
 }
@@ -71,6 +76,7 @@ impl<T, H> ServerTelemetry<T, H> {
     }
 
     /// The span's parent, and for a public endpoint the incoming span context to link to instead.
+    #[inline]
     pub(super) fn parent(&self, headers: &(impl HeaderSource + ?Sized)) -> (Context, Option<SpanContext>) {
         let extracted = self.propagation.extract(headers);
         match self.config.context_policy() {
@@ -118,7 +124,47 @@ impl<T, Q, P, N> ServerTelemetry<T, ServerHooks<Q, P, N>> {
         if self.config.excludes(request.method(), request.target()) {
             return RequestTelemetry::excluded(self.excluded_context(request.headers()));
         }
+        // A gRPC call is always a POST: other requests skip the header lookup.
+        if self.grpc && request.method() == "POST" && request.headers().first("content-type").is_some_and(rpc::is_grpc)
+        {
+            return self.start_call(request);
+        }
         self.start_span(request)
+    }
+
+    /// [`start`](Self::start) for a gRPC call: a SERVER span named `{rpc.method}` with the RPC
+    /// attributes, the request hook called, the call timed for `rpc.server.call.duration`.
+    fn start_call<R>(&self, request: &R) -> RequestTelemetry
+    where
+        R: ServerRequest + ?Sized,
+        T: Tracer,
+        T::Span: Send + Sync + 'static,
+        Q: RequestHook<R::Native>,
+    {
+        let (parent, link) = self.parent(request.headers());
+        let path = request.target();
+        let path = path.split_once('?').map_or(path, |(path, _)| path);
+        // Read only when a span records or a metric needs it: an unsampled call skips it.
+        let method = OnceCell::new();
+        let method_of = || method.get_or_init(|| RpcMethod::server(path));
+        let mut span = NewSpan::new(rpc::GRPC, SpanKind::Server);
+        if let Some(link) = link {
+            span = span.with_links(vec![Link::with_context(link)]);
+        }
+        let name = || method_of().span_name();
+        let started = start_span_named(&self.tracer, span, &parent, &self.sampling, Some(name), || {
+            rpc::server_attributes(request, method_of())
+        });
+        if started.recording {
+            self.hooks.request.on_request(&started.cx.span(), request.native());
+        }
+        let metric = self.rpc_metrics.as_ref().map(|metrics| (metrics.clone(), RpcCallStart::now(None)));
+        if !started.recording && metric.is_none() {
+            // Nothing will record the call's end: only its context is carried.
+            return RequestTelemetry::started(started.cx, false, None, true);
+        }
+        let method = method.into_inner().unwrap_or_else(|| RpcMethod::server(path));
+        RequestTelemetry::call(started.cx, started.recording, GrpcCall::new(Side::Server, method, metric))
     }
 
     /// [`start`](Self::start) for a request that is not excluded. Apart, so that an excluded
@@ -211,7 +257,9 @@ impl<T, Q, P, N> ServerTelemetry<T, ServerHooks<Q, P, N>> {
     /// Records the response head on the request's span: `http.response.status_code`, the
     /// allow-listed response headers, Error with `error.type` for a 5xx (a 4xx leaves the span
     /// Unset) and the response's error as an `exception` event, then the response hook. From
-    /// now on, dropping `telemetry` ends the span normally: the status stands.
+    /// now on, dropping `telemetry` ends the span normally: the status stands. For a gRPC call,
+    /// only the status a trailers-only response (or a non-200 HTTP status) gives is noted; the
+    /// span ends with the body, whose trailers carry the status otherwise.
     #[inline]
     pub fn respond<R>(&self, telemetry: &mut RequestTelemetry, response: &R)
     where
@@ -219,7 +267,12 @@ impl<T, Q, P, N> ServerTelemetry<T, ServerHooks<Q, P, N>> {
         P: ResponseHook<R::Native>,
     {
         let status = response.status();
-        if let Some(span) = telemetry.recording_span() {
+        if let Some(call) = telemetry.grpc_mut() {
+            call.response_head(status, response.headers());
+            if let (Some(span), Some(native)) = (telemetry.recording_span(), response.native()) {
+                self.hooks.response.on_response(&span, native);
+            }
+        } else if let Some(span) = telemetry.recording_span() {
             self.record_response(&span, status, response);
         }
         telemetry.responded(status);

@@ -458,3 +458,177 @@ fn the_telemetry_taken_for_the_body_inside_a_poll_is_not_a_panicking_poll() {
     spans.assert_count(1);
     spans.one("GET").assert_status_unset().assert_attr("http.response.status_code", 200_i64);
 }
+
+/// A gRPC call to `path`, over HTTP/2 as a client sends it.
+fn grpc_request<'a>(path: &'a str, headers: &'a http::HeaderMap) -> TestRequest<'a> {
+    TestRequest {
+        method: "POST",
+        protocol_version: Some("2"),
+        authority: Some("greeter.internal:50051"),
+        peer: Some("10.0.0.7:40000".parse().unwrap()),
+        ..TestRequest::get(path, headers)
+    }
+}
+
+fn grpc_headers() -> http::HeaderMap {
+    let mut headers = caller();
+    headers.insert("content-type", "application/grpc".parse().unwrap());
+    headers
+}
+
+/// A response head, with `grpc-status` when the call answered trailers-only.
+fn grpc_head(status: Option<&str>) -> http::Response<()> {
+    let mut response = http::Response::new(());
+    if let Some(status) = status {
+        response.headers_mut().insert("grpc-status", status.parse().unwrap());
+    }
+    response
+}
+
+fn trailers(status: &str) -> http::HeaderMap {
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", status.parse().unwrap());
+    trailers
+}
+
+#[test]
+fn a_grpc_call_is_an_rpc_span_whose_status_comes_from_the_trailers() {
+    let recorder = SpanRecorder::new();
+    let server = builder(&recorder).grpc(true).build("test");
+    let headers = grpc_headers();
+    let mut telemetry = server.start(&grpc_request("/helloworld.Greeter/SayHello", &headers));
+    telemetry.poll(|telemetry| server.respond(telemetry, &grpc_head(None)));
+    assert!(recorder.spans().is_empty(), "the trailers are still to come");
+    telemetry.trailers(&trailers("0"));
+    telemetry.end();
+    let spans = recorder.spans();
+    spans.one("helloworld.Greeter/SayHello").assert_kind(SpanKind::Server).assert_status_unset().assert_attrs_exactly(
+        &[
+            KeyValue::new("rpc.system.name", "grpc"),
+            KeyValue::new("rpc.method", "helloworld.Greeter/SayHello"),
+            KeyValue::new("server.address", "greeter.internal"),
+            KeyValue::new("server.port", 50051),
+            KeyValue::new("network.peer.address", "10.0.0.7"),
+            KeyValue::new("network.peer.port", 40000),
+            KeyValue::new("rpc.response.status_code", "OK"),
+        ],
+    );
+    assert_eq!(spans.one("helloworld.Greeter/SayHello").data().parent_span_id.to_string(), "b7ad6b7169203331");
+}
+
+#[test]
+fn a_server_records_only_the_conventions_server_codes_as_errors() {
+    let recorder = SpanRecorder::new();
+    let server = builder(&recorder).grpc(true).build("test");
+    let headers = grpc_headers();
+    for (code, error) in [("5", None), ("13", Some("INTERNAL")), ("14", Some("UNAVAILABLE")), ("3", None)] {
+        recorder.reset();
+        let mut telemetry = server.start(&grpc_request("/helloworld.Greeter/SayHello", &headers));
+        // A trailers-only response: the status is in the head, the body is empty.
+        server.respond(&mut telemetry, &grpc_head(Some(code)));
+        telemetry.end();
+        let spans = recorder.spans();
+        let span = spans.one("helloworld.Greeter/SayHello");
+        let name = crate::semconv::rpc::GrpcStatus::parse(code.as_bytes()).name();
+        let span = span.assert_attr("rpc.response.status_code", name);
+        match error {
+            Some(error) => span.assert_status_error().assert_attr("error.type", error),
+            None => span.assert_status_unset().assert_no_attr("error.type"),
+        };
+    }
+}
+
+#[test]
+fn an_unimplemented_method_is_other_and_a_dropped_stream_is_cancelled() {
+    let recorder = SpanRecorder::new();
+    let server = builder(&recorder).grpc(true).build("test");
+    let headers = grpc_headers();
+    let mut telemetry = server.start(&grpc_request("/helloworld.Greeter/Nope", &headers));
+    server.respond(&mut telemetry, &grpc_head(Some("12")));
+    telemetry.end();
+    recorder
+        .spans()
+        .one("grpc")
+        .assert_attr("rpc.method", "_OTHER")
+        .assert_attr("rpc.method_original", "helloworld.Greeter/Nope")
+        .assert_attr("error.type", "UNIMPLEMENTED")
+        .assert_status_error();
+
+    recorder.reset();
+    let mut telemetry = server.start(&grpc_request("/helloworld.Greeter/Stream", &headers));
+    server.respond(&mut telemetry, &grpc_head(None));
+    drop(telemetry); // the client went away mid-stream
+    recorder
+        .spans()
+        .one("helloworld.Greeter/Stream")
+        .assert_attr("rpc.response.status_code", "CANCELLED")
+        .assert_no_attr("error.type")
+        .assert_status_unset();
+}
+
+#[test]
+fn grpc_is_recognised_only_when_on_and_by_content_type() {
+    let recorder = SpanRecorder::new();
+    let headers = grpc_headers();
+    let http_only = builder(&recorder).build("test");
+    drop(http_only.start(&grpc_request("/helloworld.Greeter/SayHello", &headers)));
+    recorder.spans().one("POST").assert_attr("url.path", "/helloworld.Greeter/SayHello");
+
+    recorder.reset();
+    let server = builder(&recorder).grpc(true).build("test");
+    let mut json = caller();
+    json.insert("content-type", "application/json".parse().unwrap());
+    drop(server.start(&grpc_request("/api/users", &json)));
+    recorder.spans().one("POST").assert_no_attr("rpc.method");
+}
+
+#[test]
+fn grpc_metrics_record_the_call_duration_by_method_and_status() {
+    let metrics = crate::testing::MetricRecorder::new();
+    let recorder = SpanRecorder::new();
+    let server = builder(&recorder).grpc(true).meter_provider(metrics.provider()).build("test");
+    let headers = grpc_headers();
+    for (path, code) in [("/m.S/A", "0"), ("/m.S/A", "13"), ("/m.S/Unknown", "12")] {
+        let mut telemetry = server.start(&grpc_request(path, &headers));
+        server.respond(&mut telemetry, &grpc_head(None));
+        telemetry.trailers(&trailers(code));
+        telemetry.end();
+    }
+    assert_eq!(metrics.histogram("http.server.request.duration"), [], "a gRPC call is not counted as HTTP");
+    let grpc = "rpc.system.name=grpc";
+    assert_eq!(
+        metrics.histogram("rpc.server.call.duration"),
+        [
+            (format!("error.type=INTERNAL rpc.method=m.S/A rpc.response.status_code=INTERNAL {grpc}"), 1),
+            (format!("error.type=UNIMPLEMENTED rpc.method=_OTHER rpc.response.status_code=UNIMPLEMENTED {grpc}"), 1),
+            (format!("rpc.method=m.S/A rpc.response.status_code=OK {grpc}"), 1),
+        ]
+    );
+}
+
+#[test]
+fn an_unsampled_grpc_call_records_no_span_but_carries_its_context_and_counts() {
+    let recorder = SpanRecorder::with_sampler(Sampler::AlwaysOff);
+    let headers = grpc_headers();
+    for metrics in [None, Some(crate::testing::MetricRecorder::new())] {
+        let mut server = builder(&recorder).grpc(true);
+        if let Some(metrics) = &metrics {
+            server = server.meter_provider(metrics.provider());
+        }
+        let server = server.build("test");
+        let mut telemetry = server.start(&grpc_request("/m.S/A", &headers));
+        let trace_id = telemetry.poll(|telemetry| {
+            server.respond(telemetry, &grpc_head(None));
+            Context::current().span().span_context().trace_id()
+        });
+        assert_eq!(trace_id.to_string(), "0af7651916cd43dd8448eb211c80319c", "the caller's trace goes on");
+        telemetry.trailers(&trailers("13"));
+        telemetry.end();
+        if let Some(metrics) = metrics {
+            let points = metrics.histogram("rpc.server.call.duration");
+            assert_eq!(points.len(), 1);
+            assert!(points[0].0.contains("rpc.response.status_code=INTERNAL"), "{points:?}");
+        }
+    }
+    assert!(recorder.spans().is_empty());
+}

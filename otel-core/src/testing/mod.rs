@@ -1,4 +1,4 @@
-//! Test support: capture finished spans in memory and assert on them.
+//! Test support: capture finished spans and metric points in memory and assert on them.
 //!
 //! Enabled by the `testing` feature (use it as a dev-dependency). Tests read like the trace they
 //! check:
@@ -18,8 +18,10 @@
 //! ```
 
 mod measure;
+mod metrics;
 
 pub use measure::{CountingAllocator, DroppingExporter};
+pub use metrics::MetricRecorder;
 
 use opentelemetry::trace::{SpanContext, SpanId, SpanKind, Status, TraceId};
 use opentelemetry::{Context, KeyValue, Value};

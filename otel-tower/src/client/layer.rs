@@ -1,20 +1,25 @@
 //! The client layer, its builder and its service: one CLIENT span per call, its context in the
 //! request headers.
 
+use super::body::OtelClientBody;
 use super::error::{DefaultErrorType, ErrorType};
 use super::future::{ClientGuard, ClientResponseFuture};
 use crate::scope;
 use http::Request;
 use opentelemetry::Context;
+use opentelemetry::KeyValue;
 use opentelemetry::global::{self, BoxedTracer};
+use opentelemetry::metrics::Meter;
 use opentelemetry::metrics::MeterProvider;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry_semantic_conventions::attribute as semconv;
 use otel_core::config::{HttpClientConfig, HttpClientConfigBuilder};
-use otel_core::internal::span_start::{NewSpan, SamplingHint, start_span};
-use otel_core::metrics::{ClientRequestStart, HttpClientMetrics};
+use otel_core::internal::span_start::{NewSpan, SamplingHint, Started, start_span};
+use otel_core::metrics::{ClientRequestStart, HttpClientMetrics, RpcCallMetrics, RpcCallStart};
 use otel_core::propagation::Propagation;
 use otel_core::semconv::http::{ClientRequest, HostPort, span_name};
+use otel_core::semconv::rpc::{self, GrpcCall, RpcMethod, Side};
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
@@ -39,7 +44,9 @@ impl UrlTemplate {
 }
 
 /// A `tower::Layer` that gives every outgoing HTTP call a CLIENT span, a child of the current
-/// context, and writes the span's context into the request headers.
+/// context, and writes the span's context into the request headers. A gRPC call (a request
+/// with `content-type: application/grpc*`, as a tonic client sends through its `Channel`) gets
+/// the RPC conventions instead: see [When the span ends](#when-the-span-ends).
 ///
 /// ```
 /// use http_body_util::Full;
@@ -65,6 +72,13 @@ impl UrlTemplate {
 /// when the call fails (Error, `error.type` from [`ErrorType`]). Reading the response body is not
 /// part of the span. A call dropped before its response (the caller cancelled) ends the span
 /// without Error.
+///
+/// A gRPC call's span is named `{rpc.method}` (`package.Service/Method`) and covers the whole
+/// call: it ends with the `grpc-status` of a trailers-only response head, or else when the
+/// response stream ends with its trailers. Every status but `OK` is an error (`error.type` is
+/// the status name, e.g. `NOT_FOUND`); a call or stream dropped before its status is
+/// `CANCELLED`. `server.address`/`server.port` come from the request's URI, or from
+/// [`origin`](OtelClientLayerBuilder::origin) for a tonic `Channel`.
 pub struct OtelClientLayer<T = BoxedTracer, E = DefaultErrorType> {
     shared: Arc<ClientShared<T, E>>,
 }
@@ -87,6 +101,7 @@ pub(crate) struct ClientShared<T, E> {
     propagation: Propagation,
     pub(crate) error_type: E,
     pub(crate) metrics: Option<HttpClientMetrics>,
+    rpc_metrics: Option<RpcCallMetrics>,
     sampling: SamplingHint,
     origin: Option<Origin>,
 }
@@ -131,7 +146,8 @@ pub struct OtelClientLayerBuilder<T = BoxedTracer, E = DefaultErrorType> {
     config: HttpClientConfigBuilder,
     propagation: Propagation,
     error_type: E,
-    metrics: Option<HttpClientMetrics>,
+    /// The meter of the metrics, when they are on.
+    metrics: Option<Meter>,
     attributes_at_start: bool,
     origin: Option<Origin>,
 }
@@ -189,16 +205,16 @@ impl<T, E> OtelClientLayerBuilder<T, E> {
         self
     }
 
-    /// Records `http.client.request.duration` with the global meter provider (`true`), or not
-    /// at all (`false`, the default).
+    /// Records `http.client.request.duration` (and for gRPC calls `rpc.client.call.duration`)
+    /// with the global meter provider (`true`), or not at all (`false`, the default).
     pub fn metrics(mut self, enabled: bool) -> Self {
-        self.metrics = enabled.then(|| HttpClientMetrics::new(&global::meter_with_scope(scope())));
+        self.metrics = enabled.then(|| global::meter_with_scope(scope()));
         self
     }
 
-    /// Records the metric with `provider`'s meter.
+    /// Records the metrics with `provider`'s meter.
     pub fn meter_provider(mut self, provider: &impl MeterProvider) -> Self {
-        self.metrics = Some(HttpClientMetrics::new(&provider.meter_with_scope(scope())));
+        self.metrics = Some(provider.meter_with_scope(scope()));
         self
     }
 
@@ -226,7 +242,8 @@ impl<T, E> OtelClientLayerBuilder<T, E> {
                 config: self.config.build(),
                 propagation: self.propagation,
                 error_type: self.error_type,
-                metrics: self.metrics,
+                metrics: self.metrics.as_ref().map(HttpClientMetrics::new),
+                rpc_metrics: self.metrics.as_ref().map(RpcCallMetrics::client),
                 sampling: SamplingHint::new(self.attributes_at_start),
                 origin: self.origin,
             }),
@@ -263,11 +280,12 @@ impl<S: fmt::Debug, T, E> fmt::Debug for OtelClientService<S, T, E> {
 impl<S, T, E, B, ResBody> Service<Request<B>> for OtelClientService<S, T, E>
 where
     S: Service<Request<B>, Response = http::Response<ResBody>>,
+    ResBody: http_body::Body,
     T: Tracer,
     T::Span: Send + Sync + 'static,
     E: ErrorType<S::Error>,
 {
-    type Response = S::Response;
+    type Response = http::Response<OtelClientBody<ResBody>>;
     type Error = S::Error;
     type Future = ClientResponseFuture<S::Future, T, E>;
 
@@ -279,12 +297,46 @@ where
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let shared = &*self.shared;
         let parent = Context::current();
-        let method = shared.config.known_methods().normalize(request.method().as_str());
+        let destination = Destination::of(&request, shared.origin.as_ref());
+        let content_type = request.headers().get(http::header::CONTENT_TYPE);
+        let grpc = request.method() == http::Method::POST && content_type.is_some_and(|v| rpc::is_grpc(v.as_bytes()));
+        let guard = if grpc {
+            let (started, call) = shared.start_call(&request, &parent, &destination);
+            ClientGuard::new(started.cx, started.recording, None, call)
+        } else {
+            let (started, metric) = shared.start_request(&request, &parent, &destination);
+            ClientGuard::new(started.cx, started.recording, metric, None)
+        };
+        shared.propagation.inject_span_into_headers(
+            &parent,
+            guard.context().span().span_context(),
+            request.headers_mut(),
+        );
+        let future = {
+            let _attached = guard.context().clone().attach();
+            self.inner.call(request)
+        };
+        ClientResponseFuture::new(future, guard, Arc::clone(&self.shared))
+    }
+}
+
+impl<T, E> ClientShared<T, E>
+where
+    T: Tracer,
+    T::Span: Send + Sync + 'static,
+{
+    /// The CLIENT span of an HTTP request, and its metric's start.
+    fn start_request<B>(
+        &self,
+        request: &Request<B>,
+        parent: &Context,
+        destination: &Destination<'_>,
+    ) -> (Started, Option<ClientRequestStart>) {
+        let method = self.config.known_methods().normalize(request.method().as_str());
         let template = request.extensions().get::<UrlTemplate>().map(|t| t.0.clone());
         let span = NewSpan::new(span_name(method, template.as_deref()), SpanKind::Client);
-        let destination = Destination::of(&request, shared.origin.as_ref());
-        let started = start_span(&shared.tracer, span, &parent, &shared.sampling, || {
-            let url = destination.url(&request);
+        let started = start_span(&self.tracer, span, parent, &self.sampling, || {
+            let url = destination.url(request);
             ClientRequest {
                 method: request.method().as_str(),
                 url: &url,
@@ -295,19 +347,46 @@ where
                 resend_count: 0,
                 headers: request.headers(),
             }
-            .attributes(&shared.config)
+            .attributes(&self.config)
         });
-        let metric = shared.metrics.as_ref().map(|_| {
+        let metric = self.metrics.as_ref().map(|_| {
             let port = destination.host.port.or_else(|| default_port(destination.scheme));
             ClientRequestStart::now(method.as_str(), destination.host.host, port, destination.scheme)
         });
-        shared.propagation.inject_span_into_headers(&parent, started.cx.span().span_context(), request.headers_mut());
-        let guard = ClientGuard::new(started.cx, started.recording, metric);
-        let future = {
-            let _attached = guard.context().clone().attach();
-            self.inner.call(request)
-        };
-        ClientResponseFuture::new(future, guard, Arc::clone(&self.shared))
+        (started, metric)
+    }
+
+    /// The CLIENT span of a gRPC call, named `{rpc.method}`, and the call it ends with (none when
+    /// neither a span nor a metric would record its end).
+    fn start_call<B>(
+        &self,
+        request: &Request<B>,
+        parent: &Context,
+        destination: &Destination<'_>,
+    ) -> (Started, Option<GrpcCall>) {
+        let method = RpcMethod::client(request.uri().path());
+        let span = NewSpan::new(method.span_name(), SpanKind::Client);
+        let host = destination.host.host;
+        let port = destination.host.port.or_else(|| default_port(destination.scheme));
+        let started = start_span(&self.tracer, span, parent, &self.sampling, || {
+            let mut attributes = Vec::with_capacity(4);
+            method.attributes(&mut attributes);
+            if !host.is_empty() {
+                attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, host.to_owned()));
+                if let Some(port) = port {
+                    attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+                }
+            }
+            attributes
+        });
+        let metric = self.rpc_metrics.as_ref().map(|metrics| {
+            let server = (!host.is_empty()).then(|| (host.to_owned().into(), port));
+            (metrics.clone(), RpcCallStart::now(server))
+        });
+        if !started.recording && metric.is_none() {
+            return (started, None);
+        }
+        (started, Some(GrpcCall::new(Side::Client, method, metric)))
     }
 }
 

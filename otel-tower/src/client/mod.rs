@@ -3,12 +3,15 @@
 //!
 //! - [`layer`](OtelClientLayer): the layer, its builder and service; the injection rule.
 //! - [`ClientResponseFuture`]: ends the span when the response head arrives or the call fails.
+//! - [`OtelClientBody`]: the response body, which carries a gRPC call's span to its trailers.
 //! - [`ErrorType`]: the `error.type` of a transport error.
 
+mod body;
 mod error;
 mod future;
 mod layer;
 
+pub use body::OtelClientBody;
 pub use error::{DefaultErrorType, ErrorType};
 pub use future::ClientResponseFuture;
 pub use layer::{OtelClientLayer, OtelClientLayerBuilder, OtelClientService, UrlTemplate};

@@ -2,6 +2,7 @@
 //! is measured to its end and the handler's context stays current while the body is produced.
 
 use super::body_mode::BodyMode;
+use crate::body_end::{BodyEnd, body_end};
 use http_body::{Body, Frame, SizeHint};
 use otel_core::server::RequestTelemetry;
 use pin_project_lite::pin_project;
@@ -14,8 +15,9 @@ pin_project! {
     /// request's telemetry.
     ///
     /// The span ends when the body yields its last frame, fails (Error, `error.type` `_OTHER`),
-    /// or is dropped (the status of the response stands: the client went away). Each poll runs
-    /// with the request's context current.
+    /// or is dropped (the status of the response stands: the client went away; a gRPC stream
+    /// without its trailers yet is `CANCELLED`). A gRPC call's status is read from the trailers.
+    /// Each poll runs with the request's context current.
     pub struct OtelBody<B> {
         #[pin]
         inner: B,
@@ -70,11 +72,10 @@ impl<B: Body> Body for OtelBody<B> {
         }
         this.telemetry.poll(|telemetry| {
             let frame = ready!(inner.as_mut().poll_frame(cx));
-            match &frame {
-                None => telemetry.end(),
-                Some(Err(_)) => telemetry.body_failed(),
-                Some(Ok(_)) if inner.is_end_stream() => telemetry.end(),
-                Some(Ok(_)) => {}
+            match body_end(&frame, inner.is_end_stream(), |trailers| telemetry.trailers(trailers)) {
+                Some(BodyEnd::Finished) => telemetry.end(),
+                Some(BodyEnd::Failed) => telemetry.body_failed(),
+                None => {}
             }
             Poll::Ready(frame)
         })

@@ -61,7 +61,7 @@ impl OtelLayer {
     /// A builder to set the tracer provider, propagator, configuration, hooks and options.
     pub fn builder() -> OtelLayerBuilder {
         OtelLayerBuilder {
-            server: ServerTelemetry::builder(scope()),
+            server: ServerTelemetry::builder(scope()).grpc(true),
             route: DefaultRoute,
             https: false,
             mode: PhantomData,
@@ -134,6 +134,16 @@ impl<T, H, R, M> OtelLayerBuilder<T, H, R, M> {
     /// See [`RouteExtractor`].
     pub fn route<R2>(self, route: R2) -> OtelLayerBuilder<T, H, R2, M> {
         OtelLayerBuilder { server: self.server, route, https: self.https, mode: PhantomData }
+    }
+
+    /// Gives gRPC calls (`content-type: application/grpc*`) the RPC conventions: a span named
+    /// `{rpc.method}` (`package.Service/Method`) with `rpc.system.name` = `grpc`, its status and
+    /// `error.type` from the `grpc-status` the service sends in the response headers or
+    /// trailers, and `rpc.server.call.duration` when metrics are on; every other request keeps
+    /// HTTP's, so one layer serves a router mixing gRPC and REST. On by default; `false` makes
+    /// gRPC calls plain HTTP requests.
+    pub fn grpc(self, enabled: bool) -> Self {
+        self.map_server(|server| server.grpc(enabled))
     }
 
     /// The server is reached over TLS: `url.scheme` is `https` for requests whose URI does not

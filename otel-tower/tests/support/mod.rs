@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod echo;
+
 use axum::Router;
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
@@ -75,10 +77,12 @@ pub fn get_request(url: &str, headers: &[(&str, &str)]) -> Request<Full<Bytes>> 
 }
 
 /// Sends `request` with `client` and reads the whole response.
-pub async fn send<S>(client: S, request: Request<Full<Bytes>>) -> (StatusCode, HeaderMap, String)
+pub async fn send<S, B>(client: S, request: Request<Full<Bytes>>) -> (StatusCode, HeaderMap, String)
 where
-    S: tower::Service<Request<Full<Bytes>>, Response = http::Response<hyper::body::Incoming>>,
+    S: tower::Service<Request<Full<Bytes>>, Response = http::Response<B>>,
     S::Error: std::fmt::Debug,
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
 {
     let response = client.oneshot(request).await.expect("a response");
     let (parts, body) = response.into_parts();

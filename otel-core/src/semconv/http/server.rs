@@ -77,7 +77,7 @@ pub(crate) fn server_attributes<R: ServerRequest + ?Sized>(
 
 /// An IP address as text in one allocation (formatted on the stack, then shared). IPv4, by far
 /// the most common, is written digit by digit: `Display` costs ten times more.
-fn ip_text(ip: std::net::IpAddr) -> Arc<str> {
+pub(crate) fn ip_text(ip: std::net::IpAddr) -> Arc<str> {
     use std::io::Write as _;
     // 45 bytes hold the longest form, an IPv4-mapped IPv6 address.
     let mut buf = [0u8; 45];
