@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The peers benchmark (issue 8): every case of src/bin/{axum,actix,reqwest}.rs, measured in one
+# The peers benchmark (issue 8): every case of src/bin/{axum,actix,reqwest,grpc}.rs, measured in one
 # run, written to BENCHMARKS.md at the repository root.
 #
 #   benches/peers/run.sh                  # everything (needs valgrind; wrk for the throughput part)
@@ -31,10 +31,11 @@ actix_cases="bare reference-sampled reference-unsampled ours-sampled ours-unsamp
   otel-instrumentation-actix-sampled otel-instrumentation-actix-unsampled
   tracing-actix-web-sampled tracing-actix-web-unsampled"
 reqwest_cases="plain middleware-only ours-sampled ours-unsampled ours-unsampled00 reqwest-tracing-sampled reqwest-tracing-unsampled"
+grpc_cases="bare ours-sampled ours-unsampled ours-unsampled00 ours-http-sampled ours-http-unsampled"
 
 if [ "$SMOKE" = 1 ]; then
     failed=0
-    for framework in axum actix reqwest; do
+    for framework in axum actix reqwest grpc; do
         eval "cases=\$${framework}_cases"
         for case in $cases; do
             nice -n 19 "$bin/$framework" "$case" 300 || { echo "FAILED: $framework $case" >&2; failed=1; }
@@ -55,7 +56,7 @@ instructions() { # binary case requests
     rm -f "$file"
 }
 
-for framework in axum actix reqwest; do
+for framework in axum actix reqwest grpc; do
     eval "cases=\$${framework}_cases"
     for case in $cases; do
         echo "$framework $case" >&2
