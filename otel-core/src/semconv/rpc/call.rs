@@ -97,7 +97,7 @@ impl GrpcCall {
                 (_, None) => {}
             }
         }
-        self.method.learn(recognized);
+        self.method.learn(answer);
         if let Some((metrics, start)) = self.metric {
             let error_type = match end {
                 CallEnd::Failed(error_type, _) => Some(error_type),

@@ -306,10 +306,12 @@ impl RpcMethod {
         }
     }
 
-    /// Keeps a method its server answered for later calls (only methods a server serves are
-    /// ever interned: a client sending random paths fills nothing).
-    fn learn(&self, recognized: bool) {
-        if recognized && self.state == MethodState::Pending {
+    /// Keeps a method its server answered (with anything but `UNIMPLEMENTED`) for later calls,
+    /// on either side: only methods a server serves are ever interned, so a client sending
+    /// random paths fills nothing.
+    fn learn(&self, answer: Option<GrpcStatus>) {
+        let served = answer.is_some_and(|status| status != GrpcStatus::UNIMPLEMENTED);
+        if served && self.state != MethodState::Malformed && matches!(self.name, Cow::Owned(_)) {
             learn_method(&self.name);
         }
     }
@@ -401,9 +403,9 @@ mod tests {
         assert_eq!(attributes, [KeyValue::new(semconv::RPC_SYSTEM_NAME, GRPC)]);
         assert!(!pending.recognized(Some(GrpcStatus::UNIMPLEMENTED)));
         assert!(!pending.recognized(None), "never answered");
-        pending.learn(pending.recognized(Some(GrpcStatus::UNIMPLEMENTED)));
+        pending.learn(Some(GrpcStatus::UNIMPLEMENTED));
         assert_eq!(RpcMethod::server("/test.Learn/Once").state, MethodState::Pending);
-        pending.learn(pending.recognized(Some(GrpcStatus::from_code(5))));
+        pending.learn(Some(GrpcStatus::from_code(5)));
         let known = RpcMethod::server("/test.Learn/Once");
         assert_eq!(known.state, MethodState::Recognized);
         assert!(matches!(known.span_name(), Cow::Borrowed("test.Learn/Once")));
@@ -411,6 +413,9 @@ mod tests {
         let client = RpcMethod::client("/test.Client/Call");
         assert_eq!(client.span_name(), "test.Client/Call");
         assert!(client.recognized(None));
+        assert!(matches!(client.span_name(), Cow::Owned(_)));
+        client.learn(Some(GrpcStatus::OK));
+        assert!(matches!(RpcMethod::client("/test.Client/Call").span_name(), Cow::Borrowed(_)));
 
         let malformed = RpcMethod::server("/no-method");
         assert_eq!(malformed.span_name(), "grpc");
