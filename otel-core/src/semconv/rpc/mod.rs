@@ -394,6 +394,30 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any bytes: the parsers never panic, a parsed status names a code, and a method that
+        /// parses comes back from its path.
+        #[test]
+        fn hostile_input_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..40)) {
+            let _ = is_grpc(&bytes);
+            let status = GrpcStatus::parse(&bytes);
+            proptest::prop_assert!(NAMES.contains(&status.name()));
+            let text = String::from_utf8_lossy(&bytes);
+            if let Some(method) = grpc_method(&text) {
+                let path = format!("/{method}");
+                proptest::prop_assert_eq!(grpc_method(&path), Some(method));
+                proptest::prop_assert_eq!(method.bytes().filter(|&b| b == b'/').count(), 1);
+            }
+            let _ = RpcMethod::server(&text).span_name();
+        }
+
+        /// Every code round-trips through its `grpc-status` text.
+        #[test]
+        fn status_codes_round_trip(code in 0u8..17) {
+            proptest::prop_assert_eq!(GrpcStatus::parse(code.to_string().as_bytes()).code(), code);
+        }
+    }
+
     #[test]
     fn a_server_learns_a_method_once_it_answered_it() {
         let pending = RpcMethod::server("/test.Learn/Once");
