@@ -474,3 +474,37 @@ async fn a_hyper_service_with_a_route_function() {
         spans.one("GET /orders/:id").assert_kind(SpanKind::Server).assert_attr(semconv::HTTP_ROUTE, "/orders/:id");
     assert_eq!(body, format!("/orders/9 {}", server.span_id()));
 }
+
+#[tokio::test]
+async fn listed_credentials_are_recorded_redacted_on_both_sides() {
+    let recorder = SpanRecorder::new();
+    let listed = ["authorization", "x-api-token", "x-user-id"];
+    let layer = server_layer(&recorder).config(
+        HttpServerConfig::builder()
+            .capture_request_headers(listed)
+            .sensitive_headers(["x-.*-token"])
+            .environment(|_| None),
+    );
+    // The handler sees the credentials as sent: redaction is only what the span records.
+    let handler = |headers: http::HeaderMap| async move {
+        headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+    };
+    let addr = serve(Router::new().route("/me", get(handler)).layer(layer.build())).await;
+    let client_config = otel_core::config::HttpClientConfig::builder()
+        .capture_request_headers(listed)
+        .sensitive_headers(["x-.*-token"])
+        .environment(|_| None);
+    let client = tower::Layer::layer(&client_layer(&recorder).config(client_config).build(), raw_client());
+    let headers = [("authorization", "Bearer s3cret"), ("x-api-token", "t0ken"), ("x-user-id", "42")];
+    let (status, _, body) = send(client, get_request(&format!("http://{addr}/me"), &headers)).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "Bearer s3cret"));
+
+    let spans = wait_for(&recorder, 2).await;
+    let value = |v: &str| Value::Array(Array::String(vec![StringValue::from(v.to_owned())]));
+    for span in [spans.one("GET"), spans.one("GET /me")] {
+        span.assert_attr("http.request.header.authorization", value("[REDACTED]"))
+            .assert_attr("http.request.header.x-api-token", value("[REDACTED]"))
+            .assert_attr("http.request.header.x-user-id", value("42"));
+    }
+    assert!(!spans.describe().contains("s3cret") && !spans.describe().contains("t0ken"));
+}

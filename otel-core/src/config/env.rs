@@ -16,6 +16,11 @@ pub const SERVER_CAPTURE_RESPONSE_HEADERS: &str = "OTEL_INSTRUMENTATION_HTTP_SER
 pub const CLIENT_CAPTURE_REQUEST_HEADERS: &str = "OTEL_INSTRUMENTATION_HTTP_CLIENT_CAPTURE_REQUEST_HEADERS";
 /// `OTEL_INSTRUMENTATION_HTTP_CLIENT_CAPTURE_RESPONSE_HEADERS`: response headers a client span records.
 pub const CLIENT_CAPTURE_RESPONSE_HEADERS: &str = "OTEL_INSTRUMENTATION_HTTP_CLIENT_CAPTURE_RESPONSE_HEADERS";
+/// `OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS`: comma-separated regular expressions
+/// (matched case-insensitively against the whole header name); a captured header whose name
+/// matches one is recorded as `[REDACTED]`, as are `authorization`, `proxy-authorization`,
+/// `cookie`, `set-cookie` and `x-api-key` always.
+pub const CAPTURE_HEADERS_SANITIZE_FIELDS: &str = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS";
 /// `OTEL_RUST_HTTP_SENSITIVE_QUERY_PARAMETERS`: comma-separated query parameter names whose values
 /// are redacted, replacing the default list (empty: redact none).
 pub const SENSITIVE_QUERY_PARAMETERS: &str = "OTEL_RUST_HTTP_SENSITIVE_QUERY_PARAMETERS";

@@ -20,14 +20,14 @@ mod env;
 mod exclusion;
 
 pub use env::{
-    CLIENT_CAPTURE_REQUEST_HEADERS, CLIENT_CAPTURE_RESPONSE_HEADERS, ConfigProblem, EXCLUDED_URLS, KNOWN_METHODS,
-    SENSITIVE_QUERY_PARAMETERS, SERVER_CAPTURE_REQUEST_HEADERS, SERVER_CAPTURE_RESPONSE_HEADERS,
-    SERVER_PUBLIC_ENDPOINT, adapter_excluded_urls, reported_problems,
+    CAPTURE_HEADERS_SANITIZE_FIELDS, CLIENT_CAPTURE_REQUEST_HEADERS, CLIENT_CAPTURE_RESPONSE_HEADERS, ConfigProblem,
+    EXCLUDED_URLS, KNOWN_METHODS, SENSITIVE_QUERY_PARAMETERS, SERVER_CAPTURE_REQUEST_HEADERS,
+    SERVER_CAPTURE_RESPONSE_HEADERS, SERVER_PUBLIC_ENDPOINT, adapter_excluded_urls, reported_problems,
 };
 pub use exclusion::RequestTarget;
 use exclusion::UrlExclusion;
 
-use crate::semconv::http::{HeaderCapture, KnownMethods, SensitiveQueryParameters, is_token};
+use crate::semconv::http::{HeaderCapture, KnownMethods, SensitiveHeaders, SensitiveQueryParameters, is_token};
 pub(crate) use env::{Env, report};
 use regex::RegexSet;
 use std::fmt;
@@ -130,6 +130,7 @@ pub struct HttpServerConfigBuilder {
     known_methods: Option<Vec<String>>,
     request_headers: Option<Vec<String>>,
     response_headers: Option<Vec<String>>,
+    sensitive_headers: Option<Vec<String>>,
     sensitive_query: Option<Vec<String>>,
     context_policy: Option<ContextPolicy>,
     env: Env,
@@ -205,6 +206,15 @@ impl HttpServerConfigBuilder {
         self
     }
 
+    /// More header names whose captured values are recorded as `[REDACTED]`, as regular
+    /// expressions matched case-insensitively against the whole name (`x-.*-token`), replacing
+    /// `OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS`. `authorization`,
+    /// `proxy-authorization`, `cookie`, `set-cookie` and `x-api-key` are redacted whatever this says.
+    pub fn sensitive_headers<I: IntoIterator<Item = S>, S: Into<String>>(mut self, patterns: I) -> Self {
+        self.sensitive_headers = Some(patterns.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// Replaces the list of query parameters whose values are redacted.
     pub fn sensitive_query_parameters<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
         self.sensitive_query = Some(names.into_iter().map(Into::into).collect());
@@ -236,6 +246,7 @@ impl HttpServerConfigBuilder {
             Some((var, list)) => (var.to_owned(), list),
             None => (EXCLUDED_URLS.to_owned(), env.list(EXCLUDED_URLS).unwrap_or_default()),
         };
+        let sensitive = sensitive_headers(self.sensitive_headers, env);
         let regexes = self
             .regexes
             .iter()
@@ -244,12 +255,14 @@ impl HttpServerConfigBuilder {
         HttpServerConfig {
             exclusion: UrlExclusion::new(self.exact, self.prefixes, compile(regexes), self.predicate),
             known_methods: known_methods(self.known_methods, env),
-            request_headers: HeaderCapture::request(headers(self.request_headers, SERVER_CAPTURE_REQUEST_HEADERS, env)),
-            response_headers: HeaderCapture::response(headers(
-                self.response_headers,
-                SERVER_CAPTURE_RESPONSE_HEADERS,
-                env,
-            )),
+            request_headers: HeaderCapture::request_redacting(
+                headers(self.request_headers, SERVER_CAPTURE_REQUEST_HEADERS, env),
+                &sensitive,
+            ),
+            response_headers: HeaderCapture::response_redacting(
+                headers(self.response_headers, SERVER_CAPTURE_RESPONSE_HEADERS, env),
+                &sensitive,
+            ),
             sensitive_query: sensitive_query(self.sensitive_query, env),
             context_policy: self.context_policy.unwrap_or_else(|| match env.bool(SERVER_PUBLIC_ENDPOINT) {
                 Some(true) => ContextPolicy::PublicEndpoint,
@@ -306,6 +319,7 @@ pub struct HttpClientConfigBuilder {
     known_methods: Option<Vec<String>>,
     request_headers: Option<Vec<String>>,
     response_headers: Option<Vec<String>>,
+    sensitive_headers: Option<Vec<String>>,
     sensitive_query: Option<Vec<String>>,
     env: Env,
 }
@@ -329,6 +343,15 @@ impl HttpClientConfigBuilder {
         self
     }
 
+    /// More header names whose captured values are recorded as `[REDACTED]`, as regular
+    /// expressions matched case-insensitively against the whole name (`x-.*-token`), replacing
+    /// `OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS`. `authorization`,
+    /// `proxy-authorization`, `cookie`, `set-cookie` and `x-api-key` are redacted whatever this says.
+    pub fn sensitive_headers<I: IntoIterator<Item = S>, S: Into<String>>(mut self, patterns: I) -> Self {
+        self.sensitive_headers = Some(patterns.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// Replaces the list of query parameters whose values are redacted.
     pub fn sensitive_query_parameters<I: IntoIterator<Item = S>, S: Into<String>>(mut self, names: I) -> Self {
         self.sensitive_query = Some(names.into_iter().map(Into::into).collect());
@@ -344,17 +367,35 @@ impl HttpClientConfigBuilder {
     /// Builds the configuration, reading the environment for what code left open.
     pub fn build(self) -> HttpClientConfig {
         let env = &self.env;
+        let sensitive = sensitive_headers(self.sensitive_headers, env);
         HttpClientConfig {
             known_methods: known_methods(self.known_methods, env),
-            request_headers: HeaderCapture::request(headers(self.request_headers, CLIENT_CAPTURE_REQUEST_HEADERS, env)),
-            response_headers: HeaderCapture::response(headers(
-                self.response_headers,
-                CLIENT_CAPTURE_RESPONSE_HEADERS,
-                env,
-            )),
+            request_headers: HeaderCapture::request_redacting(
+                headers(self.request_headers, CLIENT_CAPTURE_REQUEST_HEADERS, env),
+                &sensitive,
+            ),
+            response_headers: HeaderCapture::response_redacting(
+                headers(self.response_headers, CLIENT_CAPTURE_RESPONSE_HEADERS, env),
+                &sensitive,
+            ),
             sensitive_query: sensitive_query(self.sensitive_query, env),
         }
     }
+}
+
+/// The headers whose captured values are redacted: the defaults, and the patterns from code, else
+/// from `OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS` (an invalid one is reported).
+fn sensitive_headers(code: Option<Vec<String>>, env: &Env) -> SensitiveHeaders {
+    let (source, patterns) = match code {
+        Some(list) => ("code", list),
+        None => (CAPTURE_HEADERS_SANITIZE_FIELDS, env.list(CAPTURE_HEADERS_SANITIZE_FIELDS).unwrap_or_default()),
+    };
+    for pattern in &patterns {
+        if let Err(e) = regex::Regex::new(pattern) {
+            report(source, pattern, format!("not a valid regular expression: {e}"));
+        }
+    }
+    SensitiveHeaders::new(patterns)
 }
 
 /// Compiles the valid expressions into one set, reporting each invalid one with its source.
@@ -571,6 +612,38 @@ mod tests {
         let client = HttpClientConfig::builder().environment(move |n| l(n)).build();
         assert_eq!(client.request_headers().names().collect::<Vec<_>>(), ["x-client"]);
         assert!(client.response_headers().is_empty());
+    }
+
+    #[test]
+    fn sensitive_headers_from_env_and_code_add_to_the_defaults() {
+        let lookup = Arc::new(env(&[
+            (SERVER_CAPTURE_REQUEST_HEADERS, "authorization,x-session,x-team"),
+            (CAPTURE_HEADERS_SANITIZE_FIELDS, "X-SESS.*,[bad"),
+        ]));
+        let record = |config: &HttpServerConfig| {
+            let mut headers = http::HeaderMap::new();
+            for name in ["authorization", "x-session", "x-team"] {
+                headers.insert(name, "value".parse::<http::HeaderValue>().unwrap());
+            }
+            let mut attributes = Vec::new();
+            config.request_headers().record(&headers, &mut attributes);
+            attributes.into_iter().map(|kv| kv.value.to_string()).collect::<Vec<_>>()
+        };
+        // One value each, as the attribute's array prints it.
+        let (redacted, value) = ("[\"[REDACTED]\"]", "[\"value\"]");
+        let l = Arc::clone(&lookup);
+        let config = HttpServerConfig::builder().environment(move |n| l(n)).build();
+        assert_eq!(record(&config), [redacted, redacted, value]);
+        assert_eq!(problems_for(CAPTURE_HEADERS_SANITIZE_FIELDS, "[bad"), 1);
+        let l = Arc::clone(&lookup);
+        let config = HttpServerConfig::builder().sensitive_headers(["x-team"]).environment(move |n| l(n)).build();
+        assert_eq!(record(&config), [redacted, value, redacted], "code replaces the variable, not the defaults");
+        let client = HttpClientConfig::builder().capture_request_headers(["cookie"]).environment(|_| None).build();
+        let mut headers = http::HeaderMap::new();
+        headers.insert("cookie", "id=1".parse::<http::HeaderValue>().unwrap());
+        let mut attributes = Vec::new();
+        client.request_headers().record(&headers, &mut attributes);
+        assert_eq!(attributes[0].value.to_string(), redacted);
     }
 
     #[test]

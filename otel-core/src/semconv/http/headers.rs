@@ -3,15 +3,64 @@
 use super::is_token;
 use crate::propagation::HeaderSource;
 use opentelemetry::{Array, Key, KeyValue, StringValue, Value};
+use regex::RegexSet;
 use std::sync::Arc;
+
+/// Header names whose values are never recorded, even when a capture list names them: they carry
+/// credentials.
+pub const DEFAULT_SENSITIVE_HEADERS: [&str; 5] =
+    ["authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"];
+
+/// What a sensitive header's value is recorded as (each value of a repeated header).
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Which captured headers have their values replaced with [`REDACTED`]: the
+/// [`DEFAULT_SENSITIVE_HEADERS`], and names matching more patterns (regular expressions matched
+/// case-insensitively against the whole name, as `OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS`
+/// gives them: `x-.*-token`).
+///
+/// ```
+/// use otel_core::semconv::http::SensitiveHeaders;
+/// let sensitive = SensitiveHeaders::new(["x-.*-token", "session"]);
+/// assert!(sensitive.is_sensitive("Authorization"));
+/// assert!(sensitive.is_sensitive("X-Auth-Token"));
+/// assert!(!sensitive.is_sensitive("x-session-id"));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct SensitiveHeaders {
+    patterns: Option<RegexSet>,
+}
+
+impl SensitiveHeaders {
+    /// The defaults and the names matching `patterns`; a pattern that is not a valid regular
+    /// expression is ignored (the configuration reports it).
+    pub fn new<I, S>(patterns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let anchored: Vec<String> = patterns
+            .into_iter()
+            .map(|p| format!("(?i)^(?:{})$", p.as_ref().trim()))
+            .filter(|p| regex::Regex::new(p).is_ok())
+            .collect();
+        Self { patterns: (!anchored.is_empty()).then(|| RegexSet::new(&anchored).ok()).flatten() }
+    }
+
+    /// Whether the values of header `name` are redacted.
+    pub fn is_sensitive(&self, name: &str) -> bool {
+        DEFAULT_SENSITIVE_HEADERS.iter().any(|sensitive| sensitive.eq_ignore_ascii_case(name))
+            || self.patterns.as_ref().is_some_and(|patterns| patterns.is_match(name))
+    }
+}
 
 /// Which headers become `http.request.header.<name>` / `http.response.header.<name>` attributes.
 ///
-/// Only headers named here are recorded, never any other (so `Authorization` and `Cookie` stay
-/// out unless someone lists them on purpose). Values are string arrays, one element per value of
-/// a repeated header; bytes that are not UTF-8 are replaced with U+FFFD. Names are matched
-/// case-insensitively and recorded lowercase. Names that are not valid header names are ignored
-/// ([`crate::config`] reports them).
+/// Only headers named here are recorded, never any other. Values are string arrays, one element
+/// per value of a repeated header; bytes that are not UTF-8 are replaced with U+FFFD; the values
+/// of a sensitive header ([`SensitiveHeaders`]: `Authorization`, `Cookie`, ... even when listed
+/// on purpose) are recorded as [`REDACTED`]. Names are matched case-insensitively and recorded
+/// lowercase. Names that are not valid header names are ignored ([`crate::config`] reports them).
 #[derive(Clone, Debug, Default)]
 pub struct HeaderCapture {
     headers: Arc<[CapturedHeader]>,
@@ -21,6 +70,8 @@ pub struct HeaderCapture {
 struct CapturedHeader {
     name: Box<str>,
     key: Key,
+    /// Whether its values are recorded as [`REDACTED`].
+    redact: bool,
 }
 
 impl HeaderCapture {
@@ -42,7 +93,7 @@ impl HeaderCapture {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        Self::with_prefix("http.request.header.", names)
+        Self::request_redacting(names, &SensitiveHeaders::default())
     }
 
     /// Response headers to record as `http.response.header.<name>`.
@@ -51,10 +102,28 @@ impl HeaderCapture {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        Self::with_prefix("http.response.header.", names)
+        Self::response_redacting(names, &SensitiveHeaders::default())
     }
 
-    fn with_prefix<I, S>(prefix: &str, names: I) -> Self
+    /// [`request`](Self::request), redacting the values of the headers `sensitive` names.
+    pub fn request_redacting<I, S>(names: I, sensitive: &SensitiveHeaders) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self::with_prefix("http.request.header.", names, sensitive)
+    }
+
+    /// [`response`](Self::response), redacting the values of the headers `sensitive` names.
+    pub fn response_redacting<I, S>(names: I, sensitive: &SensitiveHeaders) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self::with_prefix("http.response.header.", names, sensitive)
+    }
+
+    fn with_prefix<I, S>(prefix: &str, names: I, sensitive: &SensitiveHeaders) -> Self
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -66,7 +135,8 @@ impl HeaderCapture {
                 continue;
             }
             let key = Key::from(Arc::<str>::from(format!("{prefix}{name}")));
-            headers.push(CapturedHeader { name: name.into_boxed_str(), key });
+            let redact = sensitive.is_sensitive(&name);
+            headers.push(CapturedHeader { name: name.into_boxed_str(), key, redact });
         }
         Self { headers: headers.into() }
     }
@@ -91,7 +161,10 @@ impl HeaderCapture {
         for captured in self.headers.iter() {
             let values: Vec<StringValue> = headers
                 .values(&captured.name)
-                .map(|v| StringValue::from(String::from_utf8_lossy(v).into_owned()))
+                .map(|v| match captured.redact {
+                    true => StringValue::from(REDACTED),
+                    false => StringValue::from(String::from_utf8_lossy(v).into_owned()),
+                })
                 .collect();
             if !values.is_empty() {
                 attributes.push(KeyValue::new(captured.key.clone(), Value::Array(Array::String(values))));
@@ -118,5 +191,33 @@ mod tests {
         assert_eq!(attributes[0].key.as_str(), "http.response.header.x-multi");
         let expected = Value::Array(Array::String(vec!["a".into(), "b\u{fffd}".into()]));
         assert_eq!(attributes[0].value, expected);
+    }
+
+    #[test]
+    fn sensitive_values_are_redacted_even_when_listed() {
+        let sensitive = SensitiveHeaders::new(["x-.*-token", "(unclosed"]);
+        let capture =
+            HeaderCapture::request_redacting(["Authorization", "cookie", "x-auth-token", "x-user-id"], &sensitive);
+        let mut headers = http::HeaderMap::new();
+        headers.insert("authorization", "Bearer secret".parse().unwrap());
+        headers.append("cookie", "a=1".parse().unwrap());
+        headers.append("cookie", "b=2".parse().unwrap());
+        headers.insert("x-auth-token", "t0ken".parse().unwrap());
+        headers.insert("x-user-id", "42".parse().unwrap());
+        let mut attributes = Vec::new();
+        capture.record(&headers, &mut attributes);
+        let redacted = |n: usize| Value::Array(Array::String(vec![REDACTED.into(); n]));
+        assert_eq!(
+            attributes,
+            [
+                KeyValue::new("http.request.header.authorization", redacted(1)),
+                KeyValue::new("http.request.header.cookie", redacted(2)),
+                KeyValue::new("http.request.header.x-auth-token", redacted(1)),
+                KeyValue::new("http.request.header.x-user-id", Value::Array(Array::String(vec!["42".into()]))),
+            ]
+        );
+        // Without patterns, the defaults still hold.
+        assert!(SensitiveHeaders::default().is_sensitive("SET-COOKIE"));
+        assert!(!SensitiveHeaders::default().is_sensitive("x-auth-token"));
     }
 }

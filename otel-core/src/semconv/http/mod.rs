@@ -14,7 +14,7 @@ mod url;
 
 pub use address::{HostPort, client_address, server_address};
 pub use client::{ClientRequest, protocol_version, record_client_failure, record_client_response};
-pub use headers::HeaderCapture;
+pub use headers::{DEFAULT_SENSITIVE_HEADERS, HeaderCapture, REDACTED, SensitiveHeaders};
 pub use method::{HttpMethod, KnownMethods, OTHER_METHOD, span_name};
 pub(crate) use server::{ip_text, record_failure, server_attributes};
 pub use status::{
