@@ -23,7 +23,7 @@ pub(crate) struct Described {
     pub(crate) name: Cow<'static, str>,
     /// `db.query.summary`.
     pub(crate) summary: Option<StringValue>,
-    /// `db.query.text`: the text, literals replaced by `?`, capped.
+    /// `db.query.text`: the text (literals replaced by `?` unless it is parameterized), capped.
     pub(crate) text: StringValue,
     /// Whether the text holds a comment (sqlcommenter leaves it alone).
     pub(crate) has_comment: bool,
@@ -38,16 +38,25 @@ pub(crate) struct StatementCache {
     dialect: Dialect,
     system_name: &'static str,
     max_text: usize,
+    /// Whether a parameterized text has its inline literals replaced too.
+    sanitize_always: bool,
 }
 
 impl StatementCache {
-    pub(crate) fn new(capacity: usize, dialect: Dialect, system_name: &'static str, max_text: usize) -> Self {
+    pub(crate) fn new(
+        capacity: usize,
+        dialect: Dialect,
+        system_name: &'static str,
+        max_text: usize,
+        sanitize_always: bool,
+    ) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
             per_shard: capacity.div_ceil(SHARDS).max(1),
             dialect,
             system_name,
             max_text,
+            sanitize_always,
         }
     }
 
@@ -78,7 +87,9 @@ impl StatementCache {
     }
 
     fn describe(&self, sql: &str) -> Described {
-        let Analysis { summary, sanitized, has_comment } = analyze(sql, self.dialect);
+        let Analysis { summary, sanitized, parameterized, has_comment } = analyze(sql, self.dialect);
+        // The conventions: a parameterized text as written, any other with its literals replaced.
+        let sanitized = sanitized.filter(|_| self.sanitize_always || !parameterized);
         let sql: Arc<str> = Arc::from(sql);
         let text = match sanitized {
             Some(sanitized) => StringValue::from(Arc::<str>::from(truncate(&sanitized, self.max_text).as_ref())),
@@ -132,7 +143,7 @@ mod tests {
 
     #[test]
     fn repeated_texts_share_one_description() {
-        let cache = StatementCache::new(64, Dialect::Postgres, "postgresql", 2048);
+        let cache = StatementCache::new(64, Dialect::Postgres, "postgresql", 2048, false);
         let first = cache.get("SELECT * FROM users WHERE id = $1");
         let second = cache.get(&String::from("SELECT * FROM users WHERE id = $1"));
         assert!(Arc::ptr_eq(&first, &second));
@@ -143,7 +154,7 @@ mod tests {
 
     #[test]
     fn the_cache_stays_bounded() {
-        let cache = StatementCache::new(32, Dialect::Sqlite, "sqlite", 2048);
+        let cache = StatementCache::new(32, Dialect::Sqlite, "sqlite", 2048, false);
         for i in 0..1000 {
             cache.get(&format!("SELECT * FROM t{i}"));
         }
@@ -153,11 +164,22 @@ mod tests {
 
     #[test]
     fn texts_without_summary_are_named_after_the_system() {
-        let cache = StatementCache::new(8, Dialect::MySql, "mariadb", 16);
+        let cache = StatementCache::new(8, Dialect::MySql, "mariadb", 16, false);
         let described = cache.get("  ");
         assert_eq!(described.name, "mariadb");
         assert!(described.summary.is_none());
         let long = cache.get("SELECT aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
         assert_eq!(long.text.as_str(), "SELECT aaaaaa...");
+    }
+
+    #[test]
+    fn a_parameterized_text_is_recorded_as_written_unless_asked() {
+        for (dialect, sql) in [(Dialect::Postgres, "SELECT $1::int + 1"), (Dialect::MySql, "SELECT ? + 1")] {
+            let cache = StatementCache::new(8, dialect, "db", 2048, false);
+            assert_eq!(cache.get(sql).text.as_str(), sql);
+            assert_eq!(cache.get("SELECT 1 + 'a'").text.as_str(), "SELECT ? + ?", "no parameter: sanitized");
+            let always = StatementCache::new(8, dialect, "db", 2048, true);
+            assert_eq!(always.get(sql).text.as_str(), sql.replace(" 1", " ?"));
+        }
     }
 }

@@ -11,8 +11,8 @@
 //!   computed once per statement text;
 //! - `db.system.name` (`postgresql`, `mysql`, `mariadb`, `sqlite`), `db.namespace`,
 //!   `server.address`, `server.port` (when not the default);
-//! - `db.query.text` as sent (bound parameters stay `$1`/`?`), with inline literals replaced by
-//!   `?`; never parameter values;
+//! - `db.query.text`: a text that takes bind parameters as written (`$1`/`?`: the values travel
+//!   apart), any other with its inline literals replaced by `?`; never parameter values;
 //! - the time the query waited for a pool connection ([`POOL_WAIT_ATTRIBUTE`]), and a child span
 //!   ([`POOL_WAIT_SPAN_NAME`]) when that wait passed a threshold;
 //! - on failure, `db.response.status_code` (the SQLSTATE, or SQLite's result code) and

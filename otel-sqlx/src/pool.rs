@@ -165,14 +165,15 @@ pub(crate) async fn acquire<DB: Database, T>(
 
 /// Settings of a [`TracedPool`].
 ///
-/// Defaults: the global tracer provider; `db.query.text` recorded (inline literals replaced by
-/// `?`), capped at 2048 bytes; no `db.response.returned_rows`; spans also without a sampled parent
+/// Defaults: the global tracer provider; `db.query.text` recorded (as written when it takes bind
+/// parameters, else with its inline literals replaced by `?`), capped at 2048 bytes; no `db.response.returned_rows`; spans also without a sampled parent
 /// (the sampler decides); pool waits of 10 ms or more as spans; sqlcommenter off; 1024 statement
 /// texts cached; no metrics.
 pub struct TracedPoolBuilder<DB, T = BoxedTracer> {
     tracer: T,
     query_text: bool,
     max_query_text: usize,
+    sanitize_query_text: bool,
     returned_rows: bool,
     require_sampled_parent: bool,
     wait_threshold: Duration,
@@ -190,6 +191,7 @@ impl<DB> Default for TracedPoolBuilder<DB> {
             tracer: global::tracer_provider().tracer_with_scope(scope()),
             query_text: true,
             max_query_text: DEFAULT_MAX_QUERY_TEXT,
+            sanitize_query_text: false,
             returned_rows: false,
             require_sampled_parent: false,
             wait_threshold: DEFAULT_WAIT_THRESHOLD,
@@ -226,6 +228,7 @@ impl<DB, T> TracedPoolBuilder<DB, T> {
             tracer: provider.tracer_with_scope(scope()),
             query_text: self.query_text,
             max_query_text: self.max_query_text,
+            sanitize_query_text: self.sanitize_query_text,
             returned_rows: self.returned_rows,
             require_sampled_parent: self.require_sampled_parent,
             wait_threshold: self.wait_threshold,
@@ -238,9 +241,19 @@ impl<DB, T> TracedPoolBuilder<DB, T> {
         }
     }
 
-    /// Whether to record `db.query.text` (inline literals replaced by `?`). On by default.
+    /// Whether to record `db.query.text`. On by default: a text that takes bind parameters
+    /// (`$1`, `?`) as written, the placeholders showing that values travel apart (the database
+    /// conventions); any other with its inline literals replaced by `?`.
     pub fn query_text(mut self, enabled: bool) -> Self {
         self.query_text = enabled;
+        self
+    }
+
+    /// Replaces inline literals with `?` in parameterized texts too (`SELECT $1::int + 1` is then
+    /// recorded as `SELECT $1::int + ?`), for applications that also write values into their
+    /// parameterized statements. Off by default.
+    pub fn sanitize_query_text(mut self, always: bool) -> Self {
+        self.sanitize_query_text = always;
         self
     }
 
@@ -375,7 +388,13 @@ impl<DB: TracedDatabase, T> TracedPoolBuilder<DB, T> {
             require_sampled_parent: self.require_sampled_parent,
             wait_threshold: self.wait_threshold,
             sqlcommenter: self.sqlcommenter,
-            cache: StatementCache::new(self.statement_cache, DB::DIALECT, system, self.max_query_text),
+            cache: StatementCache::new(
+                self.statement_cache,
+                DB::DIALECT,
+                system,
+                self.max_query_text,
+                self.sanitize_query_text,
+            ),
             metrics,
         };
         TracedPool { pool, shared: Arc::new(shared), _state: state }

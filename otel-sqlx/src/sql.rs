@@ -48,6 +48,9 @@ pub(crate) struct Analysis {
     /// The text with every inline literal replaced by `?`; `None` when it has no literal (the
     /// text is then recorded as it is).
     pub(crate) sanitized: Option<String>,
+    /// Whether the text takes bind parameters (`$1`, `?`, `:name`): the conventions then want it
+    /// recorded as written, the placeholders showing that values travel apart.
+    pub(crate) parameterized: bool,
     /// Whether the text holds a comment.
     pub(crate) has_comment: bool,
 }
@@ -59,7 +62,8 @@ pub(crate) fn analyze(sql: &str, dialect: Dialect) -> Analysis {
     let significant: Vec<Token> = tokens.iter().copied().filter(|t| t.kind != Kind::Comment).collect();
     let summary = summarize(sql, &significant);
     let sanitized = sanitize(sql, &tokens);
-    Analysis { summary, sanitized, has_comment }
+    let parameterized = tokens.iter().any(|t| t.kind == Kind::Placeholder);
+    Analysis { summary, sanitized, parameterized, has_comment }
 }
 
 fn is_word_start(b: u8) -> bool {

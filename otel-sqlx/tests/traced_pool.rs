@@ -252,6 +252,28 @@ macro_rules! database_tests {
             }
 
             #[tokio::test]
+            async fn a_parameterized_text_is_recorded_as_written_and_any_other_sanitized() {
+                let (raw, flavor) = $connect().await;
+                let recorder = SpanRecorder::new();
+                let parameterized = format!("SELECT {} + 1", (flavor.placeholder)(1));
+                for always in [false, true] {
+                    recorder.reset();
+                    let pool = traced(&raw, &flavor, &recorder, |b| b.sanitize_query_text(always));
+                    sqlx::query(AssertSqlSafe(parameterized.clone())).bind(1_i32).fetch_all(&pool).await.unwrap();
+                    sqlx::query("SELECT 2 + 1").fetch_all(&pool).await.unwrap();
+                    let spans = recorder.spans();
+                    let texts: Vec<String> = spans
+                        .iter()
+                        .filter_map(|s| s.attr(semconv::DB_QUERY_TEXT).map(|v| v.as_str().into_owned()))
+                        .collect();
+                    let expected_parameterized =
+                        if always { parameterized.replace(" 1", " ?") } else { parameterized.clone() };
+                    assert!(texts.contains(&expected_parameterized), "{texts:?}");
+                    assert!(texts.contains(&"SELECT ? + ?".to_owned()), "no parameter: sanitized, {texts:?}");
+                }
+            }
+
+            #[tokio::test]
             async fn returned_rows_are_opt_in() {
                 let (raw, flavor) = $connect().await;
                 let table = create_people(&raw, &flavor).await;
