@@ -119,10 +119,15 @@ where
     /// queue time; an `Err` records `error.type` (the error's type name) and an Error status; the
     /// result is returned unchanged. A panic records `error.type` = `panic`; a future dropped
     /// before the end still ends the span.
-    pub async fn process<M, F, O, E>(&self, message: &M, process: F) -> Result<O, E>
+    ///
+    /// `process` is any closure returning a future (an `async` closure, or `|m| async move { .. }`),
+    /// given `message` for as long as `message` lives: not a closure over every lifetime, which the
+    /// compiler cannot prove `Send` inside `tokio::spawn`.
+    pub async fn process<'m, M, F, Fut, O, E>(&self, message: &'m M, process: F) -> Result<O, E>
     where
         M: Message,
-        F: AsyncFnOnce(&M) -> Result<O, E>,
+        F: FnOnce(&'m M) -> Fut,
+        Fut: Future<Output = Result<O, E>>,
     {
         let span = self.start(message);
         let result = process(message).with_context(span.cx.clone()).await;
@@ -133,10 +138,11 @@ where
     /// Runs `process` on a batch of messages in one `process {topic}` CONSUMER span (`process`
     /// when they come from several topics) that links to every message's context, with
     /// `messaging.batch.message_count`. The span is a child of the current context.
-    pub async fn process_batch<M, F, O, E>(&self, messages: &[M], process: F) -> Result<O, E>
+    pub async fn process_batch<'m, M, F, Fut, O, E>(&self, messages: &'m [M], process: F) -> Result<O, E>
     where
         M: Message,
-        F: AsyncFnOnce(&[M]) -> Result<O, E>,
+        F: FnOnce(&'m [M]) -> Fut,
+        Fut: Future<Output = Result<O, E>>,
     {
         let span = self.start_batch(messages);
         let result = process(messages).with_context(span.cx.clone()).await;
@@ -521,9 +527,10 @@ where
     T::Span: Send + Sync + 'static,
 {
     /// Runs `process` in a `process {topic}` CONSUMER span: see [`ConsumerTracing::process`].
-    pub async fn process<F, O, E>(&self, process: F) -> Result<O, E>
+    pub async fn process<'m, F, Fut, O, E>(&'m self, process: F) -> Result<O, E>
     where
-        F: AsyncFnOnce(&BorrowedMessage<'a>) -> Result<O, E>,
+        F: FnOnce(&'m BorrowedMessage<'a>) -> Fut,
+        Fut: Future<Output = Result<O, E>>,
     {
         self.tracing.process(&self.message, process).await
     }

@@ -641,3 +641,39 @@ async fn a_record_the_base_producer_rejects_comes_back_unchanged_and_its_span_re
         .assert_attr("messaging.kafka.offset", offset)
         .assert_attr("messaging.destination.partition.id", partition.to_string());
 }
+
+/// The README's consumer loop as services write it: in a spawned task (`tokio::spawn` wants a
+/// `Send + 'static` future; a compile failure here is this test failing), processing with an
+/// `async` closure that borrows what the task owns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consumer_loop_runs_in_a_spawned_task() {
+    let brokers = brokers();
+    let recorder = SpanRecorder::new();
+    let topic = unique("spawned");
+    create_topic(&brokers, &topic).await;
+    let (consumer, _group) = traced_consumer(&recorder, &brokers, &topic, ProcessParent::Producer);
+    let tracer = recorder.provider().tracer("app");
+    let worker = tokio::spawn(async move {
+        let message = consumer.recv().await?;
+        message
+            .process(async |message| {
+                tokio::task::yield_now().await;
+                tracer.start("SELECT orders").end();
+                Ok::<_, rdkafka::error::KafkaError>(message.offset())
+            })
+            .await
+    });
+    let producer = traced_producer(&recorder, &brokers);
+    let delivery = producer
+        .send(FutureRecord::<str, str>::to(&topic).payload("order"), Duration::from_secs(30))
+        .await
+        .expect("delivered");
+    let offset = tokio::time::timeout(WAIT, worker).await.expect("in time").expect("no panic").expect("processed");
+    assert_eq!(offset, delivery.offset);
+
+    let spans = recorder.spans();
+    spans.assert_single_trace();
+    let send = spans.one(&format!("send {topic}"));
+    let process = spans.one(&format!("process {topic}")).assert_child_of(&send);
+    spans.one("SELECT orders").assert_child_of(&process);
+}
