@@ -210,7 +210,7 @@ impl<T> Shared<T> {
     fn attributes(&self, message: &impl Message, destination: StringValue) -> Vec<KeyValue> {
         let key = messaging::key(message.key());
         let tombstone = messaging::tombstone(message.payload().is_some());
-        let queue_time = self.queue_time.then(|| queue_time_ms(message)).flatten();
+        let queue_time = self.queue_time.then(|| queue_time(message)).flatten();
         let optional =
             [key.is_some(), tombstone.is_some(), self.group.is_some(), self.client_id.is_some(), queue_time.is_some()];
         // Exactly what the span ends with, `error.type` included should processing fail.
@@ -222,7 +222,7 @@ impl<T> Shared<T> {
         attributes.extend(key);
         attributes.extend(tombstone);
         self.client(&mut attributes);
-        attributes.extend(queue_time.map(|queue_time| KeyValue::new(messaging::QUEUE_TIME_MS, queue_time)));
+        attributes.extend(queue_time.map(|queue_time| KeyValue::new(messaging::QUEUE_TIME, queue_time)));
         attributes
     }
 
@@ -237,12 +237,13 @@ impl<T> Shared<T> {
     }
 }
 
-/// Milliseconds from the message's timestamp (create or log-append time) to now; never negative
-/// (the producer's clock may be ahead).
-fn queue_time_ms(message: &impl Message) -> Option<i64> {
+/// Seconds from the message's timestamp (create or log-append time, in milliseconds) to now;
+/// never negative (the producer's clock may be ahead).
+fn queue_time(message: &impl Message) -> Option<f64> {
     let timestamp = message.timestamp().to_millis()?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_millis();
-    Some(i64::try_from(now).ok()?.saturating_sub(timestamp).max(0))
+    let ms = i64::try_from(now).ok()?.saturating_sub(timestamp).max(0);
+    Some(ms as f64 / 1000.0)
 }
 
 /// A started process span; ends exactly once, when processing returns or on drop.
@@ -354,8 +355,8 @@ impl<T> ConsumerTracingBuilder<T> {
         self
     }
 
-    /// Whether to record `kafka.record.queue_time_ms`: the time from the message's timestamp to
-    /// the start of processing. On by default.
+    /// Whether to record `otel_rust.messaging.queue_time`: the seconds from the message's
+    /// timestamp to the start of processing. On by default.
     pub fn queue_time(mut self, enabled: bool) -> Self {
         self.queue_time = enabled;
         self

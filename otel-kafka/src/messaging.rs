@@ -10,9 +10,10 @@ use std::sync::OnceLock;
 /// `messaging.system`.
 pub(crate) const KAFKA: &str = "kafka";
 
-/// The delay between the message's timestamp and the start of its processing, in milliseconds
-/// (the name the Java agent uses for the same measure; semantic conventions have none).
-pub(crate) const QUEUE_TIME_MS: &str = "kafka.record.queue_time_ms";
+/// The delay between the message's timestamp and the start of its processing, in seconds. The
+/// conventions define no attribute for it, so it sits in this project's own namespace
+/// (`otel_rust.*`), not in `kafka.*` or `messaging.*`, which the conventions own.
+pub(crate) const QUEUE_TIME: &str = "otel_rust.messaging.queue_time";
 
 /// `messaging.system`, `messaging.operation.name` and `messaging.operation.type` (the same word
 /// for the operations this crate records: `send`, `process`).

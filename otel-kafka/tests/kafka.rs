@@ -83,11 +83,11 @@ fn process_attributes(
     key: Option<&str>,
     delivery: &Delivery,
 ) -> Vec<KeyValue> {
-    let queue_time = match span.attr("kafka.record.queue_time_ms") {
-        Some(Value::I64(ms)) => *ms,
-        other => panic!("kafka.record.queue_time_ms: {other:?}"),
+    let queue_time = match span.attr("otel_rust.messaging.queue_time") {
+        Some(Value::F64(seconds)) => *seconds,
+        other => panic!("otel_rust.messaging.queue_time: {other:?}"),
     };
-    assert!((0..600_000).contains(&queue_time), "queue time {queue_time} ms");
+    assert!((0.0..600.0).contains(&queue_time), "queue time {queue_time} s");
     let mut attributes = vec![
         KeyValue::new("messaging.system", "kafka"),
         KeyValue::new("messaging.operation.name", "process"),
@@ -97,7 +97,7 @@ fn process_attributes(
         KeyValue::new("messaging.client.id", "otel-kafka-test-consumer"),
         KeyValue::new("messaging.destination.partition.id", delivery.partition.to_string()),
         KeyValue::new("messaging.kafka.offset", delivery.offset),
-        KeyValue::new("kafka.record.queue_time_ms", queue_time),
+        KeyValue::new("otel_rust.messaging.queue_time", queue_time),
     ];
     if let Some(key) = key {
         attributes.push(KeyValue::new("messaging.kafka.message.key", key.to_owned()));

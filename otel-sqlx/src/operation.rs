@@ -10,9 +10,11 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-/// The span attribute with the time a query waited for a pool connection, in seconds (the name
-/// and unit of the conventions' `db.client.connection.wait_time` metric, recorded on the span).
-pub const POOL_WAIT_ATTRIBUTE: &str = "db.client.connection.wait_time";
+/// The span attribute with the time a query waited for a pool connection, in seconds: the
+/// conventions' `db.client.connection.wait_time` metric recorded on the span. The conventions
+/// define no span attribute for it, so it sits in this project's own namespace (`otel_rust.*`),
+/// not in `db.*`, which the conventions own.
+pub const POOL_WAIT_ATTRIBUTE: &str = "otel_rust.db.client.connection.wait_time";
 
 /// The name of the span of a pool wait longer than the threshold.
 pub const POOL_WAIT_SPAN_NAME: &str = "db.client.connection.wait";
