@@ -24,7 +24,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// What a process span hangs from.
+/// What a process span hangs from. Either way it links to the producer's span.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProcessParent {
@@ -154,18 +154,25 @@ where
         let shared = &*self.shared;
         let (name, destination) = shared.names.get(message.topic());
         let span = NewSpan::new(name, SpanKind::Consumer);
+        // The span links to the message's creation context in either mode, also when that context
+        // is its parent (the messaging conventions: SHOULD), so a backend finds the producer the
+        // same way for a single message and for a batch.
+        let with_link = |span: NewSpan, producer: &Context| {
+            let producer = producer.span();
+            match producer.span_context().is_valid() && producer.span_context().is_remote() {
+                true => span.with_links(vec![Link::with_context(producer.span_context().clone())]),
+                false => span,
+            }
+        };
         let started = Context::map_current(|current| match shared.parent {
             ProcessParent::Producer => {
                 let parent = crate::headers::extract_onto(&shared.propagator, current, message);
+                let span = with_link(span, &parent);
                 start_span(&shared.tracer, span, &parent, &shared.hint, || shared.attributes(message, destination))
             }
             ProcessParent::Link => {
                 let producer = crate::headers::extract_onto(&shared.propagator, &Context::new(), message);
-                let producer = producer.span();
-                let span = match producer.span_context().is_valid() {
-                    true => span.with_links(vec![Link::with_context(producer.span_context().clone())]),
-                    false => span,
-                };
+                let span = with_link(span, &producer);
                 start_span(&shared.tracer, span, current, &shared.hint, || shared.attributes(message, destination))
             }
         });

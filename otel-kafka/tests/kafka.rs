@@ -163,7 +163,9 @@ async fn one_trace_from_the_request_through_send_and_process_to_the_database_cal
         .assert_child_of(&send)
         .assert_status_unset()
         .assert_attrs_exactly(&expected);
-    assert!(process.data().links.is_empty(), "a child needs no link");
+    // Also its link, as the messaging conventions ask even when the creation context is the parent.
+    process.assert_links_to(send.span_context());
+    assert_eq!(process.data().links.len(), 1);
     query.assert_child_of(&process);
     assert_payload_nowhere(&recorder, "s3cr3t-payload");
 
