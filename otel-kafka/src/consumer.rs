@@ -80,6 +80,7 @@ struct Shared<T> {
     propagator: Propagation,
     group: Option<StringValue>,
     client_id: Option<StringValue>,
+    server: Option<messaging::Server>,
     parent: ProcessParent,
     queue_time: bool,
     hint: SamplingHint,
@@ -198,7 +199,7 @@ where
             .collect();
         let span = NewSpan::new(name, SpanKind::Consumer).with_links(links);
         let attributes = || {
-            let mut attributes = Vec::with_capacity(7);
+            let mut attributes = Vec::with_capacity(9);
             messaging::operation(&mut attributes, "process");
             if let Some(topic) = topic {
                 attributes.push(KeyValue::new(semconv::MESSAGING_DESTINATION_NAME, topic.to_owned()));
@@ -221,7 +222,8 @@ impl<T> Shared<T> {
         let optional =
             [key.is_some(), tombstone.is_some(), self.group.is_some(), self.client_id.is_some(), queue_time.is_some()];
         // Exactly what the span ends with, `error.type` included should processing fail.
-        let mut attributes = Vec::with_capacity(6 + optional.iter().filter(|&&some| some).count() + 1);
+        let server = if self.server.is_some() { 2 } else { 0 };
+        let mut attributes = Vec::with_capacity(6 + optional.iter().filter(|&&some| some).count() + server + 1);
         messaging::operation(&mut attributes, "process");
         attributes.push(KeyValue::new(semconv::MESSAGING_DESTINATION_NAME, destination));
         attributes.push(messaging::partition(message.partition()));
@@ -233,13 +235,17 @@ impl<T> Shared<T> {
         attributes
     }
 
-    /// `messaging.consumer.group.name` and `messaging.client.id`, when known.
+    /// `messaging.consumer.group.name`, `messaging.client.id` and `server.address` /
+    /// `server.port`, when known.
     fn client(&self, attributes: &mut Vec<KeyValue>) {
         if let Some(group) = &self.group {
             attributes.push(KeyValue::new(semconv::MESSAGING_CONSUMER_GROUP_NAME, group.clone()));
         }
         if let Some(client_id) = &self.client_id {
             attributes.push(KeyValue::new(semconv::MESSAGING_CLIENT_ID, client_id.clone()));
+        }
+        if let Some(server) = &self.server {
+            server.record(attributes);
         }
     }
 }
@@ -299,6 +305,7 @@ pub struct ConsumerTracingBuilder<T = BoxedTracer> {
     propagator: Propagation,
     group: Option<StringValue>,
     client_id: Option<StringValue>,
+    server: Option<messaging::Server>,
     parent: ProcessParent,
     queue_time: bool,
 }
@@ -310,6 +317,7 @@ impl Default for ConsumerTracingBuilder {
             propagator: Propagation::Global,
             group: None,
             client_id: None,
+            server: None,
             parent: ProcessParent::Producer,
             queue_time: true,
         }
@@ -324,6 +332,7 @@ impl<T> ConsumerTracingBuilder<T> {
             propagator: self.propagator,
             group: self.group,
             client_id: self.client_id,
+            server: self.server,
             parent: self.parent,
             queue_time: self.queue_time,
         }
@@ -335,9 +344,11 @@ impl<T> ConsumerTracingBuilder<T> {
         self
     }
 
-    /// Reads `messaging.consumer.group.name` (`group.id`) and `messaging.client.id` (`client.id`,
-    /// librdkafka's default `rdkafka` when unset) from the consumer's configuration.
+    /// Reads `messaging.consumer.group.name` (`group.id`), `messaging.client.id` (`client.id`,
+    /// librdkafka's default `rdkafka` when unset) and `server.address` / `server.port` (the first
+    /// of `bootstrap.servers`) from the consumer's configuration.
     pub fn client_config(mut self, config: &ClientConfig) -> Self {
+        self.server = messaging::Server::from_config(config);
         if let Some(group) = config.get("group.id") {
             self = self.consumer_group(group);
         }
@@ -376,6 +387,7 @@ impl<T> ConsumerTracingBuilder<T> {
             propagator: self.propagator,
             group: self.group,
             client_id: self.client_id,
+            server: self.server,
             parent: self.parent,
             queue_time: self.queue_time,
             hint: SamplingHint::new(false),

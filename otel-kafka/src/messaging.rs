@@ -3,9 +3,11 @@
 use opentelemetry::trace::Status;
 use opentelemetry::{KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
+use otel_core::semconv::http::HostPort;
+use rdkafka::ClientConfig;
 use rdkafka::error::KafkaError;
 use std::borrow::Cow;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// `messaging.system`.
 pub(crate) const KAFKA: &str = "kafka";
@@ -21,6 +23,33 @@ pub(crate) fn operation(attributes: &mut Vec<KeyValue>, operation: &'static str)
     attributes.push(KeyValue::new(semconv::MESSAGING_SYSTEM, KAFKA));
     attributes.push(KeyValue::new(semconv::MESSAGING_OPERATION_NAME, operation));
     attributes.push(KeyValue::new(semconv::MESSAGING_OPERATION_TYPE, operation));
+}
+
+/// `server.address` and `server.port` of a client's spans: the first of its `bootstrap.servers`,
+/// the broker the client was told to reach (the conventions' low-cardinality choice, rather than
+/// whichever broker led the partition).
+#[derive(Clone, Debug)]
+pub(crate) struct Server {
+    address: StringValue,
+    port: Option<u16>,
+}
+
+impl Server {
+    /// The first bootstrap server of `config` (`host:port`, optionally `proto://host:port`).
+    pub(crate) fn from_config(config: &ClientConfig) -> Option<Self> {
+        let first = config.get("bootstrap.servers")?.split(',').next()?.trim();
+        let first = first.split_once("://").map_or(first, |(_, rest)| rest);
+        let HostPort { host, port } = HostPort::parse(first)?;
+        Some(Self { address: StringValue::from(Arc::<str>::from(host)), port })
+    }
+
+    /// Appends `server.address` and, when known, `server.port`.
+    pub(crate) fn record(&self, attributes: &mut Vec<KeyValue>) {
+        attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, self.address.clone()));
+        if let Some(port) = self.port {
+            attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+        }
+    }
 }
 
 /// `messaging.kafka.message.key` when the key is valid UTF-8 (a binary key is not recorded).

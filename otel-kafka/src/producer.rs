@@ -83,6 +83,7 @@ pub(crate) struct Shared<T> {
     tracer: T,
     propagator: Propagation,
     client_id: Option<StringValue>,
+    server: Option<messaging::Server>,
     hint: SamplingHint,
     names: TopicNames,
 }
@@ -203,11 +204,15 @@ where
         let tombstone = messaging::tombstone(has_payload);
         // Sized for everything a delivered record ends with: the partition and offset come later.
         let optional = [self.client_id.is_some(), partition.is_some(), key.is_some(), tombstone.is_some()];
-        let mut attributes = Vec::with_capacity(4 + optional.iter().filter(|&&some| some).count() + 2);
+        let server = if self.server.is_some() { 2 } else { 0 };
+        let mut attributes = Vec::with_capacity(4 + optional.iter().filter(|&&some| some).count() + server + 2);
         messaging::operation(&mut attributes, "send");
         attributes.push(KeyValue::new(semconv::MESSAGING_DESTINATION_NAME, destination));
         if let Some(client_id) = &self.client_id {
             attributes.push(KeyValue::new(semconv::MESSAGING_CLIENT_ID, client_id.clone()));
+        }
+        if let Some(server) = &self.server {
+            server.record(&mut attributes);
         }
         if let Some(partition) = partition {
             attributes.push(messaging::partition(partition));
@@ -337,6 +342,7 @@ pub struct TracedProducerBuilder<T = BoxedTracer> {
     tracer: T,
     propagator: Propagation,
     client_id: Option<StringValue>,
+    server: Option<messaging::Server>,
 }
 
 impl Default for TracedProducerBuilder {
@@ -345,6 +351,7 @@ impl Default for TracedProducerBuilder {
             tracer: global::tracer_provider().tracer_with_scope(scope()),
             propagator: Propagation::Global,
             client_id: None,
+            server: None,
         }
     }
 }
@@ -356,6 +363,7 @@ impl<T> TracedProducerBuilder<T> {
             tracer: provider.tracer_with_scope(scope()),
             propagator: self.propagator,
             client_id: self.client_id,
+            server: self.server,
         }
     }
 
@@ -365,9 +373,11 @@ impl<T> TracedProducerBuilder<T> {
         self
     }
 
-    /// Reads `messaging.client.id` from the producer's configuration (`client.id`, librdkafka's
-    /// default `rdkafka` when unset).
-    pub fn client_config(self, config: &ClientConfig) -> Self {
+    /// Reads `messaging.client.id` (`client.id`, librdkafka's default `rdkafka` when unset) and
+    /// `server.address` / `server.port` (the first of `bootstrap.servers`) from the producer's
+    /// configuration.
+    pub fn client_config(mut self, config: &ClientConfig) -> Self {
+        self.server = messaging::Server::from_config(config);
         self.client_id(config.get("client.id").unwrap_or(DEFAULT_CLIENT_ID))
     }
 
@@ -387,6 +397,7 @@ impl<T> TracedProducerBuilder<T> {
             tracer: self.tracer,
             propagator: self.propagator,
             client_id: self.client_id,
+            server: self.server,
             hint: SamplingHint::new(false),
             names: TopicNames::new("send"),
         })

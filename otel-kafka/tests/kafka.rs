@@ -58,6 +58,14 @@ fn traced_consumer(recorder: &SpanRecorder, brokers: &str, topic: &str, parent: 
     (consumer, group)
 }
 
+/// `server.address` and `server.port`: the first bootstrap server the tests connect to.
+fn server_attributes() -> [KeyValue; 2] {
+    let brokers = brokers();
+    let first = brokers.split(',').next().unwrap_or_default();
+    let (host, port) = first.rsplit_once(':').expect("host:port");
+    [KeyValue::new("server.address", host.to_owned()), KeyValue::new("server.port", port.parse::<i64>().unwrap())]
+}
+
 fn send_attributes(topic: &str, key: Option<&str>, delivery: &Delivery) -> Vec<KeyValue> {
     let mut attributes = vec![
         KeyValue::new("messaging.system", "kafka"),
@@ -68,6 +76,7 @@ fn send_attributes(topic: &str, key: Option<&str>, delivery: &Delivery) -> Vec<K
         KeyValue::new("messaging.destination.partition.id", delivery.partition.to_string()),
         KeyValue::new("messaging.kafka.offset", delivery.offset),
     ];
+    attributes.extend(server_attributes());
     if let Some(key) = key {
         attributes.push(KeyValue::new("messaging.kafka.message.key", key.to_owned()));
     }
@@ -99,6 +108,7 @@ fn process_attributes(
         KeyValue::new("messaging.kafka.offset", delivery.offset),
         KeyValue::new("otel_rust.messaging.queue_time", queue_time),
     ];
+    attributes.extend(server_attributes());
     if let Some(key) = key {
         attributes.push(KeyValue::new("messaging.kafka.message.key", key.to_owned()));
     }
@@ -238,6 +248,8 @@ async fn a_batch_is_one_span_linking_every_message() {
         KeyValue::new("messaging.batch.message_count", 3),
         KeyValue::new("messaging.consumer.group.name", group),
         KeyValue::new("messaging.client.id", "otel-kafka-test-consumer"),
+        server_attributes()[0].clone(),
+        server_attributes()[1].clone(),
     ]);
     let sends = spans.named(&format!("send {topic}"));
     assert_eq!(sends.len(), 3);
@@ -352,6 +364,8 @@ async fn a_failed_send_records_the_kafka_error_code_and_passes_the_error_through
         KeyValue::new("messaging.client.id", "otel-kafka-test-producer"),
         KeyValue::new("messaging.kafka.message.key", "k"),
         KeyValue::new("error.type", format!("{code:?}")),
+        server_attributes()[0].clone(),
+        server_attributes()[1].clone(),
     ]);
 }
 
@@ -587,6 +601,8 @@ async fn a_threaded_send_to_an_unknown_topic_records_the_error_and_calls_the_use
         KeyValue::new("messaging.client.id", "otel-kafka-test-producer"),
         KeyValue::new("messaging.kafka.message.key", "k"),
         KeyValue::new("error.type", format!("{code:?}")),
+        server_attributes()[0].clone(),
+        server_attributes()[1].clone(),
     ]);
 }
 
@@ -626,6 +642,8 @@ async fn a_record_the_base_producer_rejects_comes_back_unchanged_and_its_span_re
         KeyValue::new("messaging.client.id", "otel-kafka-test-producer"),
         KeyValue::new("messaging.kafka.message.key", "second"),
         KeyValue::new("error.type", "QueueFull"),
+        server_attributes()[0].clone(),
+        server_attributes()[1].clone(),
     ]);
 
     // The first record's span ends when its delivery report is served.
