@@ -7,7 +7,7 @@ use crate::scope;
 use futures_util::{Stream, StreamExt};
 use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::{FutureExt, Link, SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::trace::{FutureExt, Link, Span, SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use otel_core::internal::span_start::{NewSpan, SamplingHint, start_span};
@@ -83,8 +83,11 @@ struct Shared<T> {
     server: Option<messaging::Server>,
     parent: ProcessParent,
     queue_time: bool,
+    /// Whether `TracedConsumer::recv` records a `poll {topic}` receive span.
+    receive: bool,
     hint: SamplingHint,
     names: TopicNames,
+    receive_names: TopicNames,
 }
 
 impl ConsumerTracing {
@@ -250,6 +253,42 @@ impl<T> Shared<T> {
     }
 }
 
+impl<T: Tracer> Shared<T> {
+    /// A `poll {topic}` span from `started` to now for what `recv` returned: the message's
+    /// attributes and a link to its creation context, or the error.
+    fn record_receive(&self, started: SystemTime, received: &KafkaResult<BorrowedMessage<'_>>) {
+        let mut builder = self.tracer.span_builder("poll").with_kind(SpanKind::Client).with_start_time(started);
+        let mut attributes = Vec::with_capacity(12);
+        let mut failure = None;
+        messaging::operation_named(&mut attributes, "poll", "receive");
+        match received {
+            Ok(message) => {
+                let (name, destination) = self.receive_names.get(message.topic());
+                builder.name = name;
+                attributes.push(KeyValue::new(semconv::MESSAGING_DESTINATION_NAME, destination));
+                attributes.push(messaging::partition(message.partition()));
+                attributes.push(KeyValue::new(semconv::MESSAGING_KAFKA_OFFSET, message.offset()));
+                let producer = crate::headers::extract_onto(&self.propagator, &Context::new(), message);
+                let producer = producer.span();
+                if producer.span_context().is_valid() {
+                    builder = builder.with_links(vec![Link::with_context(producer.span_context().clone())]);
+                }
+            }
+            Err(error) => {
+                let (error_type, status) = messaging::kafka_failure(error);
+                attributes.push(error_type);
+                failure = Some(status);
+            }
+        }
+        self.client(&mut attributes);
+        let mut span = builder.with_attributes(attributes).start_with_context(&self.tracer, &Context::current());
+        if let Some(status) = failure {
+            span.set_status(status);
+        }
+        span.end();
+    }
+}
+
 /// Seconds from the message's timestamp (create or log-append time, in milliseconds) to now;
 /// never negative (the producer's clock may be ahead).
 fn queue_time(message: &impl Message) -> Option<f64> {
@@ -308,6 +347,7 @@ pub struct ConsumerTracingBuilder<T = BoxedTracer> {
     server: Option<messaging::Server>,
     parent: ProcessParent,
     queue_time: bool,
+    receive: bool,
 }
 
 impl Default for ConsumerTracingBuilder {
@@ -320,6 +360,7 @@ impl Default for ConsumerTracingBuilder {
             server: None,
             parent: ProcessParent::Producer,
             queue_time: true,
+            receive: false,
         }
     }
 }
@@ -335,6 +376,7 @@ impl<T> ConsumerTracingBuilder<T> {
             server: self.server,
             parent: self.parent,
             queue_time: self.queue_time,
+            receive: self.receive,
         }
     }
 
@@ -380,6 +422,15 @@ impl<T> ConsumerTracingBuilder<T> {
         self
     }
 
+    /// Whether [`TracedConsumer::recv`] records a `poll {topic}` span (CLIENT, operation type
+    /// `receive`) covering the wait for each message, linked to the message's creation context:
+    /// for users who want poll time in the trace. Off by default (the process span is the
+    /// message's work; a loop that waits for traffic would otherwise fill traces with waits).
+    pub fn receive_spans(mut self, enabled: bool) -> Self {
+        self.receive = enabled;
+        self
+    }
+
     /// The tracing, for use with any consumer.
     pub fn build(self) -> ConsumerTracing<T> {
         let shared = Shared {
@@ -390,8 +441,10 @@ impl<T> ConsumerTracingBuilder<T> {
             server: self.server,
             parent: self.parent,
             queue_time: self.queue_time,
+            receive: self.receive,
             hint: SamplingHint::new(false),
             names: TopicNames::new("process"),
+            receive_names: TopicNames::new("poll"),
         };
         ConsumerTracing { shared: Arc::new(shared) }
     }
@@ -484,13 +537,23 @@ where
     C: ConsumerContext + 'static,
     R: AsyncRuntime,
 {
-    /// [`StreamConsumer::recv`]: the next message, with its tracing. Creates no span.
-    pub async fn recv(&self) -> KafkaResult<TracedMessage<'_, T>> {
-        let message = self.inner.recv().await?;
-        Ok(TracedMessage { message, tracing: &self.tracing })
+    /// [`StreamConsumer::recv`]: the next message, with its tracing. Creates no span, unless
+    /// [`receive_spans`](ConsumerTracingBuilder::receive_spans) is on: then a `poll {topic}` span
+    /// covers the wait.
+    pub async fn recv(&self) -> KafkaResult<TracedMessage<'_, T>>
+    where
+        T: Tracer,
+    {
+        let started = self.tracing.shared.receive.then(SystemTime::now);
+        let received = self.inner.recv().await;
+        if let Some(started) = started {
+            self.tracing.shared.record_receive(started, &received);
+        }
+        Ok(TracedMessage { message: received?, tracing: &self.tracing })
     }
 
-    /// [`StreamConsumer::stream`]: the messages, with their tracing. Creates no span.
+    /// [`StreamConsumer::stream`]: the messages, with their tracing. Creates no span (receive spans
+    /// are [`recv`](Self::recv)'s only).
     pub fn stream(&self) -> impl Stream<Item = KafkaResult<TracedMessage<'_, T>>> + '_ {
         let tracing = &self.tracing;
         self.inner.stream().map(move |message| message.map(|message| TracedMessage { message, tracing }))

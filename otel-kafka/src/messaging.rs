@@ -18,11 +18,16 @@ pub(crate) const KAFKA: &str = "kafka";
 pub(crate) const QUEUE_TIME: &str = "otel_rust.messaging.queue_time";
 
 /// `messaging.system`, `messaging.operation.name` and `messaging.operation.type` (the same word
-/// for the operations this crate records: `send`, `process`).
+/// for `send` and `process`).
 pub(crate) fn operation(attributes: &mut Vec<KeyValue>, operation: &'static str) {
+    operation_named(attributes, operation, operation);
+}
+
+/// [`operation`] where the name and the type differ (`poll`, of type `receive`).
+pub(crate) fn operation_named(attributes: &mut Vec<KeyValue>, name: &'static str, kind: &'static str) {
     attributes.push(KeyValue::new(semconv::MESSAGING_SYSTEM, KAFKA));
-    attributes.push(KeyValue::new(semconv::MESSAGING_OPERATION_NAME, operation));
-    attributes.push(KeyValue::new(semconv::MESSAGING_OPERATION_TYPE, operation));
+    attributes.push(KeyValue::new(semconv::MESSAGING_OPERATION_NAME, name));
+    attributes.push(KeyValue::new(semconv::MESSAGING_OPERATION_TYPE, kind));
 }
 
 /// `server.address` and `server.port` of a client's spans: the first of its `bootstrap.servers`,

@@ -697,3 +697,54 @@ async fn the_consumer_loop_runs_in_a_spawned_task() {
     let process = spans.one(&format!("process {topic}")).assert_child_of(&send);
     spans.one("SELECT orders").assert_child_of(&process);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receive_spans_cover_the_wait_and_link_to_the_producer() {
+    let brokers = brokers();
+    let recorder = SpanRecorder::new();
+    let topic = unique("receive");
+    create_topic(&brokers, &topic).await;
+    let group = unique("group");
+    let config = consumer_config(&brokers, &group);
+    let inner: StreamConsumer = config.create().unwrap_or_else(|e| unreachable(&brokers, e));
+    inner.subscribe(&[&topic]).unwrap();
+    let consumer = ConsumerTracing::builder()
+        .tracer_provider(recorder.provider())
+        .propagator(StrictTraceContextPropagator::new())
+        .client_config(&config)
+        .receive_spans(true)
+        .wrap(inner);
+    let worker = tokio::spawn(async move {
+        let message = consumer.recv().await?;
+        message.process(async |message| Ok::<_, rdkafka::error::KafkaError>(message.offset())).await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let producer = traced_producer(&recorder, &brokers);
+    let delivery = producer
+        .send(FutureRecord::<str, str>::to(&topic).payload("order"), Duration::from_secs(30))
+        .await
+        .expect("delivered");
+    tokio::time::timeout(WAIT, worker).await.expect("in time").expect("no panic").expect("processed");
+
+    let spans = recorder.spans();
+    let send = spans.one(&format!("send {topic}"));
+    let poll = spans.one(&format!("poll {topic}"));
+    let waited = poll.data().end_time.duration_since(poll.data().start_time).unwrap();
+    assert!(waited >= Duration::from_millis(250), "the span covers the wait: {waited:?}");
+    let mut expected = vec![
+        KeyValue::new("messaging.system", "kafka"),
+        KeyValue::new("messaging.operation.name", "poll"),
+        KeyValue::new("messaging.operation.type", "receive"),
+        KeyValue::new("messaging.destination.name", topic.clone()),
+        KeyValue::new("messaging.destination.partition.id", delivery.partition.to_string()),
+        KeyValue::new("messaging.kafka.offset", delivery.offset),
+        KeyValue::new("messaging.consumer.group.name", group),
+        KeyValue::new("messaging.client.id", "otel-kafka-test-consumer"),
+    ];
+    expected.extend(server_attributes());
+    poll.assert_kind(SpanKind::Client)
+        .assert_root()
+        .assert_links_to(send.span_context())
+        .assert_attrs_exactly(&expected);
+    spans.one(&format!("process {topic}")).assert_child_of(&send);
+}
