@@ -161,22 +161,18 @@ where
         // The span links to the message's creation context in either mode, also when that context
         // is its parent (the messaging conventions: SHOULD), so a backend finds the producer the
         // same way for a single message and for a batch.
-        let with_link = |span: NewSpan, producer: &Context| {
-            let producer = producer.span();
-            match producer.span_context().is_valid() && producer.span_context().is_remote() {
-                true => span.with_links(vec![Link::with_context(producer.span_context().clone())]),
-                false => span,
-            }
+        let with_link = |span: NewSpan, link: Option<Link>| match link {
+            Some(link) => span.with_links(vec![link]),
+            None => span,
         };
         let started = Context::map_current(|current| match shared.parent {
             ProcessParent::Producer => {
                 let parent = crate::headers::extract_onto(&shared.propagator, current, message);
-                let span = with_link(span, &parent);
+                let span = with_link(span, creation_link(&parent));
                 start_span(&shared.tracer, span, &parent, &shared.hint, || shared.attributes(message, destination))
             }
             ProcessParent::Link => {
-                let producer = crate::headers::extract_onto(&shared.propagator, &Context::new(), message);
-                let span = with_link(span, &producer);
+                let span = with_link(span, shared.creation_link(message));
                 start_span(&shared.tracer, span, current, &shared.hint, || shared.attributes(message, destination))
             }
         });
@@ -190,16 +186,7 @@ where
             Some(topic) => format!("process {topic}"),
             None => "process".to_owned(),
         };
-        let empty = Context::new();
-        let links = messages
-            .iter()
-            .filter_map(|message| {
-                let producer = crate::headers::extract_onto(&shared.propagator, &empty, message);
-                let producer = producer.span();
-                let context = producer.span_context();
-                context.is_valid().then(|| Link::with_context(context.clone()))
-            })
-            .collect();
+        let links = messages.iter().filter_map(|message| shared.creation_link(message)).collect();
         let span = NewSpan::new(name, SpanKind::Consumer).with_links(links);
         let attributes = || {
             let mut attributes = Vec::with_capacity(9);
@@ -238,6 +225,11 @@ impl<T> Shared<T> {
         attributes
     }
 
+    /// A link to the context `message`'s headers carry (its creation context), if any.
+    fn creation_link(&self, message: &impl Message) -> Option<Link> {
+        creation_link(&crate::headers::extract_onto(&self.propagator, &Context::new(), message))
+    }
+
     /// `messaging.consumer.group.name`, `messaging.client.id` and `server.address` /
     /// `server.port`, when known.
     fn client(&self, attributes: &mut Vec<KeyValue>) {
@@ -268,10 +260,8 @@ impl<T: Tracer> Shared<T> {
                 attributes.push(KeyValue::new(semconv::MESSAGING_DESTINATION_NAME, destination));
                 attributes.push(messaging::partition(message.partition()));
                 attributes.push(KeyValue::new(semconv::MESSAGING_KAFKA_OFFSET, message.offset()));
-                let producer = crate::headers::extract_onto(&self.propagator, &Context::new(), message);
-                let producer = producer.span();
-                if producer.span_context().is_valid() {
-                    builder = builder.with_links(vec![Link::with_context(producer.span_context().clone())]);
+                if let Some(link) = self.creation_link(message) {
+                    builder = builder.with_links(vec![link]);
                 }
             }
             Err(error) => {
@@ -287,6 +277,14 @@ impl<T: Tracer> Shared<T> {
         }
         span.end();
     }
+}
+
+/// A link to the span context `cx` holds when it came from a message's headers (remote), never
+/// to an ambient local span.
+fn creation_link(cx: &Context) -> Option<Link> {
+    let span = cx.span();
+    let context = span.span_context();
+    (context.is_valid() && context.is_remote()).then(|| Link::with_context(context.clone()))
 }
 
 /// Seconds from the message's timestamp (create or log-append time, in milliseconds) to now;

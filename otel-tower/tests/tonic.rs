@@ -60,6 +60,12 @@ async fn grpc_client(
     Grpc::new(layer.build().layer(channel))
 }
 
+/// The echo server behind the server layer and a client to it, both recording into `recorder`.
+async fn connected(recorder: &SpanRecorder) -> (SocketAddr, Grpc<TracedChannel>) {
+    let addr = grpc_server(recorder, None).await;
+    (addr, grpc_client(recorder, addr, None).await)
+}
+
 /// The one span of `kind`: a call's client and server spans share their name.
 fn of_kind(spans: &FinishedSpans, kind: SpanKind) -> SpanView<'_> {
     let mut of_kind = spans.iter().filter(|span| span.kind() == kind);
@@ -89,8 +95,7 @@ async fn count(client: &mut Grpc<TracedChannel>, ask: Ask) -> tonic::Streaming<R
 #[tokio::test]
 async fn a_unary_call_is_one_trace_of_rpc_spans() {
     let recorder = SpanRecorder::new();
-    let addr = grpc_server(&recorder, None).await;
-    let mut client = grpc_client(&recorder, addr, None).await;
+    let (addr, mut client) = connected(&recorder).await;
 
     let reply = unary(&mut client, UNARY, Ask::default()).await.expect("a reply");
 
@@ -130,8 +135,7 @@ async fn a_unary_call_is_one_trace_of_rpc_spans() {
 #[tokio::test]
 async fn failed_calls_are_errors_by_each_sides_rule() {
     let recorder = SpanRecorder::new();
-    let addr = grpc_server(&recorder, None).await;
-    let mut client = grpc_client(&recorder, addr, None).await;
+    let (_, mut client) = connected(&recorder).await;
     // (code, its name, whether the server records it as an error)
     for (code, name, server_error) in [
         (Code::NotFound, "NOT_FOUND", false),
@@ -160,8 +164,7 @@ async fn failed_calls_are_errors_by_each_sides_rule() {
 #[tokio::test]
 async fn a_server_stream_is_one_span_per_side_ending_with_the_stream() {
     let recorder = SpanRecorder::new();
-    let addr = grpc_server(&recorder, None).await;
-    let mut client = grpc_client(&recorder, addr, None).await;
+    let (_, mut client) = connected(&recorder).await;
     let mut stream = count(&mut client, Ask { count: 3, pause_ms: 50, code: Code::Ok as i32 }).await;
     assert!(recorder.spans().iter().all(|s| s.kind() != SpanKind::Client), "the client span waits for the stream");
     let mut replies = Vec::new();
@@ -183,8 +186,7 @@ async fn a_server_stream_is_one_span_per_side_ending_with_the_stream() {
 #[tokio::test]
 async fn a_stream_that_ends_with_an_error_status_reads_it_from_the_trailers() {
     let recorder = SpanRecorder::new();
-    let addr = grpc_server(&recorder, None).await;
-    let mut client = grpc_client(&recorder, addr, None).await;
+    let (_, mut client) = connected(&recorder).await;
     let mut stream = count(&mut client, Ask { count: 2, pause_ms: 0, code: Code::Internal as i32 }).await;
     assert_eq!(stream.message().await.unwrap().map(|r| r.n), Some(1));
     assert_eq!(stream.message().await.unwrap().map(|r| r.n), Some(2));
@@ -201,8 +203,7 @@ async fn a_stream_that_ends_with_an_error_status_reads_it_from_the_trailers() {
 #[tokio::test]
 async fn a_client_that_drops_a_stream_midway_cancels_the_call_on_both_sides() {
     let recorder = SpanRecorder::new();
-    let addr = grpc_server(&recorder, None).await;
-    let mut client = grpc_client(&recorder, addr, None).await;
+    let (_, mut client) = connected(&recorder).await;
     let mut stream = count(&mut client, Ask { count: 1000, pause_ms: 10, code: Code::Ok as i32 }).await;
     stream.message().await.expect("a first message");
     drop(stream);
@@ -224,8 +225,7 @@ async fn a_client_that_drops_a_stream_midway_cancels_the_call_on_both_sides() {
 #[tokio::test]
 async fn a_client_stream_span_ends_with_the_reply() {
     let recorder = SpanRecorder::new();
-    let addr = grpc_server(&recorder, None).await;
-    let mut client = grpc_client(&recorder, addr, None).await;
+    let (_, mut client) = connected(&recorder).await;
     client.ready().await.unwrap();
     let asks = futures_util::stream::iter(vec![Ask::default(); 3]);
     let reply = client
@@ -247,8 +247,7 @@ async fn a_client_stream_span_ends_with_the_reply() {
 #[tokio::test]
 async fn a_method_the_server_does_not_serve_is_other() {
     let recorder = SpanRecorder::new();
-    let addr = grpc_server(&recorder, None).await;
-    let mut client = grpc_client(&recorder, addr, None).await;
+    let (_, mut client) = connected(&recorder).await;
     let status = unary(&mut client, "/test.Echo/Nope", Ask::default()).await.expect_err("unimplemented");
     assert_eq!(status.code(), Code::Unimplemented);
 
@@ -378,8 +377,7 @@ async fn with_grpc_off_a_call_keeps_http_semantics() {
 #[tokio::test]
 async fn an_unsampled_call_records_nothing_and_still_carries_its_context() {
     let recorder = SpanRecorder::with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOff);
-    let addr = grpc_server(&recorder, None).await;
-    let mut client = grpc_client(&recorder, addr, None).await;
+    let (_, mut client) = connected(&recorder).await;
     let reply = unary(&mut client, UNARY, Ask::default()).await.expect("a reply");
     let status = unary(&mut client, UNARY, Ask::code(Code::Internal)).await.expect_err("internal");
     assert_eq!(status.code(), Code::Internal, "the status comes back unchanged");

@@ -89,6 +89,18 @@ impl<T, H> ServerTelemetry<T, H> {
         }
     }
 
+    /// The SERVER span's [`parent`](Self::parent), and the span as it starts, named `name` and
+    /// linked to the incoming context when the policy starts a new trace.
+    #[inline]
+    fn server_span(&self, headers: &(impl HeaderSource + ?Sized), name: &'static str) -> (Context, NewSpan) {
+        let (parent, link) = self.parent(headers);
+        let span = NewSpan::new(name, SpanKind::Server);
+        match link {
+            Some(link) => (parent, span.with_links(vec![Link::with_context(link)])),
+            None => (parent, span),
+        }
+    }
+
     /// The `traceresponse` header value (W3C Trace Context Level 2) for a request whose span has
     /// not ended, when the adapter was built with `traceresponse(true)`.
     #[inline]
@@ -141,16 +153,12 @@ impl<T, Q, P, N> ServerTelemetry<T, ServerHooks<Q, P, N>> {
         T::Span: Send + Sync + 'static,
         Q: RequestHook<R::Native>,
     {
-        let (parent, link) = self.parent(request.headers());
+        let (parent, span) = self.server_span(request.headers(), rpc::GRPC);
         let path = request.target();
         let path = path.split_once('?').map_or(path, |(path, _)| path);
         // Read only when a span records or a metric needs it: an unsampled call skips it.
         let method = OnceCell::new();
         let method_of = || method.get_or_init(|| RpcMethod::server(path));
-        let mut span = NewSpan::new(rpc::GRPC, SpanKind::Server);
-        if let Some(link) = link {
-            span = span.with_links(vec![Link::with_context(link)]);
-        }
         let name = || method_of().span_name();
         let started = start_span_named(&self.tracer, span, &parent, &self.sampling, Some(name), || {
             rpc::server_attributes(request, method_of())
@@ -178,16 +186,12 @@ impl<T, Q, P, N> ServerTelemetry<T, ServerHooks<Q, P, N>> {
         N: SpanNameFormatter<R::Native>,
     {
         let config = &self.config;
-        let (parent, link) = self.parent(request.headers());
         let method = config.known_methods().normalize(request.method());
+        let (parent, span) = self.server_span(request.headers(), method.span_name_prefix());
         let matched = request.route().filter(|route| !route.is_empty());
         // Interned only when a span records or metrics need it: an unsampled request skips it.
         let route = OnceCell::new();
         let route = || route.get_or_init(|| matched.as_deref().map(routes::route)).as_ref();
-        let mut span = NewSpan::new(method.span_name_prefix(), SpanKind::Server);
-        if let Some(link) = link {
-            span = span.with_links(vec![Link::with_context(link)]);
-        }
         let name = || self.span_name(method, route(), request.native());
         let started = start_span_named(&self.tracer, span, &parent, &self.sampling, Some(name), || {
             crate::semconv::http::server_attributes(request, method, config, route().map(RouteTemplate::to_static))
