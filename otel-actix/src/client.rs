@@ -24,10 +24,16 @@
 //! starts as a child of the current context, and ends when the response head arrives or the
 //! send fails. awc follows redirects inside one send, so one span covers them; build the client
 //! with `disable_redirects()` for one span per request on the wire.
+//!
+//! Hooks add attributes of your own: [`ClientTracingBuilder::request_hook`] sees the request
+//! (context headers already added) just before it is sent, [`ClientTracingBuilder::response_hook`]
+//! the response head before the span ends. Both run only for spans that record.
 
 use crate::headers::{ActixHeaderInjector, ActixHeaders, protocol_version};
 use crate::scope;
 use actix_web::body::MessageBody;
+use actix_web::http::header::HeaderMap;
+use actix_web::http::{StatusCode, Version};
 use awc::error::{ConnectError, SendRequestError};
 use awc::{ClientRequest, ClientResponse, SendClientRequest};
 use opentelemetry::Context;
@@ -36,6 +42,7 @@ use opentelemetry::metrics::MeterProvider;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider};
 use otel_core::config::{HttpClientConfig, HttpClientConfigBuilder};
+use otel_core::hooks::{RequestHook, ResponseHook};
 use otel_core::internal::span_start::{NewSpan, SamplingHint, Started, start_span};
 use otel_core::metrics::{ClientRequestStart, HttpClientMetrics};
 use otel_core::propagation::Propagation;
@@ -60,6 +67,31 @@ struct ClientShared<T> {
     config: HttpClientConfig,
     metrics: Option<HttpClientMetrics>,
     sampling: SamplingHint,
+    hooks: Hooks,
+}
+
+/// The response head an awc response hook sees: awc's `ClientResponse` is generic over its
+/// payload stream (and each send method gives another), so the hook gets the part they share.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct ClientResponseHead<'a> {
+    /// The status code.
+    pub status: StatusCode,
+    /// The HTTP version.
+    pub version: Version,
+    /// The response headers.
+    pub headers: &'a HeaderMap,
+}
+
+type RequestHookFn = Arc<dyn RequestHook<ClientRequest>>;
+type ResponseHookFn = Arc<dyn for<'a> ResponseHook<ClientResponseHead<'a>>>;
+
+/// The hooks of a [`ClientTracing`]: boxed, so a configured `ClientTracing` keeps a type an
+/// application can name in its state.
+#[derive(Clone, Default)]
+struct Hooks {
+    request: Option<RequestHookFn>,
+    response: Option<ResponseHookFn>,
 }
 
 impl<T> Clone for ClientTracing<T> {
@@ -92,6 +124,7 @@ impl ClientTracing {
             propagator: Propagation::Global,
             config: HttpClientConfig::builder(),
             metrics: None,
+            hooks: Hooks::default(),
         }
     }
 
@@ -106,6 +139,7 @@ impl ClientTracing {
                 config: CONFIG.get_or_init(HttpClientConfig::from_env).clone(),
                 metrics: None,
                 sampling: SamplingHint::new(false),
+                hooks: Hooks::default(),
             }),
         }
     }
@@ -123,6 +157,7 @@ pub struct ClientTracingBuilder<T = BoxedTracer> {
     propagator: Propagation,
     config: HttpClientConfigBuilder,
     metrics: Option<HttpClientMetrics>,
+    hooks: Hooks,
 }
 
 impl<T> fmt::Debug for ClientTracingBuilder<T> {
@@ -139,6 +174,7 @@ impl<T> ClientTracingBuilder<T> {
             propagator: self.propagator,
             config: self.config,
             metrics: self.metrics,
+            hooks: self.hooks,
         }
     }
 
@@ -168,6 +204,20 @@ impl<T> ClientTracingBuilder<T> {
         self
     }
 
+    /// Called with each recording span and its request, after the context headers were added,
+    /// just before sending. See [`RequestHook`].
+    pub fn request_hook(mut self, hook: impl RequestHook<ClientRequest>) -> Self {
+        self.hooks.request = Some(Arc::new(hook));
+        self
+    }
+
+    /// Called with each recording span and its response head, before the span ends; not when
+    /// the send fails. See [`ResponseHook`].
+    pub fn response_hook(mut self, hook: impl for<'a> ResponseHook<ClientResponseHead<'a>>) -> Self {
+        self.hooks.response = Some(Arc::new(hook));
+        self
+    }
+
     /// Builds it, reading the environment once.
     pub fn build(self) -> ClientTracing<T> {
         ClientTracing {
@@ -177,6 +227,7 @@ impl<T> ClientTracingBuilder<T> {
                 config: self.config.build(),
                 metrics: self.metrics,
                 sampling: SamplingHint::new(false),
+                hooks: self.hooks,
             }),
         }
     }
@@ -263,6 +314,7 @@ struct ClientSpan {
     recording: bool,
     config: HttpClientConfig,
     metrics: Option<(HttpClientMetrics, ClientRequestStart)>,
+    response_hook: Option<ResponseHookFn>,
 }
 
 impl ClientSpan {
@@ -300,7 +352,14 @@ impl ClientSpan {
             .clone()
             .map(|metrics| (metrics, ClientRequestStart::now(method.as_str(), host, uri.port_u16(), scheme)));
         shared.propagator.inject_into(&cx, &mut ActixHeaderInjector(request.headers_mut()));
-        Self { cx, recording, config: config.clone(), metrics }
+        let mut response_hook = None;
+        if recording {
+            if let Some(hook) = &shared.hooks.request {
+                hook.on_request(&cx.span(), request);
+            }
+            response_hook = shared.hooks.response.clone();
+        }
+        Self { cx, recording, config: config.clone(), metrics, response_hook }
     }
 
     fn finish(mut self, status: Option<u16>, version: Option<&'static str>, error_type: Option<Cow<'static, str>>) {
@@ -354,13 +413,21 @@ where
                     let status = response.status().as_u16();
                     let version = protocol_version(response.version());
                     if span.recording {
+                        let span_ref = span.cx.span();
+                        let headers = response.headers();
+                        let config = &span.config;
                         semconv_http::record_client_response(
-                            &span.cx.span(),
+                            &span_ref,
                             status,
                             version,
-                            Some(&ActixHeaders(response.headers())),
-                            &span.config,
+                            Some(&ActixHeaders(headers)),
+                            config,
                         );
+                        if let Some(hook) = &span.response_hook {
+                            let head =
+                                ClientResponseHead { status: response.status(), version: response.version(), headers };
+                            hook.on_response(&span_ref, &head);
+                        }
                     }
                     span.finish(Some(status), version, client_error_type(status));
                 }

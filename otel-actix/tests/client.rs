@@ -148,3 +148,75 @@ async fn an_unsampled_caller_is_propagated_without_attribute_work() {
     assert!(received.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-") && received.ends_with("-00"), "{received}");
     assert!(recorder.spans().is_empty());
 }
+
+/// A tracing whose hooks record the request's `x-tenant`, whether the context headers were on
+/// the request the hook saw, and the response's status and content type; `calls` counts them.
+fn tracing_with_hooks(
+    recorder: &SpanRecorder,
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> ClientTracing<SdkTracer> {
+    use opentelemetry::trace::SpanRef;
+    use otel_actix::client::ClientResponseHead;
+    use std::sync::atomic::Ordering;
+    let on_response = std::sync::Arc::clone(&calls);
+    ClientTracing::builder()
+        .tracer_provider(recorder.provider())
+        .propagator(StrictTraceContextPropagator::new())
+        .config(HttpClientConfig::builder().environment(|_| None))
+        .request_hook(move |span: &SpanRef<'_>, request: &awc::ClientRequest| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            let tenant = request.headers().get("x-tenant").and_then(|v| v.to_str().ok()).unwrap_or("none");
+            span.set_attribute(KeyValue::new("app.tenant", tenant.to_owned()));
+            span.set_attribute(KeyValue::new("app.injected", request.headers().contains_key("traceparent")));
+        })
+        .response_hook(move |span: &SpanRef<'_>, response: &ClientResponseHead<'_>| {
+            on_response.fetch_add(1, Ordering::Relaxed);
+            span.set_attribute(KeyValue::new("app.status", i64::from(response.status.as_u16())));
+            let length = response.headers.get("content-length").and_then(|v| v.to_str().ok()).unwrap_or("none");
+            span.set_attribute(KeyValue::new("app.response_length", length.to_owned()));
+        })
+        .build()
+}
+
+#[actix_web::test]
+async fn hooks_add_attributes_from_the_request_and_the_response_head() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let addr = serve!(|| App::new().configure(routes));
+    let recorder = SpanRecorder::new();
+    let calls = std::sync::Arc::new(AtomicUsize::new(0));
+    let tracing = tracing_with_hooks(&recorder, std::sync::Arc::clone(&calls));
+
+    let request = awc::Client::default().get(format!("http://{addr}/echo")).insert_header(("x-tenant", "acme"));
+    let mut response = request.traced(&tracing).send().await.unwrap();
+    let received = response.body().await.unwrap();
+    let spans = wait_for_spans(&recorder, 1).await;
+    spans
+        .one("GET")
+        .assert_attr("app.tenant", "acme")
+        .assert_attr("app.injected", true)
+        .assert_attr("app.status", 200_i64)
+        .assert_attr("app.response_length", received.len().to_string());
+    assert_eq!(calls.load(Ordering::Relaxed), 2);
+
+    // A failed send: the request hook ran, the response hook did not (there is no response).
+    recorder.reset();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap(); // dropped: refused
+    awc::Client::default().get(format!("http://{closed}/")).traced(&tracing).send().await.unwrap_err();
+    let spans = wait_for_spans(&recorder, 1).await;
+    spans.one("GET").assert_attr("app.tenant", "none").assert_no_attr("app.status");
+    assert_eq!(calls.load(Ordering::Relaxed), 3);
+}
+
+#[actix_web::test]
+async fn hooks_are_not_called_for_a_span_that_does_not_record() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let addr = serve!(|| App::new().configure(routes));
+    let recorder = SpanRecorder::with_sampler(Sampler::AlwaysOff);
+    let calls = std::sync::Arc::new(AtomicUsize::new(0));
+    let tracing = tracing_with_hooks(&recorder, std::sync::Arc::clone(&calls));
+
+    let response = awc::Client::default().get(format!("http://{addr}/echo")).traced(&tracing).send().await.unwrap();
+    assert!(response.status().is_success());
+    assert_eq!(calls.load(Ordering::Relaxed), 0, "no hook runs for an unsampled span");
+    assert!(recorder.spans().is_empty());
+}

@@ -108,3 +108,66 @@ async fn a_panicking_client_ends_the_span_with_error_and_a_cancelled_call_withou
     assert!(tokio::time::timeout(std::time::Duration::from_millis(20), call).await.is_err());
     recorder.spans().one("GET").assert_status_unset().assert_no_attr(semconv::ERROR_TYPE);
 }
+
+#[tokio::test]
+async fn hooks_add_attributes_from_the_request_and_the_response_head() {
+    use opentelemetry::KeyValue;
+    use opentelemetry::trace::SpanRef;
+    let recorder = SpanRecorder::new();
+    let addr = plain_server().await;
+    let client = client_layer(&recorder)
+        .request_hook(|span: &SpanRef<'_>, request: &Request<http_body_util::Full<bytes::Bytes>>| {
+            let tenant = request.headers().get("x-tenant").and_then(|v| v.to_str().ok()).unwrap_or("none");
+            // The context headers are already on the request the hook sees.
+            let injected = request.headers().contains_key("traceparent");
+            span.set_attributes([
+                KeyValue::new("app.tenant", tenant.to_owned()),
+                KeyValue::new("app.injected", injected),
+            ]);
+        })
+        .response_hook(|span: &SpanRef<'_>, response: &http::Response<hyper::body::Incoming>| {
+            let length = response.headers().get("content-length").and_then(|v| v.to_str().ok()).unwrap_or("none");
+            span.set_attribute(KeyValue::new("app.response_length", length.to_owned()));
+        })
+        .build()
+        .layer(raw_client());
+    let (_, _, sent) = send(client.clone(), get_request(&format!("http://{addr}/echo"), &[("x-tenant", "acme")])).await;
+    let spans = recorder.spans();
+    spans
+        .one("GET")
+        .assert_attr("app.tenant", "acme")
+        .assert_attr("app.injected", true)
+        .assert_attr("app.response_length", sent.len().to_string());
+
+    // A failed call: the request hook ran, the response hook did not (there is no response).
+    recorder.reset();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = listener.local_addr().unwrap();
+    drop(listener);
+    client.clone().oneshot(get_request(&format!("http://{closed}/"), &[])).await.expect_err("nothing listens");
+    recorder.spans().one("GET").assert_attr("app.tenant", "none").assert_no_attr("app.response_length");
+}
+
+#[tokio::test]
+async fn hooks_are_not_called_for_a_span_that_does_not_record() {
+    use opentelemetry::trace::SpanRef;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let recorder = SpanRecorder::with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOff);
+    let addr = plain_server().await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (on_request, on_response) = (Arc::clone(&calls), Arc::clone(&calls));
+    let client = client_layer(&recorder)
+        .request_hook(move |_: &SpanRef<'_>, _: &Request<http_body_util::Full<bytes::Bytes>>| {
+            on_request.fetch_add(1, Ordering::Relaxed);
+        })
+        .response_hook(move |_: &SpanRef<'_>, _: &http::Response<hyper::body::Incoming>| {
+            on_response.fetch_add(1, Ordering::Relaxed);
+        })
+        .build()
+        .layer(raw_client());
+    let (status, _, _) = send(client, get_request(&format!("http://{addr}/echo"), &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(calls.load(Ordering::Relaxed), 0, "no hook runs for an unsampled span");
+    assert!(recorder.spans().is_empty());
+}

@@ -385,3 +385,33 @@ async fn an_unsampled_call_records_nothing_and_still_carries_its_context() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(recorder.spans().is_empty());
 }
+
+#[tokio::test]
+async fn client_hooks_see_a_grpc_call_and_its_response_head() {
+    use opentelemetry::trace::SpanRef;
+    let recorder = SpanRecorder::new();
+    let addr = grpc_server(&recorder, None).await;
+    let origin = format!("http://{addr}");
+    let channel = Endpoint::from_shared(origin.clone()).unwrap().connect_lazy();
+    let layer = client_layer(&recorder)
+        .origin(origin.parse().unwrap())
+        .request_hook(|span: &SpanRef<'_>, request: &http::Request<tonic::body::Body>| {
+            span.set_attribute(KeyValue::new("app.path", request.uri().path().to_owned()));
+        })
+        .response_hook(|span: &SpanRef<'_>, response: &http::Response<tonic::body::Body>| {
+            let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok());
+            span.set_attribute(KeyValue::new("app.content_type", content_type.unwrap_or("none").to_owned()));
+        })
+        .build();
+    let mut client = Grpc::new(layer.layer(channel));
+    client.ready().await.expect("the channel");
+    let path = PathAndQuery::from_static(UNARY);
+    client.unary(Request::new(Ask::default()), path, ProstCodec::<Ask, Reply>::default()).await.expect("a reply");
+
+    let spans = wait_for(&recorder, 2).await;
+    // The span still ends with the call's status, after the hook saw the head.
+    of_kind(&spans, SpanKind::Client)
+        .assert_attr("app.path", UNARY)
+        .assert_attr("app.content_type", "application/grpc")
+        .assert_attr(semconv::RPC_RESPONSE_STATUS_CODE, "OK");
+}

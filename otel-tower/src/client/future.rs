@@ -4,9 +4,10 @@
 
 use super::body::OtelClientBody;
 use super::error::ErrorType;
-use super::layer::ClientShared;
+use super::layer::{ClientHooks, ClientShared};
 use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt;
+use otel_core::hooks::ResponseHook;
 use otel_core::metrics::ClientRequestStart;
 use otel_core::semconv::http::{
     ERROR_TYPE_PANIC, client_error_type, protocol_version, record_client_failure, record_client_response,
@@ -22,31 +23,32 @@ use std::task::{Poll, ready};
 
 pin_project! {
     /// The future of an instrumented client call.
-    pub struct ClientResponseFuture<F, T, E> {
+    pub struct ClientResponseFuture<F, T, E, H = ClientHooks> {
         #[pin]
         inner: F,
         guard: Option<ClientGuard>,
-        shared: Arc<ClientShared<T, E>>,
+        shared: Arc<ClientShared<T, E, H>>,
     }
 }
 
-impl<F, T, E> ClientResponseFuture<F, T, E> {
-    pub(crate) fn new(inner: F, guard: ClientGuard, shared: Arc<ClientShared<T, E>>) -> Self {
+impl<F, T, E, H> ClientResponseFuture<F, T, E, H> {
+    pub(crate) fn new(inner: F, guard: ClientGuard, shared: Arc<ClientShared<T, E, H>>) -> Self {
         Self { inner, guard: Some(guard), shared }
     }
 }
 
-impl<F, T, E> fmt::Debug for ClientResponseFuture<F, T, E> {
+impl<F, T, E, H> fmt::Debug for ClientResponseFuture<F, T, E, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientResponseFuture").finish_non_exhaustive()
     }
 }
 
-impl<F, T, E, B, Err> Future for ClientResponseFuture<F, T, E>
+impl<F, T, E, Q, P, B, Err> Future for ClientResponseFuture<F, T, E, ClientHooks<Q, P>>
 where
     F: Future<Output = Result<http::Response<B>, Err>>,
     B: http_body::Body,
     E: ErrorType<Err>,
+    P: ResponseHook<http::Response<B>>,
 {
     type Output = Result<http::Response<OtelClientBody<B>>, Err>;
 
@@ -106,12 +108,27 @@ impl ClientGuard {
         &self.cx
     }
 
+    /// Whether the span records (the sampler kept it).
+    pub(crate) fn recording(&self) -> bool {
+        self.recording
+    }
+
     /// The response head arrived: an HTTP call ends here; a gRPC call ends here only when the
     /// head carries its status, and otherwise is returned to go on with the body.
-    fn response<B, T, E>(mut self, response: &http::Response<B>, shared: &ClientShared<T, E>) -> Option<Self> {
+    fn response<B, T, E, Q, P>(
+        mut self,
+        response: &http::Response<B>,
+        shared: &ClientShared<T, E, ClientHooks<Q, P>>,
+    ) -> Option<Self>
+    where
+        P: ResponseHook<http::Response<B>>,
+    {
         let status = response.status().as_u16();
         if let Some(call) = &mut self.call {
             call.response_head(status, Some(response.headers()));
+            if self.recording {
+                shared.hooks.response.on_response(&self.cx.span(), response);
+            }
             if call.status().is_none() {
                 return Some(self);
             }
@@ -123,13 +140,14 @@ impl ClientGuard {
         if self.recording {
             let span = self.cx.span();
             record_client_response(&span, status, version, Some(response.headers()), &shared.config);
+            shared.hooks.response.on_response(&span, response);
             span.end();
         }
         self.record_metric(shared, Some(status), client_error_type(status), version);
         None
     }
 
-    fn fail<T, E>(mut self, error_type: Cow<'static, str>, message: &str, shared: &ClientShared<T, E>) {
+    fn fail<T, E, H>(mut self, error_type: Cow<'static, str>, message: &str, shared: &ClientShared<T, E, H>) {
         if self.call.is_some() {
             return self.end_call(CallEnd::Failed(error_type, message));
         }
@@ -161,9 +179,9 @@ impl ClientGuard {
         }
     }
 
-    fn record_metric<T, E>(
+    fn record_metric<T, E, H>(
         &mut self,
-        shared: &ClientShared<T, E>,
+        shared: &ClientShared<T, E, H>,
         status: Option<u16>,
         error_type: Option<Cow<'static, str>>,
         protocol_version: Option<&'static str>,

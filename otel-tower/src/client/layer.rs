@@ -15,6 +15,7 @@ use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use otel_core::config::{HttpClientConfig, HttpClientConfigBuilder};
+use otel_core::hooks::{RequestHook, ResponseHook};
 use otel_core::internal::span_start::{NewSpan, SamplingHint, Started, start_span};
 use otel_core::metrics::{ClientRequestStart, HttpClientMetrics, RpcCallMetrics, RpcCallStart};
 use otel_core::propagation::Propagation;
@@ -79,24 +80,34 @@ impl UrlTemplate {
 /// the status name, e.g. `NOT_FOUND`); a call or stream dropped before its status is
 /// `CANCELLED`. `server.address`/`server.port` come from the request's URI, or from
 /// [`origin`](OtelClientLayerBuilder::origin) for a tonic `Channel`.
-pub struct OtelClientLayer<T = BoxedTracer, E = DefaultErrorType> {
-    shared: Arc<ClientShared<T, E>>,
+///
+/// # Hooks
+/// [`request_hook`](OtelClientLayerBuilder::request_hook) is called with a recording span and
+/// the request (`http::Request<B>`, the client's body type), after the context headers were
+/// added, just before the request is sent;
+/// [`response_hook`](OtelClientLayerBuilder::response_hook) with the span and the response head
+/// (`http::Response<B>`), before the span ends (a gRPC call's span goes on to its trailers).
+/// Neither is called for a span that does not record; the response hook is not called when the
+/// call fails or is dropped before its response.
+pub struct OtelClientLayer<T = BoxedTracer, E = DefaultErrorType, H = ClientHooks> {
+    shared: Arc<ClientShared<T, E, H>>,
 }
 
-impl<T, E> Clone for OtelClientLayer<T, E> {
+impl<T, E, H> Clone for OtelClientLayer<T, E, H> {
     fn clone(&self) -> Self {
         Self { shared: Arc::clone(&self.shared) }
     }
 }
 
-impl<T, E> fmt::Debug for OtelClientLayer<T, E> {
+impl<T, E, H> fmt::Debug for OtelClientLayer<T, E, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OtelClientLayer").field("config", &self.shared.config).finish_non_exhaustive()
     }
 }
 
-pub(crate) struct ClientShared<T, E> {
+pub(crate) struct ClientShared<T, E, H> {
     tracer: T,
+    pub(crate) hooks: H,
     pub(crate) config: HttpClientConfig,
     propagation: Propagation,
     pub(crate) error_type: E,
@@ -104,6 +115,14 @@ pub(crate) struct ClientShared<T, E> {
     rpc_metrics: Option<RpcCallMetrics>,
     sampling: SamplingHint,
     origin: Option<Origin>,
+}
+
+/// The request and response hooks of an [`OtelClientLayer`]: `()` for none (the default, which
+/// costs nothing), else a closure or any [`RequestHook`] / [`ResponseHook`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientHooks<Q = (), P = ()> {
+    pub(crate) request: Q,
+    pub(crate) response: P,
 }
 
 /// The scheme and authority of requests whose URI names none.
@@ -130,6 +149,7 @@ impl OtelClientLayer {
             metrics: None,
             attributes_at_start: false,
             origin: None,
+            hooks: ClientHooks::default(),
         }
     }
 }
@@ -141,7 +161,7 @@ impl Default for OtelClientLayer {
 }
 
 /// Builds an [`OtelClientLayer`].
-pub struct OtelClientLayerBuilder<T = BoxedTracer, E = DefaultErrorType> {
+pub struct OtelClientLayerBuilder<T = BoxedTracer, E = DefaultErrorType, H = ClientHooks> {
     tracer: T,
     config: HttpClientConfigBuilder,
     propagation: Propagation,
@@ -150,9 +170,10 @@ pub struct OtelClientLayerBuilder<T = BoxedTracer, E = DefaultErrorType> {
     metrics: Option<Meter>,
     attributes_at_start: bool,
     origin: Option<Origin>,
+    hooks: H,
 }
 
-impl<T, E> fmt::Debug for OtelClientLayerBuilder<T, E> {
+impl<T, E, H> fmt::Debug for OtelClientLayerBuilder<T, E, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OtelClientLayerBuilder")
             .field("config", &self.config)
@@ -164,9 +185,9 @@ impl<T, E> fmt::Debug for OtelClientLayerBuilder<T, E> {
     }
 }
 
-impl<T, E> OtelClientLayerBuilder<T, E> {
+impl<T, E, H> OtelClientLayerBuilder<T, E, H> {
     /// Uses `provider`'s tracer instead of the global one.
-    pub fn tracer_provider<TP: TracerProvider>(self, provider: &TP) -> OtelClientLayerBuilder<TP::Tracer, E> {
+    pub fn tracer_provider<TP: TracerProvider>(self, provider: &TP) -> OtelClientLayerBuilder<TP::Tracer, E, H> {
         OtelClientLayerBuilder {
             tracer: provider.tracer_with_scope(scope()),
             config: self.config,
@@ -175,12 +196,13 @@ impl<T, E> OtelClientLayerBuilder<T, E> {
             metrics: self.metrics,
             attributes_at_start: self.attributes_at_start,
             origin: self.origin,
+            hooks: self.hooks,
         }
     }
 
     /// Names transport errors with `error_type` (for errors that are not `std::error::Error`,
     /// such as `tower::BoxError`, or to name them better).
-    pub fn error_type<E2>(self, error_type: E2) -> OtelClientLayerBuilder<T, E2> {
+    pub fn error_type<E2>(self, error_type: E2) -> OtelClientLayerBuilder<T, E2, H> {
         OtelClientLayerBuilder {
             tracer: self.tracer,
             config: self.config,
@@ -189,6 +211,7 @@ impl<T, E> OtelClientLayerBuilder<T, E> {
             metrics: self.metrics,
             attributes_at_start: self.attributes_at_start,
             origin: self.origin,
+            hooks: self.hooks,
         }
     }
 
@@ -235,10 +258,11 @@ impl<T, E> OtelClientLayerBuilder<T, E> {
     }
 
     /// Builds the layer, reading the environment once.
-    pub fn build(self) -> OtelClientLayer<T, E> {
+    pub fn build(self) -> OtelClientLayer<T, E, H> {
         OtelClientLayer {
             shared: Arc::new(ClientShared {
                 tracer: self.tracer,
+                hooks: self.hooks,
                 config: self.config.build(),
                 propagation: self.propagation,
                 error_type: self.error_type,
@@ -251,8 +275,35 @@ impl<T, E> OtelClientLayerBuilder<T, E> {
     }
 }
 
-impl<S, T, E> Layer<S> for OtelClientLayer<T, E> {
-    type Service = OtelClientService<S, T, E>;
+impl<T, E, Q, P> OtelClientLayerBuilder<T, E, ClientHooks<Q, P>> {
+    /// Called with each recording span and its request (`http::Request<B>`), after the context
+    /// headers were added, just before sending. See [`RequestHook`].
+    pub fn request_hook<Q2>(self, hook: Q2) -> OtelClientLayerBuilder<T, E, ClientHooks<Q2, P>> {
+        self.with_hooks(|hooks| ClientHooks { request: hook, response: hooks.response })
+    }
+
+    /// Called with each recording span and its response head (`http::Response<B>`), before the
+    /// span ends; not when the call fails. See [`ResponseHook`].
+    pub fn response_hook<P2>(self, hook: P2) -> OtelClientLayerBuilder<T, E, ClientHooks<Q, P2>> {
+        self.with_hooks(|hooks| ClientHooks { request: hooks.request, response: hook })
+    }
+
+    fn with_hooks<H2>(self, change: impl FnOnce(ClientHooks<Q, P>) -> H2) -> OtelClientLayerBuilder<T, E, H2> {
+        OtelClientLayerBuilder {
+            hooks: change(self.hooks),
+            tracer: self.tracer,
+            config: self.config,
+            propagation: self.propagation,
+            error_type: self.error_type,
+            metrics: self.metrics,
+            attributes_at_start: self.attributes_at_start,
+            origin: self.origin,
+        }
+    }
+}
+
+impl<S, T, E, H> Layer<S> for OtelClientLayer<T, E, H> {
+    type Service = OtelClientService<S, T, E, H>;
 
     fn layer(&self, inner: S) -> Self::Service {
         OtelClientService { inner, shared: Arc::clone(&self.shared) }
@@ -260,34 +311,36 @@ impl<S, T, E> Layer<S> for OtelClientLayer<T, E> {
 }
 
 /// The service an [`OtelClientLayer`] wraps around a client.
-pub struct OtelClientService<S, T = BoxedTracer, E = DefaultErrorType> {
+pub struct OtelClientService<S, T = BoxedTracer, E = DefaultErrorType, H = ClientHooks> {
     inner: S,
-    shared: Arc<ClientShared<T, E>>,
+    shared: Arc<ClientShared<T, E, H>>,
 }
 
-impl<S: Clone, T, E> Clone for OtelClientService<S, T, E> {
+impl<S: Clone, T, E, H> Clone for OtelClientService<S, T, E, H> {
     fn clone(&self) -> Self {
         Self { inner: self.inner.clone(), shared: Arc::clone(&self.shared) }
     }
 }
 
-impl<S: fmt::Debug, T, E> fmt::Debug for OtelClientService<S, T, E> {
+impl<S: fmt::Debug, T, E, H> fmt::Debug for OtelClientService<S, T, E, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OtelClientService").field("inner", &self.inner).finish_non_exhaustive()
     }
 }
 
-impl<S, T, E, B, ResBody> Service<Request<B>> for OtelClientService<S, T, E>
+impl<S, T, E, Q, P, B, ResBody> Service<Request<B>> for OtelClientService<S, T, E, ClientHooks<Q, P>>
 where
     S: Service<Request<B>, Response = http::Response<ResBody>>,
     ResBody: http_body::Body,
     T: Tracer,
     T::Span: Send + Sync + 'static,
     E: ErrorType<S::Error>,
+    Q: RequestHook<Request<B>>,
+    P: ResponseHook<http::Response<ResBody>>,
 {
     type Response = http::Response<OtelClientBody<ResBody>>;
     type Error = S::Error;
-    type Future = ClientResponseFuture<S::Future, T, E>;
+    type Future = ClientResponseFuture<S::Future, T, E, ClientHooks<Q, P>>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -312,6 +365,9 @@ where
             guard.context().span().span_context(),
             request.headers_mut(),
         );
+        if guard.recording() {
+            shared.hooks.request.on_request(&guard.context().span(), &request);
+        }
         let future = {
             let _attached = guard.context().clone().attach();
             self.inner.call(request)
@@ -320,7 +376,7 @@ where
     }
 }
 
-impl<T, E> ClientShared<T, E>
+impl<T, E, H> ClientShared<T, E, H>
 where
     T: Tracer,
     T::Span: Send + Sync + 'static,

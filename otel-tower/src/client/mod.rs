@@ -14,4 +14,4 @@ mod layer;
 pub use body::OtelClientBody;
 pub use error::{DefaultErrorType, ErrorType};
 pub use future::ClientResponseFuture;
-pub use layer::{OtelClientLayer, OtelClientLayerBuilder, OtelClientService, UrlTemplate};
+pub use layer::{ClientHooks, OtelClientLayer, OtelClientLayerBuilder, OtelClientService, UrlTemplate};
