@@ -2,6 +2,7 @@
 //! callback, not a future, so the send span travels to it in the message's opaque, next to the
 //! user's own opaque, and [`TracedProducerContext`] ends it there.
 
+use crate::hooks::{HeadersView, OutgoingRecord};
 use crate::producer::{ErasedSpan, SendSpan, Shared, TracedProducerBuilder};
 use opentelemetry::Context;
 use opentelemetry::global::BoxedTracer;
@@ -127,8 +128,16 @@ where
     let key = record.key.map(ToBytes::to_bytes);
     let user_headers = record.headers.as_ref().map(Headers::count);
     let parent = Context::current();
-    let span = shared.start(&parent, record.topic, record.partition, key, record.payload.is_some());
+    let mut span = shared.start(&parent, record.topic, record.partition, key, record.payload.is_some());
     shared.inject(&parent, span.span_context(), &mut record.headers);
+    shared.run_request_hook(&mut span, || OutgoingRecord {
+        topic: record.topic,
+        partition: record.partition,
+        key,
+        payload: record.payload.map(ToBytes::to_bytes),
+        timestamp: record.timestamp,
+        headers: HeadersView::of_record(record.headers.as_ref()),
+    });
     // Boxed to travel in the opaque, whose type cannot name the tracer's span type.
     let span = span.erase();
     let traced = BaseRecord {

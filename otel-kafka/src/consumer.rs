@@ -1,6 +1,9 @@
 //! Processing consumed messages in CONSUMER spans that continue (or link) the producer's trace,
 //! and the traced `StreamConsumer` whose messages carry what they need for it.
 
+use crate::hooks::{
+    ConsumedBatch, ConsumedMessage, ProcessOutcome, ProcessRequest, ProcessRequestHook, ProcessResponseHook,
+};
 use crate::messaging::{self, TopicNames};
 use crate::producer::DEFAULT_CLIENT_ID;
 use crate::scope;
@@ -10,6 +13,7 @@ use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{FutureExt, Link, Span, SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
+use otel_core::hooks::{RequestHook, ResponseHook};
 use otel_core::internal::span_start::{NewSpan, SamplingHint, start_span};
 use otel_core::propagation::Propagation;
 use otel_core::semconv::http::ERROR_TYPE_PANIC;
@@ -88,6 +92,8 @@ struct Shared<T> {
     hint: SamplingHint,
     names: TopicNames,
     receive_names: TopicNames,
+    request_hook: Option<ProcessRequestHook>,
+    response_hook: Option<ProcessResponseHook>,
 }
 
 impl ConsumerTracing {
@@ -124,6 +130,9 @@ where
     /// result is returned unchanged. A panic records `error.type` = `panic`; a future dropped
     /// before the end still ends the span.
     ///
+    /// Hooks, when set and the span records: the request hook runs before `process` with
+    /// [`ProcessRequest::Message`], the response hook after it returns.
+    ///
     /// `process` is any closure returning a future (an `async` closure, or `|m| async move { .. }`),
     /// given `message` for as long as `message` lives: not a closure over every lifetime, which the
     /// compiler cannot prove `Send` inside `tokio::spawn`.
@@ -134,14 +143,23 @@ where
         Fut: Future<Output = Result<O, E>>,
     {
         let span = self.start(message);
+        if span.recording
+            && let Some(hook) = &self.shared.request_hook
+        {
+            hook.on_request(&span.cx.span(), &ProcessRequest::Message(ConsumedMessage::new(message)));
+        }
         let result = process(message).with_context(span.cx.clone()).await;
-        span.finish(result.as_ref().err().map(|_| std::any::type_name::<E>()));
+        span.finish(result.as_ref().err().map(|_| std::any::type_name::<E>()), self.shared.response_hook.as_deref());
         result
     }
 
     /// Runs `process` on a batch of messages in one `process {topic}` CONSUMER span (`process`
     /// when they come from several topics) that links to every message's context, with
     /// `messaging.batch.message_count`. The span is a child of the current context.
+    ///
+    /// Hooks, when set and the span records: the request hook runs once, with
+    /// [`ProcessRequest::Batch`] (every message of the batch), the response hook once after
+    /// `process` returns.
     pub async fn process_batch<'m, M, F, Fut, O, E>(&self, messages: &'m [M], process: F) -> Result<O, E>
     where
         M: Message,
@@ -149,8 +167,13 @@ where
         Fut: Future<Output = Result<O, E>>,
     {
         let span = self.start_batch(messages);
+        if span.recording
+            && let Some(hook) = &self.shared.request_hook
+        {
+            hook.on_request(&span.cx.span(), &ProcessRequest::Batch(ConsumedBatch::new(&messages)));
+        }
         let result = process(messages).with_context(span.cx.clone()).await;
-        span.finish(result.as_ref().err().map(|_| std::any::type_name::<E>()));
+        span.finish(result.as_ref().err().map(|_| std::any::type_name::<E>()), self.shared.response_hook.as_deref());
         result
     }
 
@@ -304,12 +327,25 @@ struct ProcessSpan {
 }
 
 impl ProcessSpan {
-    fn finish(mut self, error_type: Option<&'static str>) {
+    /// Ends the span as processing returned (an error's type name for an `Err`), after calling
+    /// the response hook, if any.
+    fn finish(
+        mut self,
+        error_type: Option<&'static str>,
+        response_hook: Option<&dyn for<'a> ResponseHook<ProcessOutcome<'a>>>,
+    ) {
         self.ended = true;
         if !self.recording {
             return;
         }
         let span = self.cx.span();
+        if let Some(hook) = response_hook {
+            let outcome = match error_type {
+                Some(error_type) => ProcessOutcome::Err { error_type },
+                None => ProcessOutcome::Ok,
+            };
+            hook.on_response(&span, &outcome);
+        }
         if let Some(error_type) = error_type {
             span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type));
             span.set_status(Status::error("processing failed"));
@@ -336,7 +372,7 @@ impl Drop for ProcessSpan {
 ///
 /// Defaults: the global tracer provider and propagator; process spans are children of the
 /// producer's span ([`ProcessParent::Producer`]) and record the queue time; no consumer group or
-/// client id unless given (or read from the configuration).
+/// client id unless given (or read from the configuration); no hooks.
 pub struct ConsumerTracingBuilder<T = BoxedTracer> {
     tracer: T,
     propagator: Propagation,
@@ -346,6 +382,8 @@ pub struct ConsumerTracingBuilder<T = BoxedTracer> {
     parent: ProcessParent,
     queue_time: bool,
     receive: bool,
+    request_hook: Option<ProcessRequestHook>,
+    response_hook: Option<ProcessResponseHook>,
 }
 
 impl Default for ConsumerTracingBuilder {
@@ -359,6 +397,8 @@ impl Default for ConsumerTracingBuilder {
             parent: ProcessParent::Producer,
             queue_time: true,
             receive: false,
+            request_hook: None,
+            response_hook: None,
         }
     }
 }
@@ -375,6 +415,8 @@ impl<T> ConsumerTracingBuilder<T> {
             parent: self.parent,
             queue_time: self.queue_time,
             receive: self.receive,
+            request_hook: self.request_hook,
+            response_hook: self.response_hook,
         }
     }
 
@@ -429,6 +471,29 @@ impl<T> ConsumerTracingBuilder<T> {
         self
     }
 
+    /// Calls `hook` with each `process` span and what it processes ([`ProcessRequest`]: the
+    /// message, or the batch, with topic, partition, offset, key, payload, timestamp and headers)
+    /// when the span starts, before the user's processing runs; for example to add an attribute
+    /// from a header. Once per span: for a batch, once with every message.
+    ///
+    /// Only for spans that record: an unsampled message never calls it. Receive (`poll`) spans do
+    /// not call it. A closure `|span: &SpanRef<'_>, request: &ProcessRequest<'_>| ..` is a hook.
+    pub fn request_hook(mut self, hook: impl for<'a> RequestHook<ProcessRequest<'a>>) -> Self {
+        self.request_hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Calls `hook` with each `process` span and how processing returned ([`ProcessOutcome`]:
+    /// `Ok`, or `Err` with the error's type name) once, just before the span ends.
+    ///
+    /// Only for spans that record, and only when processing returns: processing that panics or
+    /// whose future is dropped ends its span without calling it. A closure
+    /// `|span: &SpanRef<'_>, outcome: &ProcessOutcome<'_>| ..` is a hook.
+    pub fn response_hook(mut self, hook: impl for<'a> ResponseHook<ProcessOutcome<'a>>) -> Self {
+        self.response_hook = Some(Arc::new(hook));
+        self
+    }
+
     /// The tracing, for use with any consumer.
     pub fn build(self) -> ConsumerTracing<T> {
         let shared = Shared {
@@ -443,6 +508,8 @@ impl<T> ConsumerTracingBuilder<T> {
             hint: SamplingHint::new(false),
             names: TopicNames::new("process"),
             receive_names: TopicNames::new("poll"),
+            request_hook: self.request_hook,
+            response_hook: self.response_hook,
         };
         ConsumerTracing { shared: Arc::new(shared) }
     }
@@ -677,6 +744,88 @@ mod tests {
         assert!(handle.await.unwrap_err().is_panic());
         let spans = recorder.spans();
         spans.one("process orders").assert_status_error().assert_attr("error.type", "panic");
+    }
+
+    /// Hooks that record what they saw: the tenant header of each message, and each outcome.
+    fn hooked(
+        recorder: &SpanRecorder,
+        seen: &Arc<std::sync::Mutex<Vec<String>>>,
+    ) -> ConsumerTracing<opentelemetry_sdk::trace::SdkTracer> {
+        let (requests, responses) = (Arc::clone(seen), Arc::clone(seen));
+        ConsumerTracing::builder()
+            .request_hook(move |span: &opentelemetry::trace::SpanRef<'_>, request: &ProcessRequest<'_>| {
+                for message in request.messages() {
+                    let tenant = message.headers.value("x-tenant").map(|v| String::from_utf8_lossy(v).into_owned());
+                    requests.lock().unwrap().push(format!("request {} {tenant:?}", message.offset));
+                    if let Some(tenant) = tenant {
+                        span.set_attribute(KeyValue::new("app.tenant", tenant));
+                    }
+                }
+            })
+            .response_hook(move |span: &opentelemetry::trace::SpanRef<'_>, outcome: &ProcessOutcome<'_>| {
+                responses.lock().unwrap().push(format!("response {outcome:?}"));
+                span.set_attribute(KeyValue::new("app.failed", matches!(outcome, ProcessOutcome::Err { .. })));
+            })
+            // After the hooks: a new provider keeps them.
+            .tracer_provider(recorder.provider())
+            .propagator(StrictTraceContextPropagator::new())
+            .build()
+    }
+
+    #[tokio::test]
+    async fn hooks_see_the_message_and_how_processing_returned() {
+        let recorder = SpanRecorder::new();
+        let seen = Arc::default();
+        let tracing = hooked(&recorder, &seen);
+        let headers = OwnedHeaders::new().insert(Header { key: "x-tenant", value: Some("acme") });
+        let message = message(Some(headers));
+        let failed = tracing.process(&message, async |_| Err::<(), _>(std::io::Error::other("db down"))).await;
+        assert_eq!(failed.unwrap_err().to_string(), "db down", "the error passes through");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["request 42 Some(\"acme\")", "response Err { error_type: \"std::io::error::Error\" }"]
+        );
+        recorder
+            .spans()
+            .one("process orders")
+            .assert_attr("app.tenant", "acme")
+            .assert_attr("app.failed", true)
+            .assert_attr("error.type", "std::io::error::Error");
+    }
+
+    #[tokio::test]
+    async fn a_batch_calls_each_hook_once_with_every_message() {
+        let recorder = SpanRecorder::new();
+        let seen = Arc::default();
+        let tracing = hooked(&recorder, &seen);
+        let headers = OwnedHeaders::new().insert(Header { key: "x-tenant", value: Some("acme") });
+        let batch = [message(None), message(Some(headers))];
+        // In a spawned task: the future stays `Send` with the hooks' views in it.
+        let task =
+            tokio::spawn(async move { tracing.process_batch(&batch, async |_| Ok::<_, std::io::Error>(())).await });
+        task.await.unwrap().unwrap();
+        assert_eq!(*seen.lock().unwrap(), ["request 42 None", "request 42 Some(\"acme\")", "response Ok"]);
+        recorder.spans().one("process orders").assert_attr("app.tenant", "acme").assert_attr("app.failed", false);
+    }
+
+    #[tokio::test]
+    async fn hooks_are_not_called_for_spans_that_do_not_record_nor_after_a_panic() {
+        let seen = Arc::default();
+        let unsampled = SpanRecorder::with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOff);
+        let tracing = hooked(&unsampled, &seen);
+        let message = message(None);
+        tracing.process(&message, async |_| Ok::<_, std::io::Error>(())).await.unwrap();
+        tracing.process_batch(std::slice::from_ref(&message), async |_| Ok::<_, std::io::Error>(())).await.unwrap();
+        assert!(seen.lock().unwrap().is_empty(), "{:?}", seen.lock().unwrap());
+
+        let recorder = SpanRecorder::new();
+        let tracing = hooked(&recorder, &seen);
+        let handle = tokio::spawn(async move {
+            tracing.process(&message, async |_| -> Result<(), std::io::Error> { panic!("handler bug") }).await
+        });
+        assert!(handle.await.unwrap_err().is_panic());
+        assert_eq!(*seen.lock().unwrap(), ["request 42 None"], "no response hook after a panic");
+        recorder.spans().one("process orders").assert_attr("error.type", "panic").assert_no_attr("app.failed");
     }
 
     #[tokio::test]

@@ -12,6 +12,9 @@
 //!   it), current during every poll of the user's future. [`ConsumerTracing`] does the same for
 //!   messages from any consumer, and for batches.
 //! - [`extract_context`] and [`MessageExtractor`] read a message's context by hand.
+//! - `request_hook` / `response_hook` on both builders add the application's own attributes to
+//!   recording spans, from the record ([`OutgoingRecord`]) or message ([`ProcessRequest`]) and the
+//!   outcome ([`DeliveryOutcome`], [`ProcessOutcome`]).
 //!
 //! Attributes follow the messaging semantic conventions (`messaging.system` = `kafka`,
 //! operation name and type, destination, partition, offset, key when UTF-8, tombstone, client id,
@@ -20,6 +23,7 @@
 mod base_producer;
 mod consumer;
 mod headers;
+mod hooks;
 mod messaging;
 mod producer;
 mod send_future;
@@ -27,6 +31,9 @@ mod send_future;
 pub use base_producer::{DeliveryState, TracedBaseProducer, TracedProducerContext, TracedThreadedProducer};
 pub use consumer::{ConsumerTracing, ConsumerTracingBuilder, ProcessParent, TracedConsumer, TracedMessage};
 pub use headers::{KafkaHeaders, MessageExtractor, extract_context, extract_context_with};
+pub use hooks::{
+    ConsumedBatch, ConsumedMessage, DeliveryOutcome, HeadersView, OutgoingRecord, ProcessOutcome, ProcessRequest,
+};
 pub use producer::{TracedFutureProducer, TracedFutureProducerBuilder, TracedProducerBuilder};
 pub use send_future::SendFuture;
 

@@ -2,14 +2,16 @@
 //! record's headers.
 
 use crate::headers::RecordInjector;
+use crate::hooks::{DeliveryOutcome, OutgoingRecord, SendRequestHook, SendResponseHook};
 use crate::messaging::{self, TopicNames};
 use crate::scope;
 use crate::send_future::SendFuture;
 use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::{Span, SpanContext, SpanKind, Status, Tracer, TracerProvider};
+use opentelemetry::trace::{Span, SpanContext, SpanKind, SpanRef, Status, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
+use otel_core::hooks::{RequestHook, ResponseHook};
 use otel_core::internal::span_start::{NewSpan, SamplingHint, start_bare_span};
 use otel_core::propagation::Propagation;
 use rdkafka::ClientConfig;
@@ -86,6 +88,8 @@ pub(crate) struct Shared<T> {
     server: Option<messaging::Server>,
     hint: SamplingHint,
     names: TopicNames,
+    request_hook: Option<SendRequestHook>,
+    response_hook: Option<SendResponseHook>,
 }
 
 impl TracedFutureProducer {
@@ -184,7 +188,25 @@ where
             None::<fn() -> Cow<'static, str>>,
             || self.attributes(destination, partition, key, has_payload),
         );
-        SendSpan { span: Some(span), recording }
+        SendSpan { span: Held::Bare(span), recording }
+    }
+
+    /// When a hook is set and `span` records: puts the span in a context (hooks take a `SpanRef`,
+    /// which only a context gives) and calls the request hook with the record, headers injected.
+    /// Without hooks, only the `Option` checks.
+    #[inline]
+    pub(crate) fn run_request_hook<'r>(
+        &self,
+        span: &mut SendSpan<T::Span>,
+        record: impl FnOnce() -> OutgoingRecord<'r>,
+    ) {
+        if self.request_hook.is_none() && self.response_hook.is_none() {
+            return;
+        }
+        let Some(cx) = span.put_in_context(self.response_hook.clone()) else { return };
+        if let Some(hook) = &self.request_hook {
+            hook.on_request(&cx.span(), &record());
+        }
     }
 
     /// Writes the context of `span_context`, the span of a record started under `parent`, into
@@ -267,9 +289,18 @@ impl EndSpan for ErasedSpan {
 /// Kept in the `send` future and ended in place: the SDK's span is large (about 300 bytes), and
 /// every move of it costs more than most of the work done on it.
 pub(crate) struct SendSpan<S: EndSpan> {
-    /// `None` before the span starts and once moved out by [`SendSpan::erase`].
-    span: Option<S>,
+    span: Held<S>,
     recording: bool,
+}
+
+/// Where a send span is.
+enum Held<S> {
+    /// Before the span starts, and once moved out by [`SendSpan::erase`].
+    Absent,
+    /// The span itself, recording or not.
+    Bare(S),
+    /// A recording span in a context, because hooks are set; with the response hook to call.
+    InContext { cx: Context, response_hook: Option<SendResponseHook> },
 }
 
 // The span is never pinned: it is ended in place through `&mut`. (This makes the `send` future
@@ -279,55 +310,118 @@ impl<S: EndSpan> Unpin for SendSpan<S> {}
 impl<S: EndSpan> SendSpan<S> {
     /// No span yet: nothing to end.
     pub(crate) const fn not_started() -> Self {
-        Self { span: None, recording: false }
+        Self { span: Held::Absent, recording: false }
     }
 }
 
 impl<S: Span + Send + Sync + 'static> SendSpan<S> {
-    /// The span's context.
+    /// The span's context. Read before the hooks run (they put the span in a context).
     pub(crate) fn span_context(&self) -> &SpanContext {
         static NONE: SpanContext = SpanContext::NONE;
-        self.span.as_ref().map_or(&NONE, Span::span_context)
+        match &self.span {
+            Held::Bare(span) => span.span_context(),
+            Held::Absent | Held::InContext { .. } => &NONE,
+        }
     }
 
-    /// The same span, boxed when it records (one allocation), nothing otherwise.
+    /// Puts a recording span in a context for the hooks (two allocations, only with hooks), kept
+    /// with `response_hook` for the end; the context, or `None` when the span does not record.
+    fn put_in_context(&mut self, response_hook: Option<SendResponseHook>) -> Option<&Context> {
+        if !self.recording {
+            return None;
+        }
+        if let Held::Bare(span) = std::mem::replace(&mut self.span, Held::Absent) {
+            self.span = Held::InContext { cx: Context::new().with_span(span), response_hook };
+        }
+        match &self.span {
+            Held::InContext { cx, .. } => Some(cx),
+            Held::Absent | Held::Bare(_) => None,
+        }
+    }
+
+    /// The same span, boxed when it records bare (one allocation); a span in a context is moved
+    /// as it is; nothing when it does not record.
     pub(crate) fn erase(mut self) -> SendSpan<ErasedSpan> {
         let recording = std::mem::take(&mut self.recording);
-        let span = self.span.take().filter(|_| recording);
-        SendSpan { span: span.map(|span| ErasedSpan(Box::new(span))), recording }
+        let span = match std::mem::replace(&mut self.span, Held::Absent) {
+            Held::Bare(span) if recording => Held::Bare(ErasedSpan(Box::new(span))),
+            Held::InContext { cx, response_hook } => Held::InContext { cx, response_hook },
+            Held::Absent | Held::Bare(_) => Held::Absent,
+        };
+        SendSpan { span, recording }
     }
 }
 
 impl<S: EndSpan> SendSpan<S> {
     /// Ends the span with the delivery report: the `(partition, offset)` the record was written
-    /// at, or the error.
+    /// at, or the error. The response hook, if any, runs first.
     pub(crate) fn finish(&mut self, report: Result<(i32, i64), &KafkaError>) {
         if !std::mem::take(&mut self.recording) {
             return;
         }
-        let Some(span) = &mut self.span else { return };
-        match report {
-            Ok((partition, offset)) => {
-                span.set_attribute(messaging::partition(partition));
-                span.set_attribute(KeyValue::new(semconv::MESSAGING_KAFKA_OFFSET, offset));
+        match &mut self.span {
+            Held::Bare(span) => record_report(span, report),
+            Held::InContext { cx, response_hook } => {
+                let span = cx.span();
+                if let Some(hook) = response_hook {
+                    let outcome = match report {
+                        Ok((partition, offset)) => DeliveryOutcome::Delivered { partition, offset },
+                        Err(error) => DeliveryOutcome::Failed(error),
+                    };
+                    hook.on_response(&span, &outcome);
+                }
+                record_report(&mut SpanInContext(span), report);
             }
-            Err(error) => {
-                let (error_type, status) = messaging::kafka_failure(error);
-                span.set_attribute(error_type);
-                span.set_status(status);
-            }
+            Held::Absent => {}
         }
-        span.end();
+    }
+}
+
+/// Records a delivery report on `span` (the partition and offset, or `error.type` and an Error
+/// status) and ends it.
+fn record_report(span: &mut impl EndSpan, report: Result<(i32, i64), &KafkaError>) {
+    match report {
+        Ok((partition, offset)) => {
+            span.set_attribute(messaging::partition(partition));
+            span.set_attribute(KeyValue::new(semconv::MESSAGING_KAFKA_OFFSET, offset));
+        }
+        Err(error) => {
+            let (error_type, status) = messaging::kafka_failure(error);
+            span.set_attribute(error_type);
+            span.set_status(status);
+        }
+    }
+    span.end();
+}
+
+/// A span held in a context, ended through the context's `SpanRef`.
+struct SpanInContext<'a>(SpanRef<'a>);
+
+impl EndSpan for SpanInContext<'_> {
+    fn set_attribute(&mut self, attribute: KeyValue) {
+        self.0.set_attribute(attribute);
+    }
+
+    fn set_status(&mut self, status: Status) {
+        self.0.set_status(status);
+    }
+
+    fn end(&mut self) {
+        self.0.end();
     }
 }
 
 impl<S: EndSpan> Drop for SendSpan<S> {
     fn drop(&mut self) {
-        // The caller gave up before the delivery report: the span still ends, once.
-        if self.recording
-            && let Some(span) = &mut self.span
-        {
-            span.end();
+        // The caller gave up before the delivery report: the span still ends, once (without the
+        // response hook: there is no outcome to give it).
+        if !self.recording {
+            return;
+        }
+        match &mut self.span {
+            Held::Bare(span) => span.end(),
+            Held::InContext { cx, .. } => cx.span().end(),
+            Held::Absent => {}
         }
     }
 }
@@ -337,12 +431,14 @@ impl<S: EndSpan> Drop for SendSpan<S> {
 /// wraps the producer.
 ///
 /// Defaults: the global tracer provider and propagator; no `messaging.client.id` unless a
-/// configuration or id is given.
+/// configuration or id is given; no hooks.
 pub struct TracedProducerBuilder<T = BoxedTracer> {
     tracer: T,
     propagator: Propagation,
     client_id: Option<StringValue>,
     server: Option<messaging::Server>,
+    request_hook: Option<SendRequestHook>,
+    response_hook: Option<SendResponseHook>,
 }
 
 impl Default for TracedProducerBuilder {
@@ -352,6 +448,8 @@ impl Default for TracedProducerBuilder {
             propagator: Propagation::Global,
             client_id: None,
             server: None,
+            request_hook: None,
+            response_hook: None,
         }
     }
 }
@@ -364,6 +462,8 @@ impl<T> TracedProducerBuilder<T> {
             propagator: self.propagator,
             client_id: self.client_id,
             server: self.server,
+            request_hook: self.request_hook,
+            response_hook: self.response_hook,
         }
     }
 
@@ -387,6 +487,29 @@ impl<T> TracedProducerBuilder<T> {
         self
     }
 
+    /// Calls `hook` with each record's `send {topic}` span and the record ([`OutgoingRecord`]:
+    /// topic, partition, key, payload, headers with the injected context) when the span starts,
+    /// before the record is handed to librdkafka; for example to add an attribute from a header.
+    ///
+    /// Only for spans that record: an unsampled send never calls it. A closure
+    /// `|span: &SpanRef<'_>, record: &OutgoingRecord<'_>| ..` is a hook.
+    pub fn request_hook(mut self, hook: impl for<'a> RequestHook<OutgoingRecord<'a>>) -> Self {
+        self.request_hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Calls `hook` with each record's `send {topic}` span and its outcome ([`DeliveryOutcome`]:
+    /// the partition and offset, or the error) once, just before the span ends: when the delivery
+    /// report arrives (for `ThreadedProducer` and `BaseProducer`, in the delivery callback, before
+    /// the user's context's `delivery`), or when the record is rejected at once.
+    ///
+    /// Only for spans that record; not for a `send` future dropped before its report. A closure
+    /// `|span: &SpanRef<'_>, outcome: &DeliveryOutcome<'_>| ..` is a hook.
+    pub fn response_hook(mut self, hook: impl for<'a> ResponseHook<DeliveryOutcome<'a>>) -> Self {
+        self.response_hook = Some(Arc::new(hook));
+        self
+    }
+
     /// Wraps `inner`.
     pub fn build<C: ClientContext + 'static, R>(self, inner: FutureProducer<C, R>) -> TracedFutureProducer<C, R, T> {
         TracedFutureProducer { inner, shared: self.shared() }
@@ -400,6 +523,8 @@ impl<T> TracedProducerBuilder<T> {
             server: self.server,
             hint: SamplingHint::new(false),
             names: TopicNames::new("send"),
+            request_hook: self.request_hook,
+            response_hook: self.response_hook,
         })
     }
 }
@@ -412,6 +537,7 @@ mod tests {
     use super::*;
     use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
     use otel_core::propagation::StrictTraceContextPropagator;
+    use otel_core::testing::SpanRecorder;
     use rdkafka::message::{Header, Headers, OwnedMessage, Timestamp};
 
     /// A send can be spawned on a multi-threaded runtime, as `FutureProducer::send`'s can.
@@ -442,6 +568,102 @@ mod tests {
         let header = headers.get_as::<str>(0).expect("UTF-8");
         assert_eq!(header.key, "traceparent");
         header.value.expect("a value").to_owned()
+    }
+
+    /// Sends (without a broker) a record with an `x-tenant` header through the span's steps,
+    /// with hooks that record what they saw; `report` ends it (`None`: dropped before a report).
+    fn send_with_hooks(
+        recorder: &SpanRecorder,
+        erase: bool,
+        report: Option<Result<(i32, i64), &KafkaError>>,
+    ) -> Vec<String> {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (requests, responses) = (Arc::clone(&seen), Arc::clone(&seen));
+        let shared = TracedProducerBuilder::default()
+            .request_hook(move |span: &SpanRef<'_>, record: &OutgoingRecord<'_>| {
+                let header = |key| record.headers.value(key).map(|v| String::from_utf8_lossy(v).into_owned());
+                let (tenant, traceparent) = (header("x-tenant"), header("traceparent").is_some());
+                requests
+                    .lock()
+                    .unwrap()
+                    .push(format!("request {} {:?} {tenant:?} {traceparent}", record.topic, record.key));
+                span.set_attribute(KeyValue::new("app.tenant", tenant.unwrap_or_default()));
+            })
+            .response_hook(move |span: &SpanRef<'_>, outcome: &DeliveryOutcome<'_>| {
+                responses.lock().unwrap().push(format!("response {outcome:?}"));
+                span.set_attribute(KeyValue::new(
+                    "app.delivered",
+                    matches!(outcome, DeliveryOutcome::Delivered { .. }),
+                ));
+            })
+            // After the hooks: a new provider keeps them.
+            .tracer_provider(recorder.provider())
+            .propagator(StrictTraceContextPropagator::new())
+            .shared();
+        let mut headers = Some(OwnedHeaders::new().insert(Header { key: "x-tenant", value: Some("acme") }));
+        let parent = Context::new();
+        let mut span = shared.start(&parent, "orders", None, Some(b"k"), true);
+        shared.inject(&parent, span.span_context(), &mut headers);
+        shared.run_request_hook(&mut span, || OutgoingRecord {
+            topic: "orders",
+            partition: None,
+            key: Some(b"k"),
+            payload: Some(b"{}"),
+            timestamp: None,
+            headers: crate::HeadersView::of_record(headers.as_ref()),
+        });
+        // As the `send` future ends it, or as the delivery callback does.
+        fn end<S: EndSpan>(mut span: SendSpan<S>, report: Option<Result<(i32, i64), &KafkaError>>) {
+            if let Some(report) = report {
+                span.finish(report);
+            }
+        }
+        if erase {
+            end(span.erase(), report)
+        } else {
+            end(span, report)
+        }
+        seen.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn hooks_see_the_record_with_its_context_and_the_delivery_outcome() {
+        for erase in [false, true] {
+            let recorder = SpanRecorder::new();
+            let seen = send_with_hooks(&recorder, erase, Some(Ok((3, 7))));
+            assert_eq!(
+                seen,
+                ["request orders Some([107]) Some(\"acme\") true", "response Delivered { partition: 3, offset: 7 }"]
+            );
+            recorder
+                .spans()
+                .one("send orders")
+                .assert_attr("app.tenant", "acme")
+                .assert_attr("app.delivered", true)
+                .assert_attr("messaging.kafka.offset", 7)
+                .assert_attr("messaging.destination.partition.id", "3");
+
+            let recorder = SpanRecorder::new();
+            let error = KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull);
+            let seen = send_with_hooks(&recorder, erase, Some(Err(&error)));
+            assert!(seen[1].starts_with("response Failed(") && seen[1].contains("QueueFull"), "{seen:?}");
+            recorder
+                .spans()
+                .one("send orders")
+                .assert_attr("app.delivered", false)
+                .assert_attr("error.type", "QueueFull");
+        }
+    }
+
+    #[test]
+    fn hooks_are_not_called_for_spans_that_do_not_record_nor_without_a_report() {
+        let recorder = SpanRecorder::with_sampler(Sampler::AlwaysOff);
+        assert!(send_with_hooks(&recorder, true, Some(Ok((0, 1)))).is_empty());
+        assert!(send_with_hooks(&recorder, false, Some(Ok((0, 1)))).is_empty());
+        let recorder = SpanRecorder::new();
+        let seen = send_with_hooks(&recorder, true, None);
+        assert_eq!(seen.len(), 1, "the request hook only: {seen:?}");
+        recorder.spans().one("send orders").assert_attr("app.tenant", "acme").assert_no_attr("app.delivered");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The future of a traced `FutureProducer` send: the span, the enqueuing with its retries while
 //! librdkafka's queue is full, and the wait for the delivery report.
 
+use crate::hooks::{HeadersView, OutgoingRecord};
 use crate::producer::{SendSpan, TracedFutureProducer};
 use opentelemetry::Context;
 use opentelemetry::trace::Tracer;
@@ -131,6 +132,15 @@ where
                     Context::map_current(|parent| {
                         *span = shared.start(parent, record.topic, record.partition, key, record.payload.is_some());
                         shared.inject(parent, span.span_context(), &mut record.headers);
+                    });
+                    // Outside the borrow of the current context: a hook may attach one.
+                    shared.run_request_hook(span, || OutgoingRecord {
+                        topic: record.topic,
+                        partition: record.partition,
+                        key,
+                        payload: record.payload.map(ToBytes::to_bytes),
+                        timestamp: record.timestamp,
+                        headers: HeadersView::of_record(record.headers.as_ref()),
                     });
                     None
                 }

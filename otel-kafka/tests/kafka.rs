@@ -3,13 +3,14 @@
 
 mod support;
 
-use opentelemetry::trace::{FutureExt, Span as _, SpanKind, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::trace::{FutureExt, Span as _, SpanKind, SpanRef, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue, Value};
 use otel_core::propagation::StrictTraceContextPropagator;
 use otel_core::testing::{SpanRecorder, SpanView};
 use otel_kafka::{
-    ConsumerTracing, ProcessParent, TracedBaseProducer, TracedConsumer, TracedFutureProducer, TracedProducerContext,
-    TracedThreadedProducer, extract_context_with,
+    ConsumerTracing, DeliveryOutcome, OutgoingRecord, ProcessOutcome, ProcessParent, ProcessRequest,
+    TracedBaseProducer, TracedConsumer, TracedFutureProducer, TracedProducerContext, TracedThreadedProducer,
+    extract_context_with,
 };
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
@@ -747,4 +748,191 @@ async fn receive_spans_cover_the_wait_and_link_to_the_producer() {
         .assert_links_to(send.span_context())
         .assert_attrs_exactly(&expected);
     spans.one(&format!("process {topic}")).assert_child_of(&send);
+}
+
+/// What hooks saw, in order.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+fn header_text(headers: &otel_kafka::HeadersView<'_>, key: &str) -> Option<String> {
+    headers.value(key).map(|value| String::from_utf8_lossy(value).into_owned())
+}
+
+/// A producer builder whose request hook copies the record's `x-tenant` header into `app.tenant`
+/// (and notes whether the injected `traceparent` is among the headers), and whose response hook
+/// records the delivery outcome.
+fn hooked_producer_builder(
+    recorder: &SpanRecorder,
+    config: &rdkafka::ClientConfig,
+    seen: &Seen,
+) -> otel_kafka::TracedProducerBuilder<opentelemetry_sdk::trace::SdkTracer> {
+    let (requests, responses) = (seen.clone(), seen.clone());
+    TracedFutureProducer::builder()
+        .request_hook(move |span: &SpanRef<'_>, record: &OutgoingRecord<'_>| {
+            let tenant = header_text(&record.headers, "x-tenant");
+            let traceparent = record.headers.value("traceparent").is_some();
+            requests.lock().unwrap().push(format!("request {tenant:?} traceparent={traceparent}"));
+            if let Some(tenant) = tenant {
+                span.set_attribute(KeyValue::new("app.tenant", tenant));
+            }
+        })
+        .response_hook(move |span: &SpanRef<'_>, outcome: &DeliveryOutcome<'_>| {
+            responses.lock().unwrap().push(format!("response {outcome:?}"));
+            if let DeliveryOutcome::Delivered { offset, .. } = outcome {
+                span.set_attribute(KeyValue::new("app.delivered_offset", *offset));
+            }
+        })
+        // After the hooks: a new provider keeps them.
+        .tracer_provider(recorder.provider())
+        .propagator(StrictTraceContextPropagator::new())
+        .client_config(config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn future_producer_hooks_see_the_record_with_its_context_and_the_delivery() {
+    let brokers = brokers();
+    let recorder = SpanRecorder::new();
+    let topic = unique("hooks-future");
+    create_topic(&brokers, &topic).await;
+    let seen = Seen::default();
+    let config = producer_config(&brokers);
+    let inner: FutureProducer = config.create().unwrap_or_else(|e| unreachable(&brokers, e));
+    let producer = hooked_producer_builder(&recorder, &config, &seen).build(inner);
+
+    let headers = OwnedHeaders::new().insert(Header { key: "x-tenant", value: Some("acme") });
+    let record = FutureRecord::to(&topic).key("order-7").payload("s3cr3t-payload").headers(headers);
+    let delivery = producer.send(record, Duration::from_secs(30)).await.expect("delivered");
+
+    let expected = format!("response Delivered {{ partition: {}, offset: {} }}", delivery.partition, delivery.offset);
+    assert_eq!(*seen.lock().unwrap(), [r#"request Some("acme") traceparent=true"#.to_owned(), expected]);
+    let mut attributes = send_attributes(&topic, Some("order-7"), &delivery);
+    attributes.push(KeyValue::new("app.tenant", "acme"));
+    attributes.push(KeyValue::new("app.delivered_offset", delivery.offset));
+    recorder.spans().one(&format!("send {topic}")).assert_status_unset().assert_attrs_exactly(&attributes);
+    assert_payload_nowhere(&recorder, "s3cr3t-payload");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn threaded_producer_hooks_run_with_the_span_and_the_response_hook_in_the_delivery_callback() {
+    let brokers = brokers();
+    let recorder = SpanRecorder::new();
+    let topic = unique("hooks-threaded");
+    create_topic(&brokers, &topic).await;
+    let seen = Seen::default();
+    let config = producer_config(&brokers);
+    let (context, reports) = user_context(&recorder, &topic);
+    let inner =
+        config.create_with_context(TracedProducerContext::new(context)).unwrap_or_else(|e| unreachable(&brokers, e));
+    let producer = hooked_producer_builder(&recorder, &config, &seen).build_threaded(inner);
+
+    let headers = OwnedHeaders::new().insert(Header { key: "x-tenant", value: Some("acme") });
+    producer
+        .send(BaseRecord::with_opaque_to(&topic, 7).key("order-7").payload("x").headers(headers))
+        .expect("enqueued");
+    let report =
+        tokio::task::spawn_blocking(move || reports.recv_timeout(WAIT).expect("a delivery report")).await.unwrap();
+    let (partition, offset) = report.result.expect("delivered");
+    assert_eq!((report.opaque, report.ended_send_spans), (7, 1), "the user's callback after the span's end");
+
+    let expected = format!("response Delivered {{ partition: {partition}, offset: {offset} }}");
+    assert_eq!(*seen.lock().unwrap(), [r#"request Some("acme") traceparent=true"#.to_owned(), expected]);
+    let delivery = Delivery { partition, offset, timestamp: rdkafka::Timestamp::NotAvailable };
+    let mut attributes = send_attributes(&topic, Some("order-7"), &delivery);
+    attributes.push(KeyValue::new("app.tenant", "acme"));
+    attributes.push(KeyValue::new("app.delivered_offset", offset));
+    recorder.spans().one(&format!("send {topic}")).assert_status_unset().assert_attrs_exactly(&attributes);
+}
+
+/// A consumer whose request hook copies each message's `x-tenant` header into `app.tenant`, and
+/// whose response hook records the outcome.
+fn hooked_consumer(recorder: &SpanRecorder, brokers: &str, topic: &str, seen: &Seen) -> Traced {
+    let config = consumer_config(brokers, &unique("group"));
+    let inner: StreamConsumer = config.create().unwrap_or_else(|e| unreachable(brokers, e));
+    inner.subscribe(&[topic]).unwrap();
+    let (requests, responses) = (seen.clone(), seen.clone());
+    ConsumerTracing::builder()
+        .request_hook(move |span: &SpanRef<'_>, request: &ProcessRequest<'_>| {
+            for message in request.messages() {
+                let tenant = header_text(&message.headers, "x-tenant");
+                requests.lock().unwrap().push(format!("request {} {tenant:?}", message.offset));
+                if let Some(tenant) = tenant {
+                    span.set_attribute(KeyValue::new("app.tenant", tenant));
+                }
+            }
+        })
+        .response_hook(move |span: &SpanRef<'_>, outcome: &ProcessOutcome<'_>| {
+            responses.lock().unwrap().push(format!("response {outcome:?}"));
+            if let ProcessOutcome::Err { error_type } = outcome {
+                span.set_attribute(KeyValue::new("app.failure", error_type.to_string()));
+            }
+        })
+        .tracer_provider(recorder.provider())
+        .propagator(StrictTraceContextPropagator::new())
+        .client_config(&config)
+        .wrap(inner)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_hooks_read_the_message_headers_and_see_the_err_processing_returned() {
+    let brokers = brokers();
+    let recorder = SpanRecorder::new();
+    let topic = unique("hooks-consumer");
+    create_topic(&brokers, &topic).await;
+    let producer = traced_producer(&recorder, &brokers);
+    let headers = OwnedHeaders::new().insert(Header { key: "x-tenant", value: Some("acme") });
+    let record = FutureRecord::to(&topic).key("order-7").payload("x").headers(headers);
+    let delivery = producer.send(record, Duration::from_secs(30)).await.expect("delivered");
+
+    let seen = Seen::default();
+    let consumer = hooked_consumer(&recorder, &brokers, &topic, &seen);
+    let message = tokio::time::timeout(WAIT, consumer.recv()).await.expect("in time").expect("a message");
+    let error = message.process(async |_| Err::<(), _>(std::io::Error::other("db down"))).await.unwrap_err();
+    assert_eq!(error.to_string(), "db down", "the error passes through");
+
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            format!(r#"request {} Some("acme")"#, delivery.offset),
+            r#"response Err { error_type: "std::io::error::Error" }"#.to_owned(),
+        ]
+    );
+    let spans = recorder.spans();
+    let send = spans.one(&format!("send {topic}"));
+    spans
+        .one(&format!("process {topic}"))
+        .assert_child_of(&send)
+        .assert_status_error()
+        .assert_attr("app.tenant", "acme")
+        .assert_attr("app.failure", "std::io::error::Error")
+        .assert_attr("error.type", "std::io::error::Error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hooks_are_not_called_for_sends_and_messages_whose_spans_do_not_record() {
+    let brokers = brokers();
+    let topic = unique("hooks-unsampled");
+    create_topic(&brokers, &topic).await;
+    let seen = Seen::default();
+
+    // A producer whose sampler drops every span: the record goes out with an unsampled context.
+    let unsampled = SpanRecorder::with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOff);
+    let config = producer_config(&brokers);
+    let inner: FutureProducer = config.create().unwrap_or_else(|e| unreachable(&brokers, e));
+    let producer = hooked_producer_builder(&unsampled, &config, &seen).build(inner);
+    let headers = OwnedHeaders::new().insert(Header { key: "x-tenant", value: Some("acme") });
+    let record = FutureRecord::<str, str>::to(&topic).payload("x").headers(headers);
+    producer.send(record, Duration::from_secs(30)).await.expect("delivered");
+
+    // A consumer that follows its parent's decision: not sampled either.
+    let parent_based = SpanRecorder::with_sampler(opentelemetry_sdk::trace::Sampler::ParentBased(Box::new(
+        opentelemetry_sdk::trace::Sampler::AlwaysOn,
+    )));
+    let consumer = hooked_consumer(&parent_based, &brokers, &topic, &seen);
+    let message = tokio::time::timeout(WAIT, consumer.recv()).await.expect("in time").expect("a message");
+    let traceparent = headers_of(message.message()).into_iter().find(|(key, _)| key == "traceparent");
+    let traceparent = traceparent.and_then(|(_, value)| value).expect("a traceparent");
+    assert!(traceparent.ends_with(b"-00"), "an unsampled context travels");
+    message.process(async |_| Ok::<_, std::io::Error>(())).await.expect("processed");
+
+    assert!(seen.lock().unwrap().is_empty(), "hooks called: {:?}", seen.lock().unwrap());
+    assert!(unsampled.spans().is_empty() && parent_based.spans().is_empty());
 }
