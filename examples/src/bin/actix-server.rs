@@ -20,7 +20,10 @@ async fn user(id: web::Path<u32>) -> HttpResponse {
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     // The SDK first (the middleware takes the global tracer provider when it is built).
-    let _guard = otel_core::setup::Setup::new().service_name("actix-server").install();
+    let _guard = otel_core::setup::Setup::new()
+        .service_name("actix-server")
+        .default_exporter(otel_core::setup::TracesExporter::Waterfall) // an OTLP endpoint still wins
+        .install();
 
     // Built once, cloned into every worker; `/health` gets no span. `OTEL_RUST_ACTIX_EXCLUDED_URLS`
     // excludes more from the environment.

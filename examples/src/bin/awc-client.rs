@@ -19,7 +19,10 @@ async fn user(request: HttpRequest) -> String {
 
 #[actix_web::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let _guard = otel_core::setup::Setup::new().service_name("awc-client").install();
+    let _guard = otel_core::setup::Setup::new()
+        .service_name("awc-client")
+        .default_exporter(otel_core::setup::TracesExporter::Waterfall) // an OTLP endpoint still wins
+        .install();
 
     // A local server with the server middleware, so the waterfall shows both sides.
     let otel = OtelMiddleware::new();

@@ -23,7 +23,10 @@ async fn user(Path(id): Path<u32>) -> String {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 1. The SDK, from the standard OTEL_* variables. With nothing set, every finished trace is
     //    printed on standard error as a waterfall. Keep the guard: dropping it flushes.
-    let _guard = otel_core::setup::Setup::new().service_name("axum-server").install();
+    let _guard = otel_core::setup::Setup::new()
+        .service_name("axum-server")
+        .default_exporter(otel_core::setup::TracesExporter::Waterfall) // an OTLP endpoint still wins
+        .install();
 
     // 2. The layer (built after the setup: it takes the global tracer provider when built),
     //    answering with axum's own body type so that health probes pass through untouched.

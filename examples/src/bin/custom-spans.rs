@@ -52,7 +52,10 @@ async fn order(Path(id): Path<u32>) -> Result<String, StatusCode> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let guard = otel_core::setup::Setup::new().service_name("custom-spans").install();
+    let guard = otel_core::setup::Setup::new()
+        .service_name("custom-spans")
+        .default_exporter(otel_core::setup::TracesExporter::Waterfall) // an OTLP endpoint still wins
+        .install();
 
     // The bridge: `tracing` spans become OpenTelemetry spans of the installed provider.
     if let Some(provider) = guard.provider() {

@@ -12,8 +12,8 @@ use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry_sdk::propagation::BaggagePropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use otel_core::propagation::StrictTraceContextPropagator;
-use otel_core::setup::Setup;
 use otel_core::setup::waterfall::Waterfall;
+use otel_core::setup::{Setup, TracesExporter};
 use otel_examples::demo::{Demo, Ports, Providers};
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -43,6 +43,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let provider = |name: &str| {
         Setup::new()
             .service_name(name)
+            .default_exporter(TracesExporter::Waterfall)
             .waterfall(waterfall.clone())
             .build_provider()
             .unwrap_or_else(|| SdkTracerProvider::builder().build()) // OTEL_SDK_DISABLED=true

@@ -20,7 +20,10 @@ use tower::Layer;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 1. The SDK, from the standard OTEL_* variables (with nothing set, each finished trace is
     //    printed on standard error). Keep the guard: dropping it flushes.
-    let _guard = otel_core::setup::Setup::new().service_name("greeter").install();
+    let _guard = otel_core::setup::Setup::new()
+        .service_name("greeter")
+        .default_exporter(otel_core::setup::TracesExporter::Waterfall) // an OTLP endpoint still wins
+        .install();
 
     // 2. The server: one layer on tonic's `Server`.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

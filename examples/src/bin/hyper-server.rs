@@ -39,7 +39,10 @@ fn route(request: &Request<Incoming>) -> Option<Cow<'static, str>> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let _guard = otel_core::setup::Setup::new().service_name("hyper-server").install();
+    let _guard = otel_core::setup::Setup::new()
+        .service_name("hyper-server")
+        .default_exporter(otel_core::setup::TracesExporter::Waterfall) // an OTLP endpoint still wins
+        .install();
 
     let otel = otel_tower::OtelLayer::builder().route(route).build();
     // A tower service (the layer around our function), adapted to hyper's `Service` trait.

@@ -30,7 +30,10 @@ async fn user(Path(id): Path<u32>) -> String {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The exporter's waterfall goes to stderr; the logs go to stdout.
-    let _guard = otel_core::setup::Setup::new().service_name("log-correlation").install();
+    let _guard = otel_core::setup::Setup::new()
+        .service_name("log-correlation")
+        .default_exporter(otel_core::setup::TracesExporter::Waterfall) // an OTLP endpoint still wins
+        .install();
 
     // The log subscriber: the usual fmt layer, with otel-core's trace-id format around it, and
     // `RUST_LOG` filtering (`info` when unset).

@@ -25,8 +25,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let choice = std::env::args().nth(1).unwrap_or_else(|| "waterfall".to_owned());
     let setup = Setup::new().service_name("setup-exporters").service_version(env!("CARGO_PKG_VERSION"));
     let setup = match choice.as_str() {
-        // Nothing from code: the environment decides, and with nothing set that is the waterfall.
-        "waterfall" => setup,
+        // The program's default: the environment decides, and with nothing set that is the waterfall.
+        "waterfall" => setup.default_exporter(TracesExporter::Waterfall),
         // From code; `OTEL_TRACES_EXPORTER=console` selects the same from the environment.
         "console" => setup.exporter(TracesExporter::Waterfall),
         // From code; `OTEL_TRACES_EXPORTER=otlp` (or just setting an endpoint) does the same.

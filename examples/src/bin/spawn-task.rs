@@ -36,7 +36,10 @@ async fn upload() -> String {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let _guard = otel_core::setup::Setup::new().service_name("spawn-task").install();
+    let _guard = otel_core::setup::Setup::new()
+        .service_name("spawn-task")
+        .default_exporter(otel_core::setup::TracesExporter::Waterfall) // an OTLP endpoint still wins
+        .install();
 
     let app = Router::new().route("/upload", get(upload)).layer(OtelLayer::new());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

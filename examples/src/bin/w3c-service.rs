@@ -24,6 +24,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // none, but the suite needs new span ids, so spans are then created and dropped.
     let provider = Setup::new()
         .service_name("w3c-service")
+        .default_exporter(otel_core::setup::TracesExporter::Waterfall)
         .build_provider()
         .unwrap_or_else(|| SdkTracerProvider::builder().build());
     let app = w3c::router(&provider);

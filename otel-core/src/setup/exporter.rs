@@ -1,58 +1,31 @@
-//! Where spans go: the exporters from `OTEL_TRACES_EXPORTER` and `OTEL_EXPORTER_OTLP_*`, each
-//! behind a batch span processor configured by `OTEL_BSP_*`.
+//! Where each signal goes: the choice of exporters (`OTEL_TRACES_EXPORTER`,
+//! `OTEL_METRICS_EXPORTER`, `OTEL_LOGS_EXPORTER`) and its default, then for spans the batch span
+//! processor configured by `OTEL_BSP_*`.
 //!
 //! - `OTEL_TRACES_EXPORTER`: comma-separated, `otlp`, `console` (the terminal waterfall, on
-//!   standard error) or `none`. Unset: `otlp` when an OTLP endpoint variable is set, else
-//!   `console`, so a new user sees traces without a collector.
-//! - `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as is) or `OTEL_EXPORTER_OTLP_ENDPOINT` (for
-//!   HTTP, `/v1/traces` is appended). Default `http://localhost:4318/v1/traces` for HTTP,
-//!   `http://localhost:4317` for gRPC. Plain `http` only: this build has no TLS.
-//! - `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`: `http/protobuf` (default), `grpc`, `http/json`.
-//! - `OTEL_EXPORTER_OTLP_(TRACES_)HEADERS`: `key=value` pairs, percent-encoded. Values are
-//!   secrets: they never appear in a report, a log or a `Debug` output.
-//! - `OTEL_EXPORTER_OTLP_(TRACES_)TIMEOUT`: milliseconds per export (default 10000).
+//!   standard error) or `none`.
+//! - The default, for each signal whose exporter is not chosen: `otlp`, as the specification
+//!   says; except on a terminal (standard error is one) when no OTLP endpoint is set for the
+//!   signal, where traces go to the waterfall and metrics and logs nowhere. So a developer
+//!   trying the service sees its traces without a collector, and a service started by a process
+//!   manager never writes trace dumps into its logs.
 //! - `OTEL_BSP_SCHEDULE_DELAY` (ms, default 5000), `OTEL_BSP_EXPORT_TIMEOUT` (ms, default 30000),
 //!   `OTEL_BSP_MAX_QUEUE_SIZE` (default 2048), `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` (default 512, at
 //!   most the queue size).
 //!
-//! OTLP exports run on a small runtime of their own (one thread for the process), never on the
-//! application's: so they work from the SDK's batch thread, and shutting down cannot deadlock
-//! on a current-thread runtime. Each export is cut off at the smaller of the OTLP and BSP
-//! export timeouts. The waterfall's processor exports every 100 ms, whatever
-//! `OTEL_BSP_SCHEDULE_DELAY` says: it is for people watching a terminal.
+//! Each span export is cut off at the smaller of the OTLP and BSP export timeouts. The
+//! waterfall's processor exports every 100 ms, whatever `OTEL_BSP_SCHEDULE_DELAY` says: it is for
+//! people watching a terminal. How OTLP is reached is [`super::otlp`]'s part.
 
 use crate::config::{Env, report};
-use crate::setup::resource::percent_decode;
+use crate::setup::otlp::{OtlpCode, OtlpSettings, Signal, count, millis};
 use crate::setup::waterfall::Waterfall;
-use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig, WithTonicConfig};
-use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
-use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SpanData, SpanExporter};
-use std::collections::HashMap;
-use std::fmt;
-use std::future::Future;
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SpanExporter};
 use std::io::IsTerminal;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// `OTEL_TRACES_EXPORTER`: `otlp`, `console` (the terminal waterfall) or `none`, comma-separated.
 pub const TRACES_EXPORTER: &str = "OTEL_TRACES_EXPORTER";
-/// `OTEL_EXPORTER_OTLP_ENDPOINT`: base URL of the collector (`/v1/traces` appended for HTTP).
-pub const OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
-/// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`: the full traces URL, used as is.
-pub const OTLP_TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
-/// `OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf`, `grpc` or `http/json`.
-pub const OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
-/// `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`: the same, for traces only (wins).
-pub const OTLP_TRACES_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
-/// `OTEL_EXPORTER_OTLP_HEADERS`: `key=value` pairs sent with every export (secret values).
-pub const OTLP_HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
-/// `OTEL_EXPORTER_OTLP_TRACES_HEADERS`: the same, for traces only (wins).
-pub const OTLP_TRACES_HEADERS: &str = "OTEL_EXPORTER_OTLP_TRACES_HEADERS";
-/// `OTEL_EXPORTER_OTLP_TIMEOUT`: milliseconds an export may take.
-pub const OTLP_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
-/// `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`: the same, for traces only (wins).
-pub const OTLP_TRACES_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT";
 /// `OTEL_BSP_SCHEDULE_DELAY`: milliseconds between batch exports.
 pub const BSP_SCHEDULE_DELAY: &str = "OTEL_BSP_SCHEDULE_DELAY";
 /// `OTEL_BSP_EXPORT_TIMEOUT`: milliseconds one batch export may take.
@@ -64,8 +37,57 @@ pub const BSP_MAX_EXPORT_BATCH_SIZE: &str = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE";
 /// `NO_COLOR`: any non-empty value turns the waterfall's colors off (<https://no-color.org>).
 pub const NO_COLOR: &str = "NO_COLOR";
 
-const DEFAULT_OTLP_TIMEOUT: Duration = Duration::from_secs(10);
 const WATERFALL_DELAY: Duration = Duration::from_millis(100);
+
+/// An exporter named in an `OTEL_{SIGNAL}_EXPORTER` list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Named {
+    Otlp,
+    Console,
+    None,
+}
+
+/// The exporters `OTEL_{SIGNAL}_EXPORTER` names, in order, without repeats; `none` alone is
+/// `[None]`, and is ignored beside others. `None` when the variable is unset or names nothing
+/// this setup supports (each unsupported name is reported).
+pub(crate) fn named_exporters(signal: Signal, env: &Env) -> Option<Vec<Named>> {
+    let names = env.list(signal.exporter)?;
+    let mut exporters = Vec::new();
+    for name in &names {
+        let named = match name.to_ascii_lowercase().as_str() {
+            "otlp" => Named::Otlp,
+            "console" => Named::Console,
+            "none" if names.len() == 1 => return Some(vec![Named::None]),
+            "none" => {
+                report(signal.exporter, name, "`none` combined with other exporters; ignored");
+                continue;
+            }
+            "zipkin" | "jaeger" | "logging" | "prometheus" => {
+                report(signal.exporter, name, "not supported by this setup; skipped");
+                continue;
+            }
+            _ => {
+                report(signal.exporter, name, "unknown exporter; skipped");
+                continue;
+            }
+        };
+        if !exporters.contains(&named) {
+            exporters.push(named);
+        }
+    }
+    (!exporters.is_empty()).then_some(exporters)
+}
+
+/// Whether a signal whose exporter was not chosen goes to OTLP: always, except on a terminal
+/// with no endpoint set for it (in code or in the environment).
+pub(crate) fn default_is_otlp(signal: Signal, code: &OtlpCode, env: &Env, on_terminal: bool) -> bool {
+    !on_terminal || code.endpoint.is_some() || signal.endpoint_set(env)
+}
+
+/// Whether the program writes to a terminal: standard error, where the waterfall prints.
+pub(crate) fn on_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}
 
 /// A destination for spans.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,52 +101,6 @@ pub enum TracesExporter {
     None,
 }
 
-/// The OTLP transport.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum OtlpProtocol {
-    /// gRPC (`grpc`, port 4317).
-    Grpc,
-    /// Protobuf over HTTP (`http/protobuf`, port 4318): the default.
-    HttpProtobuf,
-    /// JSON over HTTP (`http/json`, port 4318).
-    HttpJson,
-}
-
-impl OtlpProtocol {
-    fn parse(value: &str) -> Option<Self> {
-        match value.trim().to_ascii_lowercase().as_str() {
-            "grpc" => Some(Self::Grpc),
-            "http/protobuf" => Some(Self::HttpProtobuf),
-            "http/json" => Some(Self::HttpJson),
-            _ => None,
-        }
-    }
-
-    fn is_http(self) -> bool {
-        self != Self::Grpc
-    }
-}
-
-/// Header names and values for the collector; values never shown.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub(crate) struct SecretHeaders(Vec<(http::HeaderName, http::HeaderValue)>);
-
-impl fmt::Debug for SecretHeaders {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.0.iter().map(|(name, _)| (name.as_str(), "<redacted>"))).finish()
-    }
-}
-
-/// How to reach the collector.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct OtlpSettings {
-    pub(crate) endpoint: String,
-    pub(crate) protocol: OtlpProtocol,
-    pub(crate) headers: SecretHeaders,
-    pub(crate) timeout: Duration,
-}
-
 /// The batch span processor's settings.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct BatchSettings {
@@ -134,7 +110,7 @@ pub(crate) struct BatchSettings {
     pub(crate) max_export_batch_size: usize,
 }
 
-/// Everything decided about exporting, before anything is built.
+/// Everything decided about exporting spans, before anything is built.
 #[derive(Clone, Debug)]
 pub(crate) struct ExporterPlan {
     pub(crate) exporters: Vec<TracesExporter>,
@@ -144,27 +120,40 @@ pub(crate) struct ExporterPlan {
 }
 
 impl ExporterPlan {
+    /// `fallback` replaces the default (OTLP, or the waterfall on a terminal) when neither code
+    /// nor the environment chose an exporter or set an endpoint.
     pub(crate) fn resolve(
         code_exporters: Option<Vec<TracesExporter>>,
-        code_endpoint: Option<String>,
-        code_protocol: Option<OtlpProtocol>,
+        fallback: Option<TracesExporter>,
+        code: &OtlpCode,
         env: &Env,
+        on_terminal: bool,
     ) -> Self {
-        let endpoint_given = code_endpoint.is_some()
-            || [OTLP_TRACES_ENDPOINT, OTLP_ENDPOINT].iter().any(|v| env.get(v).is_some_and(|s| !s.trim().is_empty()));
-        let exporters = code_exporters.map(dedup).unwrap_or_else(|| exporters_from_env(env, endpoint_given));
-        let protocol = code_protocol.unwrap_or_else(|| protocol_from_env(env));
-        let otlp = OtlpSettings {
-            endpoint: code_endpoint.unwrap_or_else(|| endpoint_from_env(env, protocol)),
-            protocol,
-            headers: headers_from_env(env),
-            timeout: millis(env, &[OTLP_TRACES_TIMEOUT, OTLP_TIMEOUT]).unwrap_or(DEFAULT_OTLP_TIMEOUT),
+        let configured = code.endpoint.is_some() || Signal::TRACES.endpoint_set(env);
+        let exporters = match code_exporters {
+            Some(list) => dedup(list),
+            None => match named_exporters(Signal::TRACES, env) {
+                Some(named) => named
+                    .into_iter()
+                    .map(|named| match named {
+                        Named::Otlp => TracesExporter::Otlp,
+                        Named::Console => TracesExporter::Waterfall,
+                        Named::None => TracesExporter::None,
+                    })
+                    .collect(),
+                None => match fallback {
+                    Some(fallback) if !configured => vec![fallback],
+                    _ if default_is_otlp(Signal::TRACES, code, env, on_terminal) => vec![TracesExporter::Otlp],
+                    _ => vec![TracesExporter::Waterfall],
+                },
+            },
         };
+        let otlp = OtlpSettings::resolve(Signal::TRACES, code, env);
         let color = env.get(NO_COLOR).filter(|v| !v.is_empty()).map(|_| false);
-        Self { exporters, otlp, batch: batch_from_env(env), color }
+        Self { exporters, otlp, batch: BSP.read(env), color }
     }
 
-    /// What a guard waits at most on shutdown: one export, plus a margin.
+    /// What a shutdown waits at most: one export, plus a margin.
     pub(crate) fn shutdown_timeout(&self) -> Duration {
         let export = if self.exporters.contains(&TracesExporter::Otlp) {
             self.otlp.timeout.min(self.batch.export_timeout)
@@ -182,13 +171,13 @@ impl ExporterPlan {
         for exporter in &self.exporters {
             match exporter {
                 TracesExporter::Otlp => {
-                    if let Some(exporter) = self.otlp_exporter() {
+                    if let Some(exporter) = self.otlp.span_exporter(self.batch.export_timeout) {
                         processors.push(self.batch_processor(exporter, self.batch.schedule_delay));
                     }
                 }
                 TracesExporter::Waterfall => {
                     let sink = waterfall.take().unwrap_or_else(|| {
-                        let color = self.color.unwrap_or_else(|| std::io::stderr().is_terminal());
+                        let color = self.color.unwrap_or_else(on_terminal);
                         Waterfall::builder().color(color).build()
                     });
                     processors.push(self.batch_processor(sink.exporter(), WATERFALL_DELAY));
@@ -207,58 +196,6 @@ impl ExporterPlan {
             .build();
         BatchSpanProcessor::builder(exporter).with_batch_config(config).build()
     }
-
-    fn otlp_exporter(&self) -> Option<OnExportRuntime<opentelemetry_otlp::SpanExporter>> {
-        let settings = &self.otlp;
-        let Some(runtime) = export_runtime() else {
-            report(TRACES_EXPORTER, "otlp", "could not start the export thread; OTLP export disabled");
-            return None;
-        };
-        let built = match settings.protocol {
-            OtlpProtocol::Grpc => {
-                // tonic's channel spawns its worker on the current runtime: make it ours.
-                let _entered = runtime.enter();
-                let mut metadata = http::HeaderMap::new();
-                for (name, value) in &settings.headers.0 {
-                    metadata.append(name.clone(), value.clone());
-                }
-                opentelemetry_otlp::SpanExporter::builder()
-                    .with_tonic()
-                    .with_endpoint(settings.endpoint.clone())
-                    .with_timeout(settings.timeout)
-                    .with_metadata(opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(metadata))
-                    .build()
-            }
-            protocol => {
-                let headers: HashMap<String, String> = settings
-                    .headers
-                    .0
-                    .iter()
-                    .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
-                    .collect();
-                let protocol =
-                    if protocol == OtlpProtocol::HttpJson { Protocol::HttpJson } else { Protocol::HttpBinary };
-                opentelemetry_otlp::SpanExporter::builder()
-                    .with_http()
-                    .with_endpoint(settings.endpoint.clone())
-                    .with_protocol(protocol)
-                    .with_timeout(settings.timeout)
-                    .with_headers(headers)
-                    .build()
-            }
-        };
-        match built {
-            Ok(exporter) => Some(OnExportRuntime {
-                inner: Arc::new(exporter),
-                runtime,
-                timeout: settings.timeout.min(self.batch.export_timeout),
-            }),
-            Err(error) => {
-                report(OTLP_ENDPOINT, &settings.endpoint, format!("cannot build the OTLP exporter: {error}"));
-                None
-            }
-        }
-    }
 }
 
 fn dedup(list: Vec<TracesExporter>) -> Vec<TracesExporter> {
@@ -274,188 +211,41 @@ fn dedup(list: Vec<TracesExporter>) -> Vec<TracesExporter> {
     out
 }
 
-fn exporters_from_env(env: &Env, endpoint_given: bool) -> Vec<TracesExporter> {
-    let default = || vec![if endpoint_given { TracesExporter::Otlp } else { TracesExporter::Waterfall }];
-    let Some(names) = env.list(TRACES_EXPORTER) else { return default() };
-    let mut exporters = Vec::new();
-    for name in &names {
-        match name.to_ascii_lowercase().as_str() {
-            "otlp" => exporters.push(TracesExporter::Otlp),
-            "console" => exporters.push(TracesExporter::Waterfall),
-            "none" if names.len() == 1 => return vec![TracesExporter::None],
-            "none" => report(TRACES_EXPORTER, name, "`none` combined with other exporters; ignored"),
-            "zipkin" | "jaeger" | "logging" => report(TRACES_EXPORTER, name, "not supported by this setup; skipped"),
-            _ => report(TRACES_EXPORTER, name, "unknown exporter; skipped"),
+/// The variables of a batch processor (`OTEL_BSP_*` for spans, `OTEL_BLRP_*` for log records).
+pub(crate) struct BatchVariables {
+    pub(crate) schedule_delay: &'static str,
+    pub(crate) export_timeout: &'static str,
+    pub(crate) max_queue_size: &'static str,
+    pub(crate) max_export_batch_size: &'static str,
+    pub(crate) default_delay: Duration,
+}
+
+const BSP: BatchVariables = BatchVariables {
+    schedule_delay: BSP_SCHEDULE_DELAY,
+    export_timeout: BSP_EXPORT_TIMEOUT,
+    max_queue_size: BSP_MAX_QUEUE_SIZE,
+    max_export_batch_size: BSP_MAX_EXPORT_BATCH_SIZE,
+    default_delay: Duration::from_secs(5),
+};
+
+impl BatchVariables {
+    /// The settings these variables give; queue 2048 and batch 512 (at most the queue) by default.
+    pub(crate) fn read(&self, env: &Env) -> BatchSettings {
+        let max_queue_size = count(env, self.max_queue_size).unwrap_or(2048);
+        let mut max_export_batch_size = count(env, self.max_export_batch_size).unwrap_or(512.min(max_queue_size));
+        if max_export_batch_size > max_queue_size {
+            report(
+                self.max_export_batch_size,
+                &max_export_batch_size.to_string(),
+                format!("larger than the queue ({max_queue_size}); using the queue size"),
+            );
+            max_export_batch_size = max_queue_size;
         }
-    }
-    if exporters.is_empty() { default() } else { dedup(exporters) }
-}
-
-/// The first of `names` that is set (non-empty), with its name.
-fn first_set(env: &Env, names: &[&'static str]) -> Option<(&'static str, String)> {
-    names.iter().find_map(|name| env.get(name).filter(|v| !v.trim().is_empty()).map(|v| (*name, v)))
-}
-
-fn protocol_from_env(env: &Env) -> OtlpProtocol {
-    for name in [OTLP_TRACES_PROTOCOL, OTLP_PROTOCOL] {
-        if let Some(value) = env.get(name).filter(|v| !v.trim().is_empty()) {
-            match OtlpProtocol::parse(&value) {
-                Some(protocol) => return protocol,
-                None => report(name, &value, "expected grpc, http/protobuf or http/json"),
-            }
-        }
-    }
-    OtlpProtocol::HttpProtobuf
-}
-
-fn endpoint_from_env(env: &Env, protocol: OtlpProtocol) -> String {
-    if let Some(value) = env.get(OTLP_TRACES_ENDPOINT).filter(|v| !v.trim().is_empty()) {
-        match valid_endpoint(value.trim()) {
-            Ok(()) => return value.trim().to_owned(),
-            Err(reason) => report(OTLP_TRACES_ENDPOINT, &value, reason),
-        }
-    }
-    if let Some(value) = env.get(OTLP_ENDPOINT).filter(|v| !v.trim().is_empty()) {
-        match valid_endpoint(value.trim()) {
-            Ok(()) if protocol.is_http() => return format!("{}/v1/traces", value.trim().trim_end_matches('/')),
-            Ok(()) => return value.trim().to_owned(),
-            Err(reason) => report(OTLP_ENDPOINT, &value, reason),
-        }
-    }
-    if protocol.is_http() { "http://localhost:4318/v1/traces".to_owned() } else { "http://localhost:4317".to_owned() }
-}
-
-fn valid_endpoint(value: &str) -> Result<(), &'static str> {
-    let uri: http::Uri = value.parse().map_err(|_| "not a valid URL")?;
-    match (uri.scheme_str(), uri.authority()) {
-        (Some("http"), Some(_)) => Ok(()),
-        (Some("https"), Some(_)) => Err("https needs TLS, which this build does not include"),
-        _ => Err("expected http://host:port"),
-    }
-}
-
-/// `OTEL_EXPORTER_OTLP_TRACES_HEADERS` if set, else `OTEL_EXPORTER_OTLP_HEADERS`. A malformed
-/// pair is reported by its key only (the value is a secret) and skipped.
-fn headers_from_env(env: &Env) -> SecretHeaders {
-    let Some((name, value)) = first_set(env, &[OTLP_TRACES_HEADERS, OTLP_HEADERS]) else {
-        return SecretHeaders::default();
-    };
-    let mut headers = Vec::new();
-    for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let Some((key, secret)) = pair.split_once('=') else {
-            report(name, "<redacted>", "a header without `=`");
-            continue;
-        };
-        let key = key.trim();
-        let shown = format!("{key}=<redacted>");
-        let Some(header) = percent_decode(key).and_then(|k| http::HeaderName::from_bytes(k.as_bytes()).ok()) else {
-            report(name, &shown, "invalid header name");
-            continue;
-        };
-        let Some(value) = percent_decode(secret.trim()).and_then(|v| http::HeaderValue::from_str(&v).ok()) else {
-            report(name, &shown, "invalid header value (not shown)");
-            continue;
-        };
-        headers.push((header, value));
-    }
-    SecretHeaders(headers)
-}
-
-/// A whole number of milliseconds, positive. `names` in order of precedence.
-fn millis(env: &Env, names: &[&'static str]) -> Option<Duration> {
-    let (name, value) = first_set(env, names)?;
-    match value.trim().parse::<u64>() {
-        Ok(ms) if ms > 0 => Some(Duration::from_millis(ms)),
-        _ => {
-            report(name, &value, "expected a positive number of milliseconds");
-            // The next variable in line may still be valid.
-            let rest: Vec<_> = names.iter().copied().filter(|n| *n != name).collect();
-            millis(env, &rest)
-        }
-    }
-}
-
-fn count(env: &Env, name: &'static str) -> Option<usize> {
-    let value = env.get(name).filter(|v| !v.trim().is_empty())?;
-    match value.trim().parse::<usize>() {
-        Ok(n) if n > 0 => Some(n),
-        _ => {
-            report(name, &value, "expected a positive whole number");
-            None
-        }
-    }
-}
-
-fn batch_from_env(env: &Env) -> BatchSettings {
-    let max_queue_size = count(env, BSP_MAX_QUEUE_SIZE).unwrap_or(2048);
-    let mut max_export_batch_size = count(env, BSP_MAX_EXPORT_BATCH_SIZE).unwrap_or(512.min(max_queue_size));
-    if max_export_batch_size > max_queue_size {
-        report(
-            BSP_MAX_EXPORT_BATCH_SIZE,
-            &max_export_batch_size.to_string(),
-            format!("larger than the queue ({max_queue_size}); using the queue size"),
-        );
-        max_export_batch_size = max_queue_size;
-    }
-    BatchSettings {
-        schedule_delay: millis(env, &[BSP_SCHEDULE_DELAY]).unwrap_or(Duration::from_secs(5)),
-        export_timeout: millis(env, &[BSP_EXPORT_TIMEOUT]).unwrap_or(Duration::from_secs(30)),
-        max_queue_size,
-        max_export_batch_size,
-    }
-}
-
-/// One process-wide thread running a current-thread Tokio runtime, for OTLP exports. It lives
-/// as long as the process; `None` if it could not start.
-fn export_runtime() -> Option<tokio::runtime::Handle> {
-    static RUNTIME: OnceLock<Option<tokio::runtime::Handle>> = OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-            let handle = runtime.handle().clone();
-            std::thread::Builder::new()
-                .name("otel-export".into())
-                .spawn(move || runtime.block_on(std::future::pending::<()>()))
-                .ok()?;
-            Some(handle)
-        })
-        .clone()
-}
-
-/// Runs every export of `inner` on the export runtime, cut off at `timeout`.
-#[derive(Debug)]
-struct OnExportRuntime<E> {
-    inner: Arc<E>,
-    runtime: tokio::runtime::Handle,
-    timeout: Duration,
-}
-
-impl<E: SpanExporter + 'static> SpanExporter for OnExportRuntime<E> {
-    fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
-        let inner = self.inner.clone();
-        let timeout = self.timeout;
-        let task = self.runtime.spawn(async move { tokio::time::timeout(timeout, inner.export(batch)).await });
-        async move {
-            match task.await {
-                Ok(Ok(result)) => result,
-                Ok(Err(_elapsed)) => Err(OTelSdkError::Timeout(timeout)),
-                Err(join) => Err(OTelSdkError::InternalFailure(format!("export task failed: {join}"))),
-            }
-        }
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        // Called once when the provider is built, before any export holds a clone.
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.set_resource(resource);
+        BatchSettings {
+            schedule_delay: millis(env, &[self.schedule_delay]).unwrap_or(self.default_delay),
+            export_timeout: millis(env, &[self.export_timeout]).unwrap_or(Duration::from_secs(30)),
+            max_queue_size,
+            max_export_batch_size,
         }
     }
 }
@@ -464,14 +254,22 @@ impl<E: SpanExporter + 'static> SpanExporter for OnExportRuntime<E> {
 mod tests {
     use super::*;
     use crate::config::reported_problems;
+    use crate::setup::otlp::{OTLP_ENDPOINT, OTLP_HEADERS, OTLP_PROTOCOL, OTLP_TIMEOUT, OtlpProtocol};
+    use std::collections::HashMap;
+
+    const OTLP_TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+    const OTLP_TRACES_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
+    const OTLP_TRACES_HEADERS: &str = "OTEL_EXPORTER_OTLP_TRACES_HEADERS";
+    const OTLP_TRACES_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT";
 
     fn env(pairs: &[(&str, &str)]) -> Env {
         let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Env::from_fn(move |name| map.get(name).cloned())
     }
 
+    /// The plan of a program on a terminal.
     fn plan(pairs: &[(&str, &str)]) -> ExporterPlan {
-        ExporterPlan::resolve(None, None, None, &env(pairs))
+        ExporterPlan::resolve(None, None, &OtlpCode::default(), &env(pairs), true)
     }
 
     fn reported(source: &str, value: &str) -> bool {
@@ -479,7 +277,27 @@ mod tests {
     }
 
     #[test]
-    fn default_is_the_waterfall_and_an_endpoint_makes_it_otlp() {
+    fn off_a_terminal_the_default_is_otlp() {
+        let service = ExporterPlan::resolve(None, None, &OtlpCode::default(), &env(&[]), false);
+        assert_eq!(service.exporters, [TracesExporter::Otlp]);
+        assert_eq!(service.otlp.endpoint, "http://localhost:4318/v1/traces");
+        let chosen =
+            ExporterPlan::resolve(None, None, &OtlpCode::default(), &env(&[(TRACES_EXPORTER, "console")]), false);
+        assert_eq!(chosen.exporters, [TracesExporter::Waterfall], "a choice wins");
+        let waterfall = Some(TracesExporter::Waterfall);
+        let fallback = ExporterPlan::resolve(None, waterfall, &OtlpCode::default(), &env(&[]), false);
+        assert_eq!(
+            fallback.exporters,
+            [TracesExporter::Waterfall],
+            "the program's default, when nothing is configured"
+        );
+        let endpoint = env(&[(OTLP_ENDPOINT, "http://collector:4318")]);
+        let configured = ExporterPlan::resolve(None, waterfall, &OtlpCode::default(), &endpoint, true);
+        assert_eq!(configured.exporters, [TracesExporter::Otlp], "an endpoint wins over the program's default");
+    }
+
+    #[test]
+    fn on_a_terminal_the_default_is_the_waterfall_and_an_endpoint_makes_it_otlp() {
         let nothing = plan(&[]);
         assert_eq!(nothing.exporters, [TracesExporter::Waterfall]);
         assert_eq!(nothing.otlp.protocol, OtlpProtocol::HttpProtobuf);
@@ -508,12 +326,24 @@ mod tests {
 
         let code = ExporterPlan::resolve(
             Some(vec![TracesExporter::Otlp, TracesExporter::Waterfall, TracesExporter::Otlp]),
-            Some("http://code:4317".into()),
-            Some(OtlpProtocol::Grpc),
+            None,
+            &OtlpCode { endpoint: Some("http://code:4317".into()), protocol: Some(OtlpProtocol::Grpc) },
             &env(&[(OTLP_ENDPOINT, "http://env:4318"), (TRACES_EXPORTER, "none")]),
+            true,
         );
         assert_eq!(code.exporters, [TracesExporter::Otlp, TracesExporter::Waterfall]);
         assert_eq!(code.otlp.endpoint, "http://code:4317");
+
+        // A base endpoint from code, like the general variable, gets the signal's path for HTTP.
+        let code_http = ExporterPlan::resolve(
+            None,
+            None,
+            &OtlpCode { endpoint: Some("http://code:4318/".into()), protocol: None },
+            &env(&[]),
+            true,
+        );
+        assert_eq!(code_http.exporters, [TracesExporter::Otlp], "an endpoint in code makes OTLP the default");
+        assert_eq!(code_http.otlp.endpoint, "http://code:4318/v1/traces");
     }
 
     #[test]
@@ -534,7 +364,7 @@ mod tests {
     fn invalid_values_are_reported_and_ignored() {
         let bad = plan(&[
             (OTLP_TRACES_ENDPOINT, "not a url"),
-            (OTLP_ENDPOINT, "https://secure:4318"),
+            (OTLP_ENDPOINT, "ftp://secure:4318"),
             (OTLP_PROTOCOL, "carrier-pigeon"),
             (OTLP_TRACES_TIMEOUT, "soon"),
             (OTLP_TIMEOUT, "2500"),
@@ -557,7 +387,7 @@ mod tests {
         );
         for (source, value) in [
             (OTLP_TRACES_ENDPOINT, "not a url"),
-            (OTLP_ENDPOINT, "https://secure:4318"),
+            (OTLP_ENDPOINT, "ftp://secure:4318"),
             (OTLP_PROTOCOL, "carrier-pigeon"),
             (OTLP_TRACES_TIMEOUT, "soon"),
             (BSP_MAX_EXPORT_BATCH_SIZE, "500"),
@@ -579,7 +409,7 @@ mod tests {
                 "api-key=s3cr3t-one, x-tenant=acme%20corp,bad header=s3cr3t-two,novalue,x-ctl=s3cr3t%0A",
             ),
         ]);
-        let plan = ExporterPlan::resolve(None, None, None, &vars);
+        let plan = ExporterPlan::resolve(None, None, &OtlpCode::default(), &vars, true);
         let headers: Vec<_> = plan.otlp.headers.0.iter().map(|(n, v)| (n.as_str(), v.to_str().unwrap_or(""))).collect();
         assert_eq!(headers, [("api-key", "s3cr3t-one"), ("x-tenant", "acme corp")]);
         let debug = format!("{plan:?}");

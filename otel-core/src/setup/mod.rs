@@ -1,7 +1,8 @@
-//! What applications use: one call from the standard `OTEL_*` variables to a working SDK
-//! (resource, sampler, exporter, batching and propagation, with a guard that flushes on drop),
-//! and beside it the rate-limiting sampler ([`sampling`]), log correlation ([`logs`]) and the
-//! terminal waterfall ([`waterfall`]).
+//! What applications use: one call from the standard `OTEL_*` variables to a working SDK for
+//! the three signals (a tracer, a meter and a logger provider: resource, sampler, exporters,
+//! batching and propagation, with one guard that flushes them on drop), and beside it the
+//! rate-limiting sampler ([`sampling`]), trace ids in log lines ([`logs`]) and the terminal
+//! waterfall ([`waterfall`]).
 //!
 //! Assembling the SDK by hand takes six crates and gets subtle things wrong (the order of
 //! `service.name` sources, a shutdown that deadlocks on a current-thread runtime, an exporter
@@ -25,32 +26,59 @@
 //!     .install();
 //! ```
 //!
-//! What it reads (an invalid value is reported once, naming the variable and the value, then
-//! ignored), in addition to what [`resource`], [`sampler`], [`propagator`] and [`exporter`]
-//! document:
-//! - `OTEL_SDK_DISABLED`: `true` installs no tracer provider (spans are no-ops), but the
-//!   propagator is still installed, so trace context passes through the service unchanged.
+//! Log records need one more line, the `tracing` layer that turns events into records:
 //!
-//! When nothing is configured, spans go to the terminal waterfall ([`waterfall`]); when
-//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, to OTLP.
+//! ```no_run
+//! use tracing_subscriber::layer::SubscriberExt;
+//! use tracing_subscriber::util::SubscriberInitExt;
+//!
+//! let guard = otel_core::setup::init();
+//! tracing_subscriber::registry()
+//!     .with(otel_core::setup::logs::text_layer()) // log lines, with trace ids
+//!     .with(guard.log_layer()) // log records to the collector (`None` when logs are off)
+//!     .init();
+//! ```
+//!
+//! What it reads (an invalid value is reported once, naming the variable and the value, then
+//! ignored), in addition to what [`resource`], [`sampler`], [`propagator`], [`exporter`],
+//! [`otlp`], [`metric_export`] and [`log_export`] document:
+//! - `OTEL_SDK_DISABLED`: `true` installs no provider at all (spans, metrics and log records are
+//!   no-ops), but the propagator is still installed, so trace context passes through the service
+//!   unchanged.
+//!
+//! Where each signal goes by default: OTLP (`http://localhost:4318`), as the specification says;
+//! except when the program runs on a terminal and no OTLP endpoint is set, where spans go to the
+//! terminal waterfall ([`waterfall`]) and metrics and log records nowhere ([`exporter`]).
 
 pub mod exporter;
+pub mod log_export;
 pub mod logs;
+pub mod metric_export;
+pub mod otlp;
 pub mod propagator;
 pub mod resource;
 pub mod sampler;
 pub mod sampling;
+pub mod tls;
 pub mod waterfall;
 
-pub use exporter::{OtlpProtocol, TracesExporter};
+pub use exporter::TracesExporter;
+pub use log_export::{LogLayer, LogsExporter};
+pub use metric_export::MetricsExporter;
+pub use otlp::OtlpProtocol;
 
 use crate::config::Env;
 use crate::setup::waterfall::Waterfall;
 use exporter::ExporterPlan;
+use log_export::LogsPlan;
+use metric_export::MetricsPlan;
 use opentelemetry::KeyValue;
 use opentelemetry::global;
 use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::SdkLoggerProvider;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{SdkTracerProvider, ShouldSample};
+use otlp::OtlpCode;
 use resource::ResourceSettings;
 use std::fmt;
 use std::time::Duration;
@@ -71,8 +99,10 @@ pub struct Setup {
     resource: ResourceSettings,
     sampler: Option<Box<dyn ShouldSample>>,
     exporters: Option<Vec<TracesExporter>>,
-    otlp_endpoint: Option<String>,
-    otlp_protocol: Option<OtlpProtocol>,
+    default_exporter: Option<TracesExporter>,
+    metrics_exporters: Option<Vec<MetricsExporter>>,
+    logs_exporters: Option<Vec<LogsExporter>>,
+    otlp: OtlpCode,
     waterfall: Option<Waterfall>,
     disabled: Option<bool>,
     env: Env,
@@ -84,8 +114,10 @@ impl fmt::Debug for Setup {
             .field("resource", &self.resource)
             .field("sampler", &self.sampler)
             .field("exporters", &self.exporters)
-            .field("otlp_endpoint", &self.otlp_endpoint)
-            .field("otlp_protocol", &self.otlp_protocol)
+            .field("default_exporter", &self.default_exporter)
+            .field("metrics_exporters", &self.metrics_exporters)
+            .field("logs_exporters", &self.logs_exporters)
+            .field("otlp", &self.otlp)
             .field("waterfall", &self.waterfall)
             .field("disabled", &self.disabled)
             .field("env", &self.env)
@@ -138,23 +170,48 @@ impl Setup {
         self
     }
 
-    /// The OTLP endpoint, replacing `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` and
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT`. Used as given (for HTTP, include `/v1/traces`). Setting it
-    /// makes OTLP the default exporter, as the environment variable does.
+    /// Where spans go when nothing chooses (no [`Setup::exporter`], no `OTEL_TRACES_EXPORTER`,
+    /// no OTLP endpoint in code or in the environment), instead of OTLP (or the waterfall on a
+    /// terminal). For demos and examples: `default_exporter(TracesExporter::Waterfall)` prints
+    /// traces wherever they run, and an endpoint still sends them to a collector.
+    pub fn default_exporter(mut self, exporter: TracesExporter) -> Self {
+        self.default_exporter = Some(exporter);
+        self
+    }
+
+    /// Where metrics go, replacing `OTEL_METRICS_EXPORTER`. Call it again to add another
+    /// destination; [`MetricsExporter::None`] alone installs no meter provider.
+    pub fn metrics_exporter(mut self, exporter: MetricsExporter) -> Self {
+        self.metrics_exporters.get_or_insert_with(Vec::new).push(exporter);
+        self
+    }
+
+    /// Where log records go, replacing `OTEL_LOGS_EXPORTER`. Call it again to add another
+    /// destination; [`LogsExporter::None`] alone installs no logger provider.
+    pub fn logs_exporter(mut self, exporter: LogsExporter) -> Self {
+        self.logs_exporters.get_or_insert_with(Vec::new).push(exporter);
+        self
+    }
+
+    /// The collector's base URL for every signal, replacing the `OTEL_EXPORTER_OTLP_*ENDPOINT`
+    /// variables: as `OTEL_EXPORTER_OTLP_ENDPOINT`, for HTTP the signal's path (`/v1/traces`,
+    /// `/v1/metrics`, `/v1/logs`) is appended. Setting it makes OTLP the default exporter of each
+    /// signal, also on a terminal.
     pub fn otlp_endpoint(mut self, endpoint: impl Into<String>) -> Self {
-        self.otlp_endpoint = Some(endpoint.into());
+        self.otlp.endpoint = Some(endpoint.into());
         self
     }
 
-    /// The OTLP protocol, replacing `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`.
+    /// The OTLP protocol of every signal, replacing `OTEL_EXPORTER_OTLP_(*_)PROTOCOL`.
     pub fn otlp_protocol(mut self, protocol: OtlpProtocol) -> Self {
-        self.otlp_protocol = Some(protocol);
+        self.otlp.protocol = Some(protocol);
         self
     }
 
-    /// The terminal waterfall to print to when the exporter is the waterfall (the default, or
-    /// `OTEL_TRACES_EXPORTER=console`). Give several providers the same one (a clone) and a
-    /// distributed trace across them is printed once, whole. It does not choose the exporter.
+    /// The terminal waterfall to print to when the exporter is the waterfall (the default on a
+    /// terminal, `OTEL_TRACES_EXPORTER=console`, or [`TracesExporter::Waterfall`]). Give several
+    /// providers the same one (a clone) and a distributed trace across them is printed once,
+    /// whole. It does not choose the exporter.
     pub fn waterfall(mut self, waterfall: Waterfall) -> Self {
         self.waterfall = Some(waterfall);
         self
@@ -186,72 +243,118 @@ impl Setup {
     /// install it themselves. `None` when the SDK is disabled.
     ///
     /// ```
-    /// use otel_core::setup::Setup;
+    /// use otel_core::setup::{Setup, TracesExporter};
     /// use otel_core::setup::waterfall::Waterfall;
     ///
     /// let shared = Waterfall::new();
-    /// let orders = Setup::new().service_name("orders").waterfall(shared.clone()).build_provider();
-    /// let billing = Setup::new().service_name("billing").waterfall(shared).build_provider();
+    /// let service = |name: &str, waterfall: Waterfall| {
+    ///     Setup::new().service_name(name).exporter(TracesExporter::Waterfall).waterfall(waterfall).build_provider()
+    /// };
+    /// let (orders, billing) = (service("orders", shared.clone()), service("billing", shared));
     /// # drop((orders, billing));
     /// ```
     pub fn build_provider(self) -> Option<SdkTracerProvider> {
-        self.build_parts().map(|(provider, _)| provider)
+        let traces_only = Self {
+            metrics_exporters: Some(vec![MetricsExporter::None]),
+            logs_exporters: Some(vec![LogsExporter::None]),
+            ..self
+        };
+        traces_only.build_guard().tracer_provider.take()
     }
 
-    fn build_parts(self) -> Option<(SdkTracerProvider, Duration)> {
+    /// The three providers (those whose signal goes somewhere), not installed.
+    fn build_guard(self) -> TelemetryGuard {
         if self.is_disabled() {
-            return None;
+            return TelemetryGuard::default();
         }
         let env = &self.env;
+        let on_terminal = exporter::on_terminal();
         let resource = self.resource.build(env);
         let sampler = self.sampler.unwrap_or_else(|| sampler::from_env(env));
-        let plan = ExporterPlan::resolve(self.exporters, self.otlp_endpoint, self.otlp_protocol, env);
-        let shutdown_timeout = plan.shutdown_timeout();
-        let mut builder = SdkTracerProvider::builder().with_resource(resource).with_sampler(sampler);
-        for processor in plan.processors(self.waterfall) {
+
+        let traces = ExporterPlan::resolve(self.exporters, self.default_exporter, &self.otlp, env, on_terminal);
+        let mut builder = SdkTracerProvider::builder().with_resource(resource.clone()).with_sampler(sampler);
+        for processor in traces.processors(self.waterfall) {
             builder = builder.with_span_processor(processor);
         }
-        Some((builder.build(), shutdown_timeout))
+        let metrics = MetricsPlan::resolve(self.metrics_exporters, &self.otlp, env, on_terminal);
+        let logs = LogsPlan::resolve(self.logs_exporters, &self.otlp, env, on_terminal);
+        TelemetryGuard {
+            tracer_provider: Some(builder.build()),
+            meter_provider: metrics.provider(resource.clone()),
+            logger_provider: logs.provider(resource),
+            shutdown_timeout: [traces.shutdown_timeout(), metrics.shutdown_timeout(), logs.shutdown_timeout()]
+                .into_iter()
+                .max()
+                .unwrap_or_default(),
+        }
     }
 
-    /// Installs the propagator (always) and the tracer provider (unless disabled) globally, and
-    /// returns the guard that flushes and shuts the provider down when dropped.
+    /// Installs the propagator (always), and the tracer and meter providers (unless disabled, or
+    /// the signal goes nowhere) globally, and returns the guard that flushes and shuts the
+    /// providers down when dropped. The logger provider is the guard's: add
+    /// [`TelemetryGuard::log_layer`] to the `tracing` subscriber.
     pub fn install(self) -> TelemetryGuard {
         global::set_text_map_propagator(propagator::from_env(&self.env));
-        match self.build_parts() {
-            Some((provider, shutdown_timeout)) => {
-                global::set_tracer_provider(provider.clone());
-                TelemetryGuard { provider: Some(provider), shutdown_timeout }
-            }
-            None => TelemetryGuard { provider: None, shutdown_timeout: Duration::ZERO },
+        let guard = self.build_guard();
+        if let Some(provider) = &guard.tracer_provider {
+            global::set_tracer_provider(provider.clone());
         }
+        if let Some(provider) = &guard.meter_provider {
+            global::set_meter_provider(provider.clone());
+        }
+        guard
     }
 }
 
-/// Flushes and shuts the tracer provider down when dropped.
+/// Flushes and shuts the providers down when dropped.
 ///
-/// The shutdown is bounded by the export timeout (plus a second), even when the collector is
-/// unreachable, and it never waits on the application's Tokio runtime: exports run on their own
-/// thread, so dropping the guard inside `#[tokio::main(flavor = "current_thread")]` is fine.
-#[must_use = "dropping the guard shuts the tracer provider down: keep it until the end of main"]
+/// The shutdown is bounded by the longest export timeout of the three signals (plus a second),
+/// even when the collector is unreachable or never answers: the providers shut down side by
+/// side, each within its own signal's timeout. It never waits on the application's Tokio
+/// runtime: exports run on their own thread, so dropping the guard inside
+/// `#[tokio::main(flavor = "current_thread")]` is fine.
+#[must_use = "dropping the guard shuts the providers down: keep it until the end of main"]
+#[derive(Default)]
 pub struct TelemetryGuard {
-    provider: Option<SdkTracerProvider>,
+    tracer_provider: Option<SdkTracerProvider>,
+    meter_provider: Option<SdkMeterProvider>,
+    logger_provider: Option<SdkLoggerProvider>,
     shutdown_timeout: Duration,
 }
 
 impl fmt::Debug for TelemetryGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TelemetryGuard")
-            .field("installed", &self.provider.is_some())
+            .field("traces", &self.tracer_provider.is_some())
+            .field("metrics", &self.meter_provider.is_some())
+            .field("logs", &self.logger_provider.is_some())
             .field("shutdown_timeout", &self.shutdown_timeout)
             .finish()
     }
 }
 
 impl TelemetryGuard {
-    /// The installed provider; `None` when the SDK is disabled.
+    /// The installed tracer provider; `None` when the SDK is disabled.
     pub fn provider(&self) -> Option<&SdkTracerProvider> {
-        self.provider.as_ref()
+        self.tracer_provider.as_ref()
+    }
+
+    /// The installed meter provider; `None` when the SDK is disabled or metrics go nowhere.
+    pub fn meter_provider(&self) -> Option<&SdkMeterProvider> {
+        self.meter_provider.as_ref()
+    }
+
+    /// The logger provider; `None` when the SDK is disabled or log records go nowhere.
+    pub fn logger_provider(&self) -> Option<&SdkLoggerProvider> {
+        self.logger_provider.as_ref()
+    }
+
+    /// The `tracing` layer that turns events into log records of the logger provider, carrying
+    /// the current trace and span ids; `None` (a layer that does nothing) when there is no
+    /// logger provider.
+    pub fn log_layer(&self) -> Option<LogLayer> {
+        self.logger_provider.as_ref().map(LogLayer::new)
     }
 
     /// How long shutting down may take at most.
@@ -259,20 +362,33 @@ impl TelemetryGuard {
         self.shutdown_timeout
     }
 
-    /// Shuts down now and reports the result (dropping the guard does the same, silently).
+    /// Flushes and shuts down now and reports the first failure (dropping the guard does the
+    /// same, silently).
     pub fn shutdown(mut self) -> OTelSdkResult {
-        match self.provider.take() {
-            Some(provider) => provider.shutdown_with_timeout(self.shutdown_timeout),
-            None => Ok(()),
-        }
+        self.shutdown_all()
+    }
+
+    /// Shuts the three providers down side by side, so the whole takes as long as the slowest.
+    fn shutdown_all(&mut self) -> OTelSdkResult {
+        let timeout = self.shutdown_timeout;
+        let (traces, metrics, logs) =
+            (self.tracer_provider.take(), self.meter_provider.take(), self.logger_provider.take());
+        std::thread::scope(|scope| {
+            let metrics = metrics.map(|p| scope.spawn(move || p.shutdown_with_timeout(timeout)));
+            let logs = logs.map(|p| scope.spawn(move || p.shutdown_with_timeout(timeout)));
+            let traces = traces.map_or(Ok(()), |p| p.shutdown_with_timeout(timeout));
+            let joined = |handle: Option<std::thread::ScopedJoinHandle<'_, OTelSdkResult>>| {
+                handle.map_or(Ok(()), |h| h.join().unwrap_or(Ok(())))
+            };
+            let (metrics, logs) = (joined(metrics), joined(logs));
+            traces.and(metrics).and(logs)
+        })
     }
 }
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
-        if let Some(provider) = self.provider.take() {
-            let _ = provider.shutdown_with_timeout(self.shutdown_timeout);
-        }
+        let _ = self.shutdown_all();
     }
 }
 

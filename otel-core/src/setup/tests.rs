@@ -28,6 +28,7 @@ fn a_provider_per_service_prints_to_a_shared_waterfall() {
     let build = |name: &str| {
         Setup::new()
             .service_name(name)
+            .exporter(TracesExporter::Waterfall)
             .waterfall(shared.clone())
             .environment(env(&[("OTEL_SERVICE_NAME", "ignored")]))
             .build_provider()
@@ -48,6 +49,7 @@ fn the_sampler_comes_from_code_or_the_environment() {
     let buffer = SharedBuffer::default();
     let shared = Waterfall::builder().writer(buffer.clone()).build();
     let off = Setup::new()
+        .exporter(TracesExporter::Waterfall)
         .waterfall(shared.clone())
         .environment(env(&[("OTEL_TRACES_SAMPLER", "always_off")]))
         .build_provider()
@@ -55,6 +57,7 @@ fn the_sampler_comes_from_code_or_the_environment() {
     assert!(!off.tracer("t").start("dropped").span_context().is_sampled());
     let on = Setup::new()
         .sampler(opentelemetry_sdk::trace::Sampler::AlwaysOn)
+        .exporter(TracesExporter::Waterfall)
         .waterfall(shared)
         .environment(env(&[("OTEL_TRACES_SAMPLER", "always_off")]))
         .build_provider()
@@ -76,4 +79,46 @@ fn a_broken_otlp_configuration_never_panics() {
     provider.tracer("t").in_span("still works", |_| {});
     // Nothing listens on localhost:4317 in tests: the export fails, bounded and quietly.
     let _ = provider.shutdown_with_timeout(Duration::from_secs(15));
+}
+
+#[test]
+fn each_exporter_none_turns_its_signal_off_and_disabled_turns_off_all_three() {
+    // An endpoint nothing listens on: every signal goes to OTLP by default, terminal or not.
+    let with = |pairs: &[(&str, &str)]| {
+        let mut all = vec![("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")];
+        all.extend_from_slice(pairs);
+        let guard = Setup::new().environment(env(&all)).build_guard();
+        let signals =
+            (guard.tracer_provider.is_some(), guard.meter_provider.is_some(), guard.logger_provider.is_some());
+        assert_eq!(signals.2, guard.log_layer().is_some());
+        signals
+    };
+    assert_eq!(with(&[]), (true, true, true));
+    assert_eq!(with(&[("OTEL_METRICS_EXPORTER", "none")]), (true, false, true));
+    assert_eq!(with(&[("OTEL_LOGS_EXPORTER", "none")]), (true, true, false));
+    // Spans are still sampled (and dropped) with no traces exporter: the provider stays.
+    assert_eq!(with(&[("OTEL_TRACES_EXPORTER", "none")]), (true, true, true));
+    assert_eq!(with(&[(SDK_DISABLED, "true")]), (false, false, false));
+    let code = Setup::new()
+        .metrics_exporter(MetricsExporter::None)
+        .logs_exporter(LogsExporter::Console)
+        .environment(env(&[("OTEL_METRICS_EXPORTER", "otlp"), ("OTEL_LOGS_EXPORTER", "none")]))
+        .build_guard();
+    assert!(code.meter_provider.is_none() && code.logger_provider.is_some(), "code wins");
+}
+
+#[test]
+fn the_guard_shuts_down_within_its_timeout_when_the_collector_never_answers() {
+    // A listener that accepts (the kernel's backlog) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    let guard = Setup::new()
+        .environment(env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint), ("OTEL_EXPORTER_OTLP_TIMEOUT", "500")]))
+        .build_guard();
+    assert_eq!(guard.shutdown_timeout(), Duration::from_millis(1500));
+    guard.provider().expect("enabled").tracer("t").in_span("never exported", |_| {});
+    let started = std::time::Instant::now();
+    drop(guard);
+    // Generous for a loaded machine: the bound is the timeout (plus the metric reader's own 5 s).
+    assert!(started.elapsed() < Duration::from_secs(12), "{:?}", started.elapsed());
 }
