@@ -18,13 +18,17 @@
 //! - on failure, `db.response.status_code` (the SQLSTATE, or SQLite's result code) and
 //!   `error.type`; opt-in `db.response.returned_rows`.
 //!
-//! Transactions record `BEGIN`, `COMMIT` and `ROLLBACK` spans. Options: [`TracedPoolBuilder`].
+//! Transactions record `BEGIN`, `COMMIT` and `ROLLBACK` spans. Options: [`TracedPoolBuilder`];
+//! [`TracedPoolBuilder::request_hook`] and [`TracedPoolBuilder::response_hook`] add the
+//! application's own attributes from the statement ([`SqlRequest`]) and its outcome
+//! ([`SqlResponse`]).
 
 mod cache;
 mod commenter;
 mod connection;
 mod database;
 mod executor;
+mod hooks;
 mod metrics;
 mod operation;
 mod pool;
@@ -32,6 +36,7 @@ mod sql;
 
 pub use connection::{TracedConnection, TracedPoolConnection, TracedTransaction};
 pub use database::TracedDatabase;
+pub use hooks::{SqlRequest, SqlResponse};
 pub use operation::{POOL_WAIT_ATTRIBUTE, POOL_WAIT_SPAN_NAME};
 pub use pool::{TracedPool, TracedPoolBuilder};
 

@@ -2,6 +2,7 @@
 //! need, ended exactly once), its pool wait, its outcome and its duration metric.
 
 use crate::cache::{Described, StatementCache};
+use crate::hooks::{RequestHookFn, ResponseHookFn, SqlRequest, SqlResponse};
 use crate::metrics::Metrics;
 use opentelemetry::trace::{Span, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, StringValue};
@@ -34,9 +35,12 @@ pub(crate) struct Shared<T> {
     pub(crate) sqlcommenter: bool,
     pub(crate) cache: StatementCache,
     pub(crate) metrics: Option<Arc<Metrics>>,
+    pub(crate) request_hook: Option<RequestHookFn>,
+    pub(crate) response_hook: Option<ResponseHookFn>,
 }
 
-/// A started span: bare, or in a context once a child (the wait span) needs it as parent.
+/// A started span: bare, or in a context once a child (the wait span) needs it as parent or a
+/// hook needs a `SpanRef` (which only a context gives).
 enum Started<S> {
     Span(S),
     InContext(Context),
@@ -83,14 +87,37 @@ where
             Some(span) => span.span_context().clone(),
             _ => parent_context.clone(),
         });
+        let mut span = span.map(|span| Box::new(Started::Span(span)));
+        if let Some(started) = span.as_deref_mut()
+            && (self.request_hook.is_some() || self.response_hook.is_some())
+        {
+            self.hooked(started, sql, &described);
+        }
         Some(Operation {
             shared: self,
-            span: span.map(|span| Box::new(Started::Span(span))),
+            span,
             comment_context,
             described: Some(described),
             start: self.metrics.as_ref().map(|_| Instant::now()),
             rows: 0,
         })
+    }
+
+    /// Puts a just-started span into a context, where hooks get it as a `SpanRef`, and runs the
+    /// request hook. Only with a hook set: without, the span stays bare (no context to allocate).
+    fn hooked(&self, started: &mut Started<T::Span>, sql: &str, described: &Described) {
+        let Started::Span(span) = std::mem::replace(started, Started::InContext(Context::new())) else { return };
+        let cx = Context::new().with_span(span);
+        if let Some(hook) = &self.request_hook {
+            let request = SqlRequest {
+                sql,
+                summary: described.summary.as_ref().map(StringValue::as_str),
+                db_system_name: self.system,
+                db_namespace: self.namespace.as_ref().map(StringValue::as_str),
+            };
+            hook.on_request(&cx.span(), &request);
+        }
+        *started = Started::InContext(cx);
     }
 
     /// Starts the span; `None` when the sampler drops it.
@@ -213,12 +240,16 @@ impl<T: Tracer> Operation<'_, T> {
         self.rows += rows;
     }
 
-    /// Ends the operation with `outcome`.
+    /// Ends the operation with `outcome`, the result the library returns (its response hook runs
+    /// first).
     pub(crate) fn finish(mut self, outcome: Result<(), &sqlx::Error>) {
-        self.end(outcome);
+        self.end(outcome, true);
     }
 
-    fn end(&mut self, outcome: Result<(), &sqlx::Error>) {
+    /// Ends the span and records the metric, once. `finished`: the operation came to its end
+    /// (else it was dropped before, and the response hook, which describes an outcome, is not
+    /// called).
+    fn end(&mut self, outcome: Result<(), &sqlx::Error>, finished: bool) {
         let Some(described) = self.described.take() else { return };
         let failure = outcome.err().and_then(Failure::of);
         if let Some(mut started) = self.span.take() {
@@ -229,6 +260,13 @@ impl<T: Tracer> Operation<'_, T> {
                 }
                 Started::InContext(cx) => {
                     let span = cx.span();
+                    if finished && let Some(hook) = &self.shared.response_hook {
+                        let response = match outcome {
+                            Ok(()) => SqlResponse::Done { returned_rows: self.rows },
+                            Err(error) => SqlResponse::Error(error),
+                        };
+                        hook.on_response(&span, &response);
+                    }
                     if self.shared.returned_rows && failure.is_none() {
                         span.set_attribute(self.rows_attribute());
                     }
@@ -281,8 +319,8 @@ impl<T: Tracer> Operation<'_, T> {
 impl<T: Tracer> Drop for Operation<'_, T> {
     fn drop(&mut self) {
         // Not finished: the caller dropped the future or the stream (not an error). The span
-        // ends here, once, with what is known so far.
-        self.end(Ok(()));
+        // ends here, once, with what is known so far (no response hook: there is no outcome).
+        self.end(Ok(()), false);
     }
 }
 

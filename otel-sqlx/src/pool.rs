@@ -4,11 +4,13 @@
 use crate::cache::StatementCache;
 use crate::connection::{TracedConnection, TracedPoolConnection, TracedTransaction};
 use crate::database::TracedDatabase;
+use crate::hooks::{RequestHookFn, ResponseHookFn, SqlRequest, SqlResponse};
 use crate::metrics::{Metrics, PoolState, UseTime};
 use crate::operation::Shared;
 use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::trace::{Tracer, TracerProvider};
 use opentelemetry::{Context, InstrumentationScope, StringValue};
+use otel_core::hooks::{RequestHook, ResponseHook};
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, Error, Pool, Transaction};
 use std::fmt;
@@ -168,7 +170,7 @@ pub(crate) async fn acquire<DB: Database, T>(
 /// Defaults: the global tracer provider; `db.query.text` recorded (as written when it takes bind
 /// parameters, else with its inline literals replaced by `?`), capped at 2048 bytes; no `db.response.returned_rows`; spans also without a sampled parent
 /// (the sampler decides); pool waits of 10 ms or more as spans; sqlcommenter off; 1024 statement
-/// texts cached; no metrics.
+/// texts cached; no hooks; no metrics.
 pub struct TracedPoolBuilder<DB, T = BoxedTracer> {
     tracer: T,
     query_text: bool,
@@ -182,6 +184,8 @@ pub struct TracedPoolBuilder<DB, T = BoxedTracer> {
     pool_name: Option<String>,
     mariadb: Option<bool>,
     meter: Option<opentelemetry::metrics::Meter>,
+    request_hook: Option<RequestHookFn>,
+    response_hook: Option<ResponseHookFn>,
     _db: PhantomData<fn() -> DB>,
 }
 
@@ -200,6 +204,8 @@ impl<DB> Default for TracedPoolBuilder<DB> {
             pool_name: None,
             mariadb: None,
             meter: None,
+            request_hook: None,
+            response_hook: None,
             _db: PhantomData,
         }
     }
@@ -212,6 +218,8 @@ impl<DB, T> fmt::Debug for TracedPoolBuilder<DB, T> {
             .field("returned_rows", &self.returned_rows)
             .field("wait_threshold", &self.wait_threshold)
             .field("sqlcommenter", &self.sqlcommenter)
+            .field("request_hook", &self.request_hook.is_some())
+            .field("response_hook", &self.response_hook.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -237,6 +245,8 @@ impl<DB, T> TracedPoolBuilder<DB, T> {
             pool_name: self.pool_name,
             mariadb: self.mariadb,
             meter: self.meter,
+            request_hook: self.request_hook,
+            response_hook: self.response_hook,
             _db: PhantomData,
         }
     }
@@ -309,6 +319,27 @@ impl<DB, T> TracedPoolBuilder<DB, T> {
     /// of asking the server (`connect` and `wrap` ask; `build` cannot).
     pub fn mariadb(mut self, mariadb: bool) -> Self {
         self.mariadb = Some(mariadb);
+        self
+    }
+
+    /// Calls `hook` with the span and the statement ([`SqlRequest`]: the text as written, its
+    /// summary, the database) when an operation's span starts, for the application's own
+    /// attributes or events. Runs once per span, only for spans that record, on every query of
+    /// the pool, its connections and its transactions (`BEGIN`, `COMMIT` and `ROLLBACK`
+    /// included). A closure `|span: &SpanRef<'_>, request: &SqlRequest<'_>| ..` is a hook. With a
+    /// hook set, each recorded span is kept in a `Context` (one small allocation per span).
+    pub fn request_hook(mut self, hook: impl for<'a> RequestHook<SqlRequest<'a>>) -> Self {
+        self.request_hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Calls `hook` with the span and the outcome ([`SqlResponse`]: the rows returned, or the
+    /// error) just before an operation's span ends, once, only for spans that record. Not called
+    /// when the operation does not finish: a future or stream dropped before its end (a
+    /// cancelled request, a stream read in part) still ends its span, without this hook. A
+    /// closure `|span: &SpanRef<'_>, response: &SqlResponse<'_>| ..` is a hook.
+    pub fn response_hook(mut self, hook: impl for<'a> ResponseHook<SqlResponse<'a>>) -> Self {
+        self.response_hook = Some(Arc::new(hook));
         self
     }
 
@@ -396,6 +427,8 @@ impl<DB: TracedDatabase, T> TracedPoolBuilder<DB, T> {
                 self.sanitize_query_text,
             ),
             metrics,
+            request_hook: self.request_hook,
+            response_hook: self.response_hook,
         };
         TracedPool { pool, shared: Arc::new(shared), _state: state }
     }

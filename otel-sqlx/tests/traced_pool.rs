@@ -6,14 +6,15 @@
 //! `scripts/services.sh start`. Each test creates its own uniquely named tables.
 
 use futures_util::TryStreamExt;
-use opentelemetry::trace::{FutureExt, SpanKind, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::trace::{FutureExt, SpanKind, SpanRef, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue, Value};
-use opentelemetry_sdk::trace::SdkTracer;
+use opentelemetry_sdk::trace::{Sampler, SdkTracer};
 use opentelemetry_semantic_conventions::attribute as semconv;
-use otel_core::testing::{FinishedSpans, SpanRecorder, SpanView};
-use otel_sqlx::{POOL_WAIT_ATTRIBUTE, POOL_WAIT_SPAN_NAME, TracedPool, TracedPoolBuilder};
+use otel_core::testing::{FinishedSpans, SpanRecorder, SpanView, remote_context};
+use otel_sqlx::{POOL_WAIT_ATTRIBUTE, POOL_WAIT_SPAN_NAME, SqlRequest, SqlResponse, TracedPool, TracedPoolBuilder};
 use sqlx::{AssertSqlSafe, Database, Pool};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// A name no other test (or earlier run) uses.
@@ -36,6 +37,8 @@ struct Flavor {
     placeholder: fn(usize) -> String,
     syntax_error: &'static str,
     unique_violation: &'static str,
+    /// The code of a query on a table that does not exist.
+    missing_table: &'static str,
     name_type: &'static str,
     system: &'static str,
 }
@@ -81,6 +84,7 @@ async fn postgres() -> (Pool<sqlx::Postgres>, Flavor) {
                     placeholder: dollar,
                     syntax_error: "42601",
                     unique_violation: "23505",
+                    missing_table: "42P01",
                     name_type: "TEXT",
                     system: "postgresql",
                 };
@@ -112,6 +116,7 @@ async fn mariadb() -> (Pool<sqlx::MySql>, Flavor) {
         placeholder: question,
         syntax_error: "42000",
         unique_violation: "23000",
+        missing_table: "42S02",
         name_type: "VARCHAR(64)",
         system,
     };
@@ -127,6 +132,7 @@ async fn sqlite() -> (Pool<sqlx::Sqlite>, Flavor) {
         placeholder: question,
         syntax_error: "1",
         unique_violation: "1555", // SQLITE_CONSTRAINT_PRIMARYKEY
+        missing_table: "1",       // SQLITE_ERROR
         name_type: "TEXT",
         system: "sqlite",
     };
@@ -182,6 +188,72 @@ fn spans_named<'a>(spans: &'a FinishedSpans, name: &str, count: usize) -> Vec<Sp
     let found = spans.named(name);
     assert_eq!(found.len(), count, "spans named {name:?}:\n{}", spans.describe());
     found
+}
+
+/// How often the hooks of [`with_hooks`] ran.
+#[derive(Default)]
+struct HookCalls {
+    requests: Arc<AtomicUsize>,
+    responses: Arc<AtomicUsize>,
+}
+
+impl HookCalls {
+    fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    fn responses(&self) -> usize {
+        self.responses.load(Ordering::SeqCst)
+    }
+}
+
+/// Hooks that copy what they see onto the span (`test.*` attributes) and count their calls.
+fn with_hooks<DB, T>(builder: TracedPoolBuilder<DB, T>, calls: &HookCalls) -> TracedPoolBuilder<DB, T> {
+    let (requests, responses) = (Arc::clone(&calls.requests), Arc::clone(&calls.responses));
+    builder
+        .request_hook(move |span: &SpanRef<'_>, request: &SqlRequest<'_>| {
+            requests.fetch_add(1, Ordering::SeqCst);
+            span.set_attribute(KeyValue::new("test.statement", request.sql.to_owned()));
+            span.set_attribute(KeyValue::new("test.system", request.db_system_name));
+            if let Some(summary) = request.summary {
+                span.set_attribute(KeyValue::new("test.summary", summary.to_owned()));
+            }
+            if let Some(namespace) = request.db_namespace {
+                span.set_attribute(KeyValue::new("test.namespace", namespace.to_owned()));
+            }
+        })
+        .response_hook(move |span: &SpanRef<'_>, response: &SqlResponse<'_>| {
+            responses.fetch_add(1, Ordering::SeqCst);
+            match response {
+                SqlResponse::Done { returned_rows, .. } => span.set_attribute(KeyValue::new(
+                    "test.returned_rows",
+                    i64::try_from(*returned_rows).unwrap_or(i64::MAX),
+                )),
+                SqlResponse::Error(error) => {
+                    let code = error.as_database_error().and_then(|e| e.code()).map(|c| c.into_owned());
+                    span.set_attribute(KeyValue::new("test.error", code.unwrap_or_else(|| format!("{error:?}"))));
+                }
+                _ => {}
+            }
+        })
+}
+
+/// Asserts what [`with_hooks`] recorded on a span that ended with `rows` returned.
+#[track_caller]
+fn assert_hooked<'a>(span: SpanView<'a>, flavor: &Flavor, sql: &str, summary: Option<&str>, rows: i64) -> SpanView<'a> {
+    let span = span
+        .assert_attr("test.statement", sql.to_owned())
+        .assert_attr("test.system", flavor.system)
+        .assert_attr("test.returned_rows", rows)
+        .assert_no_attr("test.error");
+    let span = match summary {
+        Some(summary) => span.assert_attr("test.summary", summary.to_owned()),
+        None => span.assert_no_attr("test.summary"),
+    };
+    match flavor.base.iter().find(|kv| kv.key.as_str() == semconv::DB_NAMESPACE) {
+        Some(namespace) => span.assert_attr("test.namespace", namespace.value.clone()),
+        None => span.assert_no_attr("test.namespace"),
+    }
 }
 
 macro_rules! database_tests {
@@ -416,6 +488,130 @@ macro_rules! database_tests {
                 let parent = spans.one("GET /users/{id}");
                 assert_query(spans.one("SELECT"), expected(&flavor, Some("SELECT"), "SELECT ?", &[]), true)
                     .assert_child_of(&parent);
+            }
+
+            #[tokio::test]
+            async fn hooks_see_the_statement_and_the_outcome_on_the_pool_a_connection_and_a_transaction() {
+                let (raw, flavor) = $connect().await;
+                let table = create_people(&raw, &flavor).await;
+                let recorder = SpanRecorder::new();
+                let calls = HookCalls::default();
+                // Hooks set before `tracer_provider(..)` are kept by it; sqlcommenter on, to show
+                // the hook sees the text as written, without the comment.
+                let pool = with_hooks(TracedPool::<$db>::builder(), &calls)
+                    .tracer_provider(recorder.provider())
+                    .pool_wait_threshold(Duration::from_secs(60))
+                    .sqlcommenter(true)
+                    .mariadb(flavor.system == "mariadb")
+                    .build(raw.clone());
+                let p = flavor.placeholder;
+                let insert = format!("INSERT INTO {table} (id, name) VALUES ({}, {})", p(1), p(2));
+                let select = format!("SELECT id, name FROM {table} WHERE id >= {} ORDER BY id", p(1));
+                let missing = unique("missing");
+                let broken = format!("SELECT id FROM {missing} WHERE id = {}", p(1));
+
+                // On the pool.
+                sqlx::query(AssertSqlSafe(insert.clone())).bind(1_i32).bind("ada").execute(&pool).await.unwrap();
+                sqlx::query(AssertSqlSafe(insert.clone())).bind(2_i32).bind("bob").execute(&pool).await.unwrap();
+                let rows = sqlx::query(AssertSqlSafe(select.clone())).bind(1_i32).fetch_all(&pool).await.unwrap();
+                assert_eq!(rows.len(), 2);
+                let error = sqlx::query(AssertSqlSafe(broken.clone())).bind(1_i32).fetch_all(&pool).await.unwrap_err();
+                assert!(matches!(error, sqlx::Error::Database(_)), "{error:?}");
+                // `fetch_one` finding no row: sqlx makes `RowNotFound` above the traced executor.
+                let error = sqlx::query(AssertSqlSafe(select.clone())).bind(9_i32).fetch_one(&pool).await.unwrap_err();
+                assert!(matches!(error, sqlx::Error::RowNotFound), "{error:?}");
+                // On a pooled connection.
+                let mut conn = pool.acquire().await.unwrap();
+                let rows = sqlx::query(AssertSqlSafe(select.clone())).bind(2_i32).fetch_all(&mut *conn).await.unwrap();
+                assert_eq!(rows.len(), 1);
+                drop(conn);
+                // In a transaction.
+                let mut tx = pool.begin().await.unwrap();
+                let rows = sqlx::query(AssertSqlSafe(select.clone())).bind(1_i32).fetch_all(&mut *tx).await.unwrap();
+                assert_eq!(rows.len(), 2);
+                let error =
+                    sqlx::query(AssertSqlSafe(broken.clone())).bind(1_i32).fetch_all(&mut *tx).await.unwrap_err();
+                assert!(matches!(error, sqlx::Error::Database(_)), "{error:?}");
+                tx.rollback().await.unwrap();
+
+                let spans = recorder.spans();
+                spans.assert_count(10);
+                assert_eq!(calls.requests(), 10, "one request hook call per span:\n{}", spans.describe());
+                assert_eq!(calls.responses(), 10, "one response hook call per span:\n{}", spans.describe());
+                let summary = format!("INSERT {table}");
+                for span in spans_named(&spans, &summary, 2) {
+                    assert_hooked(span, &flavor, &insert, Some(&summary), 0).assert_status_unset();
+                }
+                let summary = format!("SELECT {table}");
+                let selects = spans_named(&spans, &summary, 4);
+                for (span, rows) in selects.into_iter().zip([2, 0, 1, 2]) {
+                    assert_hooked(span, &flavor, &select, Some(&summary), rows).assert_status_unset();
+                }
+                let summary = format!("SELECT {missing}");
+                for span in spans_named(&spans, &summary, 2) {
+                    span.assert_attr("test.statement", broken.clone())
+                        .assert_attr("test.error", flavor.missing_table)
+                        .assert_no_attr("test.returned_rows")
+                        .assert_status_error();
+                }
+                assert_hooked(spans.one("BEGIN"), &flavor, "BEGIN", Some("BEGIN"), 0);
+                assert_hooked(spans.one("ROLLBACK"), &flavor, "ROLLBACK", Some("ROLLBACK"), 0);
+            }
+
+            #[tokio::test]
+            async fn hooks_do_not_run_for_spans_that_do_not_record() {
+                let (raw, flavor) = $connect().await;
+                let recorder = SpanRecorder::with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
+                let calls = HookCalls::default();
+                let pool = traced(&raw, &flavor, &recorder, |b| with_hooks(b, &calls));
+                let required = traced(&raw, &flavor, &recorder, |b| with_hooks(b, &calls).require_sampled_parent(true));
+                let parent = |flags: &str| {
+                    remote_context(&format!("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-{flags}"))
+                };
+
+                // An unsampled parent: the parent-based sampler drops the span.
+                let one: i32 =
+                    sqlx::query_scalar("SELECT 1").fetch_one(&pool).with_context(parent("00")).await.unwrap();
+                assert_eq!(one, 1);
+                let mut tx = pool.begin().with_context(parent("00")).await.unwrap();
+                sqlx::query("SELECT 1").execute(&mut *tx).with_context(parent("00")).await.unwrap();
+                tx.commit().with_context(parent("00")).await.unwrap();
+                // No sampled parent, and one is required.
+                sqlx::query("SELECT 1").execute(&required).await.unwrap();
+                recorder.spans().assert_count(0);
+                assert_eq!((calls.requests(), calls.responses()), (0, 0), "no hook without a recorded span");
+
+                // A sampled parent: both hooks run.
+                sqlx::query("SELECT 1").execute(&required).with_context(parent("01")).await.unwrap();
+                recorder.spans().assert_count(1);
+                assert_eq!((calls.requests(), calls.responses()), (1, 1));
+            }
+
+            #[tokio::test]
+            async fn a_stream_dropped_early_gets_no_response_hook() {
+                let (raw, flavor) = $connect().await;
+                let table = create_people(&raw, &flavor).await;
+                let insert = format!("INSERT INTO {table} (id, name) VALUES (1, 'a'), (2, 'b'), (3, 'c')");
+                sqlx::raw_sql(AssertSqlSafe(insert)).execute(&raw).await.unwrap();
+                let recorder = SpanRecorder::new();
+                let calls = HookCalls::default();
+                let pool = traced(&raw, &flavor, &recorder, |b| with_hooks(b, &calls));
+                let select = format!("SELECT id, name FROM {table} ORDER BY id");
+                {
+                    let mut rows = sqlx::query_as::<_, Person>(AssertSqlSafe(select.clone())).fetch(&pool);
+                    assert_eq!(rows.try_next().await.unwrap().map(|p| p.id), Some(1));
+                }
+                {
+                    let mut conn = pool.acquire().await.unwrap();
+                    let mut rows = sqlx::query_as::<_, Person>(AssertSqlSafe(select.clone())).fetch(&mut *conn);
+                    assert_eq!(rows.try_next().await.unwrap().map(|p| p.id), Some(1));
+                }
+                let spans = recorder.spans();
+                let summary = format!("SELECT {table}");
+                for span in spans_named(&spans, &summary, 2) {
+                    span.assert_attr("test.statement", select.clone()).assert_no_attr("test.returned_rows");
+                }
+                assert_eq!((calls.requests(), calls.responses()), (2, 0), "the operation did not finish");
             }
         }
     };
