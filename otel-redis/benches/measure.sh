@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Instructions (callgrind) and allocations per command, bare vs traced, against REDIS_URL.
+# Instructions (callgrind) and allocations per command, bare vs traced (without and with metrics),
+# against REDIS_URL.
 # Usage: otel-redis/benches/measure.sh [commands] [repeats]
 # Each count is the median of `repeats` (default 3) runs of N commands minus 0: the batch
 # processor's thread does its share of the work at moments that vary from run to run.
@@ -15,7 +16,7 @@ instructions() { # mode count
 }
 median() { sort -n | sed -n "$(( (reps + 1) / 2 ))p"; }
 declare -A per
-for mode in bare sampled unsampled bare-keys sampled-keys; do
+for mode in bare sampled unsampled bare-keys sampled-keys sampled-metrics unsampled-metrics; do
     zero=$(instructions "$mode" 0)
     per[$mode]=$(for _ in $(seq "$reps"); do echo $(( ($(instructions "$mode" "$n") - zero) / n )); done | median)
     allocs=$("$bin" "$mode" "$n" | sed -n 's/.*allocations\/command=\([0-9.]*\).*/\1/p')
@@ -24,3 +25,5 @@ done
 echo "added sampled:   $(( per[sampled] - per[bare] )) instructions/command"
 echo "added unsampled: $(( per[unsampled] - per[bare] )) instructions/command"
 echo "added sampled, a new key each command: $(( per[sampled-keys] - per[bare-keys] )) instructions/command"
+echo "added metrics (sampled):   $(( per[sampled-metrics] - per[sampled] )) instructions/command"
+echo "added metrics (unsampled): $(( per[unsampled-metrics] - per[unsampled] )) instructions/command"

@@ -6,15 +6,21 @@
 //! prints the table the README shows. The SDK runs with a batch processor and an exporter that
 //! drops spans; commands run under an incoming (remote) parent, sampled or not. A mode with
 //! `-keys` (`bare-keys`, `sampled-keys`) reads a new key each command, so that no query text
-//! repeats (the per-thread text memo never hits).
+//! repeats (the per-thread text memo never hits). A mode with `-metrics` (`sampled-metrics`,
+//! `unsampled-metrics`) also records `db.client.operation.duration` (`meter_provider`), into an
+//! SDK meter provider whose reader exports nothing during the run (a periodic reader with an
+//! in-memory exporter and an interval longer than any run): what is measured is the recording
+//! path.
 
 use opentelemetry::Context;
 use opentelemetry::trace::FutureExt;
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider};
 use otel_core::testing::remote_context;
 use otel_core::testing::{CountingAllocator, DroppingExporter};
 use otel_redis::TracedConnection;
 use redis::aio::ConnectionLike;
+use std::time::Duration;
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -47,11 +53,17 @@ fn main() {
         .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
         .with_span_processor(BatchSpanProcessor::builder(EXPORTER.clone()).build())
         .build();
+    // `-metrics`: the metric too (`sampled-metrics`, `unsampled-metrics`).
+    let (mode, metrics) = match mode.strip_suffix("-metrics") {
+        Some(mode) => (mode.to_owned(), true),
+        None => (mode, false),
+    };
     // `-keys`: a new key per command (`bare-keys`, `sampled-keys`).
     let (mode, distinct) = match mode.strip_suffix("-keys") {
         Some(mode) => (mode.to_owned(), true),
         None => (mode, false),
     };
+    let meters = metrics.then(meters);
     let flags = if mode == "unsampled" { "00" } else { "01" };
     let parent = remote_context(&format!("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-{flags}"));
 
@@ -60,10 +72,12 @@ fn main() {
         let inner = client.get_multiplexed_async_connection().await.expect("Redis on REDIS_URL");
         // Warm up (connection buffers, lazy statics), then count.
         let mut bare = inner.clone();
-        let mut traced = TracedConnection::builder()
-            .tracer_provider(&provider)
-            .connection_info(client.get_connection_info())
-            .build(inner);
+        let mut builder =
+            TracedConnection::builder().tracer_provider(&provider).connection_info(client.get_connection_info());
+        if let Some((meter_provider, _)) = &meters {
+            builder = builder.meter_provider(meter_provider);
+        }
+        let mut traced = builder.build(inner);
         let before;
         if mode == "bare" {
             run(&mut bare, 100, distinct, parent.clone()).await;
@@ -78,8 +92,32 @@ fn main() {
     });
     provider.force_flush().unwrap();
     let exported = EXPORTER.exported();
+    let recorded = meters.map_or(0, |(provider, exporter)| recorded_operations(&provider, &exporter));
     println!(
-        "mode={mode} distinct_keys={distinct} commands={commands} allocations/command={:.2} exported_spans={exported}",
+        "mode={mode} distinct_keys={distinct} metrics={metrics} commands={commands} allocations/command={:.2} \
+         exported_spans={exported} recorded_operations={recorded}",
         allocations as f64 / commands.max(1) as f64
     );
+}
+
+/// A meter provider that exports nothing during a run (its one reader waits a day), and the
+/// in-memory exporter it hands the metrics to when flushed.
+fn meters() -> (SdkMeterProvider, InMemoryMetricExporter) {
+    let exporter = InMemoryMetricExporter::default();
+    let reader = PeriodicReader::builder(exporter.clone()).with_interval(Duration::from_secs(86_400)).build();
+    (SdkMeterProvider::builder().with_reader(reader).build(), exporter)
+}
+
+/// How many operations `db.client.operation.duration` counted: a check that the `-metrics` modes
+/// do record.
+fn recorded_operations(provider: &SdkMeterProvider, exporter: &InMemoryMetricExporter) -> u64 {
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+    provider.force_flush().unwrap();
+    let collected = exporter.get_finished_metrics().unwrap_or_default();
+    let metrics = collected.iter().flat_map(|r| r.scope_metrics()).flat_map(|s| s.metrics());
+    let histograms = metrics.filter(|m| m.name() == "db.client.operation.duration").filter_map(|m| match m.data() {
+        AggregatedMetrics::F64(MetricData::Histogram(h)) => Some(h.data_points().map(|p| p.count()).sum::<u64>()),
+        _ => None,
+    });
+    histograms.sum()
 }

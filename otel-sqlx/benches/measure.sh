@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Instructions (callgrind) and allocations per query, bare pool vs TracedPool, in-memory SQLite.
+# Instructions (callgrind) and allocations per query, bare pool vs TracedPool (without and with
+# metrics), in-memory SQLite.
 # Usage: otel-sqlx/benches/measure.sh [queries] [runs]
 # SQLite answers on a worker thread, and how the two threads hand over under valgrind moves the
 # calling thread's count by a few thousand instructions per query from run to run: each mode is
@@ -15,7 +16,7 @@ instructions() { # mode count
         | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
 declare -A per
-for mode in bare sampled unsampled commenter; do
+for mode in bare sampled unsampled commenter sampled-metrics unsampled-metrics; do
     zero=$(instructions "$mode" 0)
     full=$(for _ in $(seq "$runs"); do instructions "$mode" "$n"; done | sort -n | sed -n "$(( (runs + 1) / 2 ))p")
     per[$mode]=$(( (full - zero) / n ))
@@ -25,3 +26,5 @@ done
 echo "added sampled:   $(( per[sampled] - per[bare] )) instructions/query"
 echo "added unsampled: $(( per[unsampled] - per[bare] )) instructions/query"
 echo "added sqlcommenter (sampled): $(( per[commenter] - per[bare] )) instructions/query"
+echo "added metrics (sampled):   $(( per[sampled-metrics] - per[sampled] )) instructions/query"
+echo "added metrics (unsampled): $(( per[unsampled-metrics] - per[unsampled] )) instructions/query"

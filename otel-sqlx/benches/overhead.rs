@@ -1,20 +1,26 @@
 //! Added cost per query: bare `Pool` vs `TracedPool`, same process, same in-memory SQLite (so
 //! the database's own cost is identical and small).
 //!
-//! `cargo bench -p otel-sqlx --bench sqlx_overhead -- <bare|sampled|unsampled|commenter> <queries>`
-//! prints the heap allocations per query; `otel-sqlx/benches/measure.sh` runs every mode under
+//! `cargo bench -p otel-sqlx --bench sqlx_overhead -- <mode> <queries>` (mode: `bare`, `sampled`,
+//! `unsampled`, `commenter`, `sampled-metrics`, `unsampled-metrics`) prints the heap allocations
+//! per query; `otel-sqlx/benches/measure.sh` runs every mode under
 //! callgrind (instructions are counted for N queries and for 0, and the difference divided by N)
 //! and prints the table the README shows. The SDK runs with a batch processor and an exporter
 //! that drops spans; queries run under an incoming (remote) parent, sampled or not, after the
-//! statement's first execution (warm-up).
+//! statement's first execution (warm-up). A mode ending `-metrics` also records the metrics
+//! (`meter_provider`), into an SDK meter provider whose reader exports nothing during the run
+//! (a periodic reader with an in-memory exporter and an interval longer than any run): what is
+//! measured is the recording path.
 
 use opentelemetry::Context;
 use opentelemetry::trace::FutureExt;
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider};
 use otel_core::testing::remote_context;
 use otel_core::testing::{CountingAllocator, DroppingExporter};
 use otel_sqlx::TracedPool;
 use sqlx::{Executor, Sqlite};
+use std::time::Duration;
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -48,6 +54,12 @@ fn main() {
         .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
         .with_span_processor(BatchSpanProcessor::builder(EXPORTER.clone()).build())
         .build();
+    // `-metrics`: the metrics too (`sampled-metrics`, `unsampled-metrics`).
+    let (mode, metrics) = match mode.strip_suffix("-metrics") {
+        Some(mode) => (mode.to_owned(), true),
+        None => (mode, false),
+    };
+    let meters = metrics.then(meters);
     let flags = if mode == "unsampled" { "00" } else { "01" };
     let parent = remote_context(&format!("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-{flags}"));
 
@@ -63,8 +75,11 @@ fn main() {
             .execute(&pool)
             .await
             .unwrap();
-        let traced =
-            TracedPool::builder().tracer_provider(&provider).sqlcommenter(mode == "commenter").build(pool.clone());
+        let mut builder = TracedPool::builder().tracer_provider(&provider).sqlcommenter(mode == "commenter");
+        if let Some((meter_provider, _)) = &meters {
+            builder = builder.meter_provider(meter_provider);
+        }
+        let traced = builder.build(pool.clone());
         // Warm up (the statement's first execution, connection buffers, lazy statics), then count.
         let before;
         if mode == "bare" {
@@ -80,8 +95,32 @@ fn main() {
     });
     provider.force_flush().unwrap();
     let exported = EXPORTER.exported();
+    let recorded = meters.map_or(0, |(provider, exporter)| recorded_operations(&provider, &exporter));
     println!(
-        "mode={mode} queries={queries} allocations/query={:.2} exported_spans={exported}",
+        "mode={mode} metrics={metrics} queries={queries} allocations/query={:.2} exported_spans={exported} \
+         recorded_operations={recorded}",
         allocations as f64 / queries.max(1) as f64
     );
+}
+
+/// A meter provider that exports nothing during a run (its one reader waits a day), and the
+/// in-memory exporter it hands the metrics to when flushed.
+fn meters() -> (SdkMeterProvider, InMemoryMetricExporter) {
+    let exporter = InMemoryMetricExporter::default();
+    let reader = PeriodicReader::builder(exporter.clone()).with_interval(Duration::from_secs(86_400)).build();
+    (SdkMeterProvider::builder().with_reader(reader).build(), exporter)
+}
+
+/// How many operations `db.client.operation.duration` counted: a check that the `-metrics` modes
+/// do record.
+fn recorded_operations(provider: &SdkMeterProvider, exporter: &InMemoryMetricExporter) -> u64 {
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+    provider.force_flush().unwrap();
+    let collected = exporter.get_finished_metrics().unwrap_or_default();
+    let metrics = collected.iter().flat_map(|r| r.scope_metrics()).flat_map(|s| s.metrics());
+    let histograms = metrics.filter(|m| m.name() == "db.client.operation.duration").filter_map(|m| match m.data() {
+        AggregatedMetrics::F64(MetricData::Histogram(h)) => Some(h.data_points().map(|p| p.count()).sum::<u64>()),
+        _ => None,
+    });
+    histograms.sum()
 }
