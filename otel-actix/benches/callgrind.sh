@@ -15,7 +15,7 @@ per_request() { echo $(( ($(count "$1" "$n") - $(count "$1" 0)) / n )); }
 bare=$(per_request bare)
 bare_plain=$(per_request bare_plain)
 echo "instructions per request ($n requests): bare actix-web $bare ($bare_plain without traceparent)"
-for mode in sampled unsampled dropped excluded excluded_plain; do
+for mode in sampled unsampled sampled-metrics unsampled-metrics dropped excluded excluded_plain; do
     baseline=$bare
     [[ $mode == *_plain ]] && baseline=$bare_plain
     echo "  $mode: +$(( $(per_request "$mode") - baseline ))"

@@ -10,7 +10,11 @@
 //! - `dropped`: always-off sampler, sampled `traceparent` (this service drops what its caller
 //!   sampled: the request attributes are computed for the sampler, then dropped);
 //! - `excluded`: an excluded URL (the incoming context is still made current);
-//! - `excluded_plain`: an excluded URL requested without `traceparent` (a health probe).
+//! - `excluded_plain`: an excluded URL requested without `traceparent` (a health probe);
+//! - `sampled-metrics`, `unsampled-metrics`: as `sampled` and `unsampled`, with the middleware's
+//!   metrics recorded through `.meter_provider()` on an SDK meter provider whose only reader is a
+//!   periodic reader with a day's interval, which never exports during the run (the recording
+//!   path alone).
 //!
 //! `overhead <mode> <n>` runs `n` requests (run it under `valgrind --tool=callgrind` with 0 and
 //! 10000, see the README); `overhead` alone (or `cargo bench`) prints heap allocations per
@@ -19,6 +23,7 @@
 use actix_web::body::to_bytes;
 use actix_web::dev::Service;
 use actix_web::{App, test, web};
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider};
 use otel_actix::OtelMiddleware;
 use otel_core::config::HttpServerConfig;
@@ -28,13 +33,32 @@ use otel_core::testing::{CountingAllocator, DroppingExporter};
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
 
-const MODES: [&str; 7] = ["bare", "sampled", "unsampled", "dropped", "excluded", "bare_plain", "excluded_plain"];
+const MODES: [&str; 9] = [
+    "bare",
+    "sampled",
+    "unsampled",
+    "sampled-metrics",
+    "unsampled-metrics",
+    "dropped",
+    "excluded",
+    "bare_plain",
+    "excluded_plain",
+];
 
 fn provider(sampler: Sampler) -> SdkTracerProvider {
     // A queue large enough that no span is dropped for a full queue (that would flatter us).
     let config = BatchConfigBuilder::default().with_max_queue_size(1 << 16).build();
     let processor = BatchSpanProcessor::builder(DroppingExporter::default()).with_batch_config(config).build();
     SdkTracerProvider::builder().with_sampler(sampler).with_span_processor(processor).build()
+}
+
+/// Metrics that are recorded, not exported during the run: a periodic reader whose interval
+/// (a day) never elapses, into an in-memory exporter.
+fn meter_provider() -> SdkMeterProvider {
+    let reader = PeriodicReader::builder(InMemoryMetricExporter::default())
+        .with_interval(std::time::Duration::from_secs(86_400))
+        .build();
+    SdkMeterProvider::builder().with_reader(reader).build()
 }
 
 async fn user(id: web::Path<u32>) -> String {
@@ -73,15 +97,16 @@ macro_rules! run {
 /// Runs `mode` for `n` requests; gives the allocations per request.
 async fn mode(mode: &str, n: u64) -> f64 {
     let (sampler, flags, excluded) = match mode {
-        "sampled" | "bare" => (Sampler::AlwaysOn, "01", false),
+        "sampled" | "sampled-metrics" | "bare" => (Sampler::AlwaysOn, "01", false),
         "bare_plain" => (Sampler::AlwaysOn, "", false),
-        "unsampled" => (Sampler::AlwaysOff, "00", false),
+        "unsampled" | "unsampled-metrics" => (Sampler::AlwaysOff, "00", false),
         "dropped" => (Sampler::AlwaysOff, "01", false),
         "excluded" => (Sampler::AlwaysOn, "01", true),
         "excluded_plain" => (Sampler::AlwaysOn, "", true),
         other => panic!("unknown mode {other:?}; one of {MODES:?}"),
     };
     let provider = provider(sampler);
+    let meters = mode.ends_with("-metrics").then(meter_provider);
     let allocations = if mode.starts_with("bare") {
         let service = test::init_service(App::new().route("/users/{id}", web::get().to(user))).await;
         run!(service, n, flags)
@@ -93,12 +118,19 @@ async fn mode(mode: &str, n: u64) -> f64 {
         let middleware = OtelMiddleware::builder()
             .tracer_provider(&provider)
             .propagator(StrictTraceContextPropagator::new())
-            .config(config)
-            .build();
+            .config(config);
+        let middleware = match &meters {
+            Some(meters) => middleware.meter_provider(meters),
+            None => middleware,
+        }
+        .build();
         let service = test::init_service(App::new().wrap(middleware).route("/users/{id}", web::get().to(user))).await;
         run!(service, n, flags)
     };
     let _ = provider.shutdown();
+    if let Some(meters) = meters {
+        let _ = meters.shutdown();
+    }
     allocations as f64 / n.max(1) as f64
 }
 
@@ -118,7 +150,7 @@ fn main() {
             for name in MODES.iter().filter(|m| !m.starts_with("bare")) {
                 let baseline = if name.ends_with("_plain") { bare_plain } else { bare };
                 let ours = system.block_on(mode(name, n));
-                println!("  {name:<15} {:+.2}", ours - baseline);
+                println!("  {name:<17} {:+.2}", ours - baseline);
             }
         }
     }

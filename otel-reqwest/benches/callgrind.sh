@@ -22,7 +22,7 @@ instructions() { # variant requests
     valgrind --tool=callgrind --callgrind-out-file="$out/$1-$2.out" "$bin" run "$1" "$2" >/dev/null 2>&1
     grep -E '^(summary|totals):' "$out/$1-$2.out" | head -1 | awk '{print $2}'
 }
-variants="bare pass-through empty-stack sampled unsampled dropped-by-sampler unsampled-composite"
+variants="bare pass-through empty-stack sampled unsampled dropped-by-sampler unsampled-composite sampled-metrics unsampled-metrics"
 declare -A per
 for variant in $variants; do
     zero=$(instructions "$variant" 0)

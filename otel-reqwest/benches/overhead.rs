@@ -6,7 +6,10 @@
 //! number is the client's. The client runs on a current-thread tokio runtime; its spans go to
 //! the SDK with a batch processor and an exporter that drops them. The parent is a remote
 //! context, as a server span's would be: sampled (`-01`) with the always-on sampler, or
-//! unsampled (`-00`) with the always-off sampler.
+//! unsampled (`-00`) with the always-off sampler. The `-metrics` variants add the middleware's
+//! metrics through `.meter_provider()` on an SDK meter provider whose only reader is a
+//! periodic reader with a day's interval, which never exports during the run: what they measure
+//! is the recording path.
 //!
 //! - `cargo bench -p otel-reqwest --bench reqwest_overhead`: allocations per request of every variant.
 //! - `overhead run <variant> <requests>`: one variant, for `benches/callgrind.sh`, which runs
@@ -14,6 +17,7 @@
 
 use opentelemetry::Context;
 use opentelemetry::propagation::TextMapCompositePropagator;
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::propagation::BaggagePropagator;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider};
 use otel_core::config::HttpClientConfig;
@@ -51,9 +55,13 @@ enum Variant {
     DroppedBySampler,
     /// As `Unsampled`, with the trace-context and baggage composite used through the trait.
     UnsampledComposite,
+    /// As `Sampled`, with the middleware's metrics recorded.
+    SampledMetrics,
+    /// As `Unsampled`, with the middleware's metrics recorded.
+    UnsampledMetrics,
 }
 
-const VARIANTS: [(&str, Variant); 7] = [
+const VARIANTS: [(&str, Variant); 9] = [
     ("bare", Variant::Bare),
     ("empty-stack", Variant::EmptyStack),
     ("pass-through", Variant::PassThrough),
@@ -61,6 +69,8 @@ const VARIANTS: [(&str, Variant); 7] = [
     ("unsampled", Variant::Unsampled),
     ("dropped-by-sampler", Variant::DroppedBySampler),
     ("unsampled-composite", Variant::UnsampledComposite),
+    ("sampled-metrics", Variant::SampledMetrics),
+    ("unsampled-metrics", Variant::UnsampledMetrics),
 ];
 
 /// A middleware that only calls the next one.
@@ -90,6 +100,18 @@ fn provider(sampler: Sampler) -> SdkTracerProvider {
         .build()
 }
 
+/// Metrics that are recorded, not exported during the run: a periodic reader whose interval
+/// (a day) never elapses, into an in-memory exporter.
+fn meter_provider() -> SdkMeterProvider {
+    let reader = PeriodicReader::builder(InMemoryMetricExporter::default())
+        .with_interval(std::time::Duration::from_secs(86_400))
+        .build();
+    SdkMeterProvider::builder().with_reader(reader).build()
+}
+
+/// The providers a variant shuts down after its run.
+type Providers = Option<(SdkTracerProvider, Option<SdkMeterProvider>)>;
+
 enum Client {
     Bare(reqwest::Client),
     Middleware(reqwest_middleware::ClientWithMiddleware),
@@ -105,11 +127,12 @@ impl Client {
     }
 }
 
-/// A client for `variant`, the context to call it in, and the provider to shut down.
-fn setup(variant: Variant) -> (Client, Context, Option<SdkTracerProvider>) {
+/// A client for `variant`, the context to call it in, and the providers to shut down.
+fn setup(variant: Variant) -> (Client, Context, Providers) {
     let reqwest = reqwest::Client::builder().no_proxy().build().unwrap();
-    let instrumented = |sampler: Sampler, parent: &str, composite: bool| {
+    let instrumented = |sampler: Sampler, parent: &str, composite: bool, metrics: bool| {
         let provider = provider(sampler);
+        let meters = metrics.then(meter_provider);
         let builder = OtelMiddleware::builder().tracer_provider(&provider);
         // The strict propagator given in code, as the server benchmarks do; `composite` is what
         // otel-core's setup installs globally (trace context and baggage, used through the trait).
@@ -121,9 +144,13 @@ fn setup(variant: Variant) -> (Client, Context, Option<SdkTracerProvider>) {
         } else {
             builder.propagator(StrictTraceContextPropagator::new())
         };
+        let builder = match &meters {
+            Some(meters) => builder.meter_provider(meters),
+            None => builder,
+        };
         let middleware = builder.config(HttpClientConfig::builder().environment(|_| None)).build();
         let client = ClientBuilder::new(reqwest.clone()).with(middleware).build();
-        (Client::Middleware(client), remote_context(parent), Some(provider))
+        (Client::Middleware(client), remote_context(parent), Some((provider, meters)))
     };
     match variant {
         Variant::Bare => (Client::Bare(reqwest), remote_context(SAMPLED_PARENT), None),
@@ -135,17 +162,19 @@ fn setup(variant: Variant) -> (Client, Context, Option<SdkTracerProvider>) {
             remote_context(SAMPLED_PARENT),
             None,
         ),
-        Variant::Sampled => instrumented(Sampler::AlwaysOn, SAMPLED_PARENT, false),
-        Variant::Unsampled => instrumented(Sampler::AlwaysOff, UNSAMPLED_PARENT, false),
-        Variant::DroppedBySampler => instrumented(Sampler::AlwaysOff, SAMPLED_PARENT, false),
-        Variant::UnsampledComposite => instrumented(Sampler::AlwaysOff, UNSAMPLED_PARENT, true),
+        Variant::Sampled => instrumented(Sampler::AlwaysOn, SAMPLED_PARENT, false, false),
+        Variant::Unsampled => instrumented(Sampler::AlwaysOff, UNSAMPLED_PARENT, false, false),
+        Variant::DroppedBySampler => instrumented(Sampler::AlwaysOff, SAMPLED_PARENT, false, false),
+        Variant::UnsampledComposite => instrumented(Sampler::AlwaysOff, UNSAMPLED_PARENT, true, false),
+        Variant::SampledMetrics => instrumented(Sampler::AlwaysOn, SAMPLED_PARENT, false, true),
+        Variant::UnsampledMetrics => instrumented(Sampler::AlwaysOff, UNSAMPLED_PARENT, false, true),
     }
 }
 
 /// Runs `requests` requests (after the warm-up); returns the allocations per request.
 fn run(variant: Variant, url: &str, requests: usize) -> f64 {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let (client, parent, provider) = setup(variant);
+    let (client, parent, providers) = setup(variant);
     let _parent = parent.attach();
     let allocations = runtime.block_on(async {
         for _ in 0..WARM_UP {
@@ -157,8 +186,11 @@ fn run(variant: Variant, url: &str, requests: usize) -> f64 {
         }
         CountingAllocator::allocations() - before
     });
-    if let Some(provider) = provider {
+    if let Some((provider, meters)) = providers {
         provider.shutdown().unwrap();
+        if let Some(meters) = meters {
+            meters.shutdown().unwrap();
+        }
     }
     if requests == 0 { 0.0 } else { allocations as f64 / requests as f64 }
 }

@@ -6,9 +6,12 @@
 //! Scenarios: `bare`, `bare-probe` (no `traceparent`: the baseline of `excluded-probe`), `noop` (axum with a layer that does nothing), `sampled` (always-on), `unsampled` (always-off), `unsampled-parent`
 //! (parent-based, incoming flags 00), `excluded` (the URL is excluded), `excluded-probe`
 //! (excluded, and no `traceparent`, as a health probe sends), `global` (sampled, the
-//! layer built with `OtelLayer::new()` on the global provider and propagator). The layer
-//! answers with axum's `Body` (`axum_body()`); add `-wrapped` to a scenario's name for the
-//! default `OtelBody` instead. Every request is
+//! layer built with `OtelLayer::new()` on the global provider and propagator),
+//! `sampled-metrics` and `unsampled-metrics` (as `sampled` and `unsampled`, with the layer's
+//! metrics recorded through `.meter_provider()` on an SDK meter provider whose only reader is a
+//! periodic reader with a day's interval, which never exports during the run: the recording
+//! path alone). The layer answers with axum's `Body` (`axum_body()`); add `-wrapped` to a
+//! scenario's name for the default `OtelBody` instead. Every request is
 //! `GET /users/7` with a `Host` and a sampled `traceparent` (flags 00 for `unsampled-parent`),
 //! sent in process with `oneshot`, its body read to the end. The SDK exports through a batch
 //! processor into an exporter that drops the spans.
@@ -23,6 +26,7 @@ use axum::body::Body;
 use axum::routing::get;
 use http::Request;
 use http_body_util::BodyExt;
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use otel_core::config::HttpServerConfig;
 use otel_core::propagation::StrictTraceContextPropagator;
@@ -43,15 +47,28 @@ fn provider(sampler: Sampler) -> SdkTracerProvider {
     SdkTracerProvider::builder().with_sampler(sampler).with_batch_exporter(DroppingExporter::default()).build()
 }
 
+/// Metrics that are recorded, not exported during the run: a periodic reader whose interval
+/// (a day) never elapses, into an in-memory exporter.
+fn meter_provider() -> SdkMeterProvider {
+    let reader = PeriodicReader::builder(InMemoryMetricExporter::default())
+        .with_interval(std::time::Duration::from_secs(86_400))
+        .build();
+    SdkMeterProvider::builder().with_reader(reader).build()
+}
+
 fn router() -> Router {
     Router::new().route("/users/{id}", get(|| async { "user" }))
 }
 
-fn app(scenario: &str) -> (Router, Option<SdkTracerProvider>, &'static str) {
+/// The router, the providers to flush and keep alive, and the `traceparent` to send.
+type App = (Router, Option<SdkTracerProvider>, Option<SdkMeterProvider>, &'static str);
+
+fn app(scenario: &str) -> App {
     // As the README recommends for axum: answering with axum's `Body` (`axum_body`), except
     // in the `-wrapped` scenarios (the default `OtelBody`, as for any other service).
     let wrapped = scenario.ends_with("-wrapped");
-    let build = |sampler: Sampler, excluded: bool| {
+    let mut meters = None;
+    let mut build = |sampler: Sampler, excluded: bool, metrics: bool| {
         let provider = provider(sampler);
         let mut config = HttpServerConfig::builder().environment(|_| None);
         if excluded {
@@ -61,6 +78,7 @@ fn app(scenario: &str) -> (Router, Option<SdkTracerProvider>, &'static str) {
             .tracer_provider(&provider)
             .propagator(StrictTraceContextPropagator::new())
             .config(config);
+        let builder = if metrics { builder.meter_provider(meters.insert(meter_provider())) } else { builder };
         let app = if wrapped { router().layer(builder.build()) } else { router().layer(builder.axum_body().build()) };
         (app, Some(provider))
     };
@@ -71,11 +89,13 @@ fn app(scenario: &str) -> (Router, Option<SdkTracerProvider>, &'static str) {
         // What axum charges for any layer in this place.
         "noop" => ((router().layer(tower::layer::util::Identity::new()), None), SAMPLED),
         "noop-probe" => ((router().layer(tower::layer::util::Identity::new()), None), NONE),
-        "sampled" => (build(Sampler::AlwaysOn, false), SAMPLED),
-        "unsampled" => (build(Sampler::AlwaysOff, false), SAMPLED),
-        "unsampled-parent" => (build(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)), false), UNSAMPLED),
-        "excluded" => (build(Sampler::AlwaysOn, true), SAMPLED),
-        "excluded-probe" => (build(Sampler::AlwaysOn, true), NONE),
+        "sampled" => (build(Sampler::AlwaysOn, false, false), SAMPLED),
+        "unsampled" => (build(Sampler::AlwaysOff, false, false), SAMPLED),
+        "sampled-metrics" => (build(Sampler::AlwaysOn, false, true), SAMPLED),
+        "unsampled-metrics" => (build(Sampler::AlwaysOff, false, true), SAMPLED),
+        "unsampled-parent" => (build(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)), false, false), UNSAMPLED),
+        "excluded" => (build(Sampler::AlwaysOn, true, false), SAMPLED),
+        "excluded-probe" => (build(Sampler::AlwaysOn, true, false), NONE),
         "global" => {
             let provider = provider(Sampler::AlwaysOn);
             opentelemetry::global::set_tracer_provider(provider.clone());
@@ -85,7 +105,7 @@ fn app(scenario: &str) -> (Router, Option<SdkTracerProvider>, &'static str) {
         other => panic!("unknown scenario {other:?}"),
     };
     // As `axum::serve` does: handlers become routes once, not per request.
-    (app.with_state(()), provider, traceparent)
+    (app.with_state(()), provider, meters, traceparent)
 }
 
 async fn one(app: &Router, traceparent: &'static str) {
@@ -104,7 +124,7 @@ fn main() {
     let scenario = args.first().map_or("sampled", String::as_str).to_owned();
     let requests: u64 = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(10_000);
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let (app, provider, traceparent) = app(&scenario);
+    let (app, provider, _meters, traceparent) = app(&scenario);
     runtime.block_on(async {
         // Warm-up: lazy initialization is not a per-request cost.
         for _ in 0..1000 {
