@@ -309,9 +309,10 @@ impl Setup {
 
 /// Flushes and shuts the providers down when dropped.
 ///
-/// The shutdown is bounded by the longest export timeout of the three signals (plus a second),
-/// even when the collector is unreachable or never answers: the providers shut down side by
-/// side, each within its own signal's timeout. It never waits on the application's Tokio
+/// The shutdown returns within [`TelemetryGuard::shutdown_timeout`]: the longest export timeout
+/// of the three signals plus a second, even when the collector is unreachable or never answers.
+/// The providers shut down side by side; one still busy at the deadline finishes on its own
+/// thread. It never waits on the application's Tokio
 /// runtime: exports run on their own thread, so dropping the guard inside
 /// `#[tokio::main(flavor = "current_thread")]` is fine.
 #[must_use = "dropping the guard shuts the providers down: keep it until the end of main"]
@@ -368,21 +369,42 @@ impl TelemetryGuard {
         self.shutdown_all()
     }
 
-    /// Shuts the three providers down side by side, so the whole takes as long as the slowest.
+    /// Shuts the three providers down side by side and waits for them until the deadline, not
+    /// longer: the SDK's metric reader waits on its own clock (a fixed 5 s, and an export in
+    /// flight first), so a provider still shutting down at the deadline is left to finish on
+    /// its thread while the application goes on.
     fn shutdown_all(&mut self) -> OTelSdkResult {
         let timeout = self.shutdown_timeout;
-        let (traces, metrics, logs) =
-            (self.tracer_provider.take(), self.meter_provider.take(), self.logger_provider.take());
-        std::thread::scope(|scope| {
-            let metrics = metrics.map(|p| scope.spawn(move || p.shutdown_with_timeout(timeout)));
-            let logs = logs.map(|p| scope.spawn(move || p.shutdown_with_timeout(timeout)));
-            let traces = traces.map_or(Ok(()), |p| p.shutdown_with_timeout(timeout));
-            let joined = |handle: Option<std::thread::ScopedJoinHandle<'_, OTelSdkResult>>| {
-                handle.map_or(Ok(()), |h| h.join().unwrap_or(Ok(())))
-            };
-            let (metrics, logs) = (joined(metrics), joined(logs));
-            traces.and(metrics).and(logs)
-        })
+        let deadline = std::time::Instant::now() + timeout;
+        let (results, received) = std::sync::mpsc::channel();
+        let mut pending = 0;
+        let mut spawn = |shutdown: Box<dyn FnOnce() -> OTelSdkResult + Send>| {
+            let results = results.clone();
+            let spawned = std::thread::Builder::new().name("otel-shutdown".into()).spawn(move || {
+                let _ = results.send(shutdown());
+            });
+            // No thread to spare: the provider, dropped with the closure, shuts down on its own.
+            if spawned.is_ok() {
+                pending += 1;
+            }
+        };
+        if let Some(provider) = self.tracer_provider.take() {
+            spawn(Box::new(move || provider.shutdown_with_timeout(timeout)));
+        }
+        if let Some(provider) = self.meter_provider.take() {
+            spawn(Box::new(move || provider.shutdown_with_timeout(timeout)));
+        }
+        if let Some(provider) = self.logger_provider.take() {
+            spawn(Box::new(move || provider.shutdown_with_timeout(timeout)));
+        }
+        let mut outcome = Ok(());
+        for _ in 0..pending {
+            match received.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+                Ok(result) => outcome = outcome.and(result),
+                Err(_) => return Err(opentelemetry_sdk::error::OTelSdkError::Timeout(timeout)),
+            }
+        }
+        outcome
     }
 }
 

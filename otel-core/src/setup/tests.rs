@@ -119,6 +119,6 @@ fn the_guard_shuts_down_within_its_timeout_when_the_collector_never_answers() {
     guard.provider().expect("enabled").tracer("t").in_span("never exported", |_| {});
     let started = std::time::Instant::now();
     drop(guard);
-    // Generous for a loaded machine: the bound is the timeout (plus the metric reader's own 5 s).
-    assert!(started.elapsed() < Duration::from_secs(12), "{:?}", started.elapsed());
+    // The bound is the guard's timeout; generous for a loaded machine: timeout + 5 s.
+    assert!(started.elapsed() < Duration::from_millis(1500) + Duration::from_secs(5), "{:?}", started.elapsed());
 }
