@@ -78,6 +78,40 @@ pub(crate) fn named_exporters(signal: Signal, env: &Env) -> Option<Vec<Named>> {
     (!exporters.is_empty()).then_some(exporters)
 }
 
+/// The exporters of a signal: those code chose (without repeats; `none` ignored beside others),
+/// else those `OTEL_{SIGNAL}_EXPORTER` names, as the signal's own type (`map`). `None` when
+/// neither chose: the signal's default applies.
+pub(crate) fn chosen_exporters<E: PartialEq>(
+    code: Option<Vec<E>>,
+    signal: Signal,
+    env: &Env,
+    map: fn(Named) -> E,
+) -> Option<Vec<E>> {
+    match code {
+        Some(list) => {
+            let none = map(Named::None);
+            let mut chosen = Vec::new();
+            for exporter in list {
+                if !chosen.contains(&exporter) {
+                    chosen.push(exporter);
+                }
+            }
+            if chosen.len() > 1 {
+                chosen.retain(|exporter| *exporter != none);
+            }
+            Some(chosen)
+        }
+        None => named_exporters(signal, env).map(|named| named.into_iter().map(map).collect()),
+    }
+}
+
+/// What a signal's shutdown waits at most: one export (the OTLP timeout, cut at the processor's
+/// `export_timeout`) when it exports over OTLP, else a second; plus a second of margin.
+pub(crate) fn shutdown_bound(otlp: Option<&OtlpSettings>, export_timeout: Duration) -> Duration {
+    let export = otlp.map_or(Duration::from_secs(1), |otlp| otlp.timeout.min(export_timeout));
+    export + Duration::from_secs(1)
+}
+
 /// Whether a signal whose exporter was not chosen goes to OTLP: always, except on a terminal
 /// with no endpoint set for it (in code or in the environment).
 pub(crate) fn default_is_otlp(signal: Signal, code: &OtlpCode, env: &Env, on_terminal: bool) -> bool {
@@ -130,24 +164,17 @@ impl ExporterPlan {
         on_terminal: bool,
     ) -> Self {
         let configured = code.endpoint.is_some() || Signal::TRACES.endpoint_set(env);
-        let exporters = match code_exporters {
-            Some(list) => dedup(list),
-            None => match named_exporters(Signal::TRACES, env) {
-                Some(named) => named
-                    .into_iter()
-                    .map(|named| match named {
-                        Named::Otlp => TracesExporter::Otlp,
-                        Named::Console => TracesExporter::Waterfall,
-                        Named::None => TracesExporter::None,
-                    })
-                    .collect(),
-                None => match fallback {
-                    Some(fallback) if !configured => vec![fallback],
-                    _ if default_is_otlp(Signal::TRACES, code, env, on_terminal) => vec![TracesExporter::Otlp],
-                    _ => vec![TracesExporter::Waterfall],
-                },
-            },
+        let named = |named| match named {
+            Named::Otlp => TracesExporter::Otlp,
+            Named::Console => TracesExporter::Waterfall,
+            Named::None => TracesExporter::None,
         };
+        let exporters =
+            chosen_exporters(code_exporters, Signal::TRACES, env, named).unwrap_or_else(|| match fallback {
+                Some(fallback) if !configured => vec![fallback],
+                _ if default_is_otlp(Signal::TRACES, code, env, on_terminal) => vec![TracesExporter::Otlp],
+                _ => vec![TracesExporter::Waterfall],
+            });
         let otlp = OtlpSettings::resolve(Signal::TRACES, code, env);
         let color = env.get(NO_COLOR).filter(|v| !v.is_empty()).map(|_| false);
         Self { exporters, otlp, batch: BSP.read(env), color }
@@ -155,12 +182,8 @@ impl ExporterPlan {
 
     /// What a shutdown waits at most: one export, plus a margin.
     pub(crate) fn shutdown_timeout(&self) -> Duration {
-        let export = if self.exporters.contains(&TracesExporter::Otlp) {
-            self.otlp.timeout.min(self.batch.export_timeout)
-        } else {
-            Duration::from_secs(1)
-        };
-        export + Duration::from_secs(1)
+        let otlp = self.exporters.contains(&TracesExporter::Otlp).then_some(&self.otlp);
+        shutdown_bound(otlp, self.batch.export_timeout)
     }
 
     /// One batch processor per exporter. An exporter that cannot be built is reported and left
@@ -196,19 +219,6 @@ impl ExporterPlan {
             .build();
         BatchSpanProcessor::builder(exporter).with_batch_config(config).build()
     }
-}
-
-fn dedup(list: Vec<TracesExporter>) -> Vec<TracesExporter> {
-    let mut out = Vec::new();
-    for exporter in list {
-        if !out.contains(&exporter) {
-            out.push(exporter);
-        }
-    }
-    if out.len() > 1 {
-        out.retain(|e| *e != TracesExporter::None);
-    }
-    out
 }
 
 /// The variables of a batch processor (`OTEL_BSP_*` for spans, `OTEL_BLRP_*` for log records).

@@ -18,7 +18,7 @@
 //! bridged `tracing` span made current), so a backend shows the logs of a trace.
 
 use crate::config::Env;
-use crate::setup::exporter::{BatchSettings, BatchVariables, Named, default_is_otlp, named_exporters};
+use crate::setup::exporter::{BatchSettings, BatchVariables, Named, chosen_exporters, default_is_otlp, shutdown_bound};
 use crate::setup::otlp::{OtlpCode, OtlpSettings, Signal};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::Resource;
@@ -74,34 +74,25 @@ impl LogsPlan {
         env: &Env,
         on_terminal: bool,
     ) -> Self {
-        let named = match code_exporters {
-            Some(list) => Some(list),
-            None => named_exporters(Signal::LOGS, env).map(|named| {
-                named
-                    .into_iter()
-                    .map(|named| match named {
-                        Named::Otlp => LogsExporter::Otlp,
-                        Named::Console => LogsExporter::Console,
-                        Named::None => LogsExporter::None,
-                    })
-                    .collect()
-            }),
+        let named = |named| match named {
+            Named::Otlp => LogsExporter::Otlp,
+            Named::Console => LogsExporter::Console,
+            Named::None => LogsExporter::None,
         };
-        let exporters = named.unwrap_or_else(|| match default_is_otlp(Signal::LOGS, code, env, on_terminal) {
-            true => vec![LogsExporter::Otlp],
-            false => vec![LogsExporter::None],
+        let exporters = chosen_exporters(code_exporters, Signal::LOGS, env, named).unwrap_or_else(|| {
+            vec![if default_is_otlp(Signal::LOGS, code, env, on_terminal) {
+                LogsExporter::Otlp
+            } else {
+                LogsExporter::None
+            }]
         });
         Self { exporters, otlp: OtlpSettings::resolve(Signal::LOGS, code, env), batch: BLRP.read(env) }
     }
 
     /// What a shutdown waits at most: one export, plus a margin.
     pub(crate) fn shutdown_timeout(&self) -> Duration {
-        let export = if self.exporters.contains(&LogsExporter::Otlp) {
-            self.otlp.timeout.min(self.batch.export_timeout)
-        } else {
-            Duration::from_secs(1)
-        };
-        export + Duration::from_secs(1)
+        let otlp = self.exporters.contains(&LogsExporter::Otlp).then_some(&self.otlp);
+        shutdown_bound(otlp, self.batch.export_timeout)
     }
 
     /// The logger provider, one batch processor per exporter; `None` when records go nowhere.

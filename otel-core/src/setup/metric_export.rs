@@ -13,7 +13,7 @@
 //!   ([`super::otlp`]).
 
 use crate::config::{Env, report};
-use crate::setup::exporter::{Named, default_is_otlp, named_exporters};
+use crate::setup::exporter::{Named, chosen_exporters, default_is_otlp, shutdown_bound};
 use crate::setup::otlp::{OtlpCode, OtlpSettings, Signal, millis};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider, Temporality};
@@ -57,22 +57,17 @@ impl MetricsPlan {
         env: &Env,
         on_terminal: bool,
     ) -> Self {
-        let named = match code_exporters {
-            Some(list) => Some(list),
-            None => named_exporters(Signal::METRICS, env).map(|named| {
-                named
-                    .into_iter()
-                    .map(|named| match named {
-                        Named::Otlp => MetricsExporter::Otlp,
-                        Named::Console => MetricsExporter::Console,
-                        Named::None => MetricsExporter::None,
-                    })
-                    .collect()
-            }),
+        let named = |named| match named {
+            Named::Otlp => MetricsExporter::Otlp,
+            Named::Console => MetricsExporter::Console,
+            Named::None => MetricsExporter::None,
         };
-        let exporters = named.unwrap_or_else(|| match default_is_otlp(Signal::METRICS, code, env, on_terminal) {
-            true => vec![MetricsExporter::Otlp],
-            false => vec![MetricsExporter::None],
+        let exporters = chosen_exporters(code_exporters, Signal::METRICS, env, named).unwrap_or_else(|| {
+            vec![if default_is_otlp(Signal::METRICS, code, env, on_terminal) {
+                MetricsExporter::Otlp
+            } else {
+                MetricsExporter::None
+            }]
         });
         Self {
             exporters,
@@ -85,12 +80,8 @@ impl MetricsPlan {
 
     /// What a shutdown waits at most: one export, plus a margin.
     pub(crate) fn shutdown_timeout(&self) -> Duration {
-        let export = if self.exporters.contains(&MetricsExporter::Otlp) {
-            self.otlp.timeout.min(self.timeout)
-        } else {
-            Duration::from_secs(1)
-        };
-        export + Duration::from_secs(1)
+        let otlp = self.exporters.contains(&MetricsExporter::Otlp).then_some(&self.otlp);
+        shutdown_bound(otlp, self.timeout)
     }
 
     /// The meter provider, one periodic reader per exporter; `None` when metrics go nowhere.
