@@ -44,7 +44,7 @@ use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider};
 use otel_core::config::{HttpClientConfig, HttpClientConfigBuilder};
 use otel_core::hooks::{RequestHook, ResponseHook};
 use otel_core::internal::span_start::{NewSpan, SamplingHint, Started, start_span};
-use otel_core::metrics::{ClientRequestStart, HttpClientMetrics};
+use otel_core::metrics::{ClientRequestStart, HttpClientMetrics, MeterSource};
 use otel_core::propagation::Propagation;
 use otel_core::semconv::http::{self as semconv_http, client_error_type};
 use pin_project_lite::pin_project;
@@ -123,7 +123,7 @@ impl ClientTracing {
             tracer: global::tracer_provider().tracer_with_scope(scope()),
             propagator: Propagation::Global,
             config: HttpClientConfig::builder(),
-            metrics: None,
+            metrics: MeterSource::Global,
             hooks: Hooks::default(),
         }
     }
@@ -137,7 +137,7 @@ impl ClientTracing {
                 tracer: global::tracer_provider().tracer_with_scope(scope()),
                 propagator: Propagation::Global,
                 config: CONFIG.get_or_init(HttpClientConfig::from_env).clone(),
-                metrics: None,
+                metrics: global_metrics(),
                 sampling: SamplingHint::new(false),
                 hooks: Hooks::default(),
             }),
@@ -151,12 +151,23 @@ impl Default for ClientTracing {
     }
 }
 
+/// `send_traced`'s metrics: made once, on the first request after a global meter provider is
+/// installed (none before).
+fn global_metrics() -> Option<HttpClientMetrics> {
+    static METRICS: OnceLock<HttpClientMetrics> = OnceLock::new();
+    if let Some(metrics) = METRICS.get() {
+        return Some(metrics.clone());
+    }
+    let meter = MeterSource::Global.meter(&scope())?;
+    Some(METRICS.get_or_init(|| HttpClientMetrics::new(&meter)).clone())
+}
+
 /// Configures a [`ClientTracing`].
 pub struct ClientTracingBuilder<T = BoxedTracer> {
     tracer: T,
     propagator: Propagation,
     config: HttpClientConfigBuilder,
-    metrics: Option<HttpClientMetrics>,
+    metrics: MeterSource,
     hooks: Hooks,
 }
 
@@ -191,16 +202,17 @@ impl<T> ClientTracingBuilder<T> {
         self
     }
 
-    /// Records `http.client.request.duration` with the global meter provider (`true`), or not
-    /// at all (`false`, the default).
+    /// Records `http.client.request.duration` with the global meter provider (`true`, the
+    /// default; nothing is recorded while no meter provider is installed), or not at all
+    /// (`false`: no metric work per request).
     pub fn metrics(mut self, enabled: bool) -> Self {
-        self.metrics = enabled.then(|| HttpClientMetrics::new(&global::meter_with_scope(scope())));
+        self.metrics = MeterSource::enabled(enabled);
         self
     }
 
     /// Records the metric with `provider`'s meter (and turns it on).
     pub fn meter_provider(mut self, provider: &impl MeterProvider) -> Self {
-        self.metrics = Some(HttpClientMetrics::new(&provider.meter_with_scope(scope())));
+        self.metrics = MeterSource::provider(provider, scope());
         self
     }
 
@@ -225,7 +237,7 @@ impl<T> ClientTracingBuilder<T> {
                 tracer: self.tracer,
                 propagator: self.propagator,
                 config: self.config.build(),
-                metrics: self.metrics,
+                metrics: self.metrics.meter(&scope()).as_ref().map(HttpClientMetrics::new),
                 sampling: SamplingHint::new(false),
                 hooks: self.hooks,
             }),

@@ -8,7 +8,7 @@ use opentelemetry::trace::{Span, SpanBuilder, SpanKind, Status, TraceContextExt,
 use opentelemetry::{Context, InstrumentationScope, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use otel_core::hooks::{RequestHook, ResponseHook};
-use otel_core::metrics::DbClientMetrics;
+use otel_core::metrics::{DbClientMetrics, MeterSource};
 use pin_project_lite::pin_project;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, ConnectionAddr, ConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult, Value};
@@ -151,7 +151,7 @@ pub struct TracedConnectionBuilder<T = BoxedTracer> {
     require_sampled_parent: bool,
     request_hook: Option<RequestHookFn>,
     response_hook: Option<ResponseHookFn>,
-    metrics: Option<DbClientMetrics>,
+    metrics: MeterSource,
 }
 
 impl Default for TracedConnectionBuilder {
@@ -165,7 +165,7 @@ impl Default for TracedConnectionBuilder {
             require_sampled_parent: false,
             request_hook: None,
             response_hook: None,
-            metrics: None,
+            metrics: MeterSource::Global,
         }
     }
 }
@@ -245,15 +245,16 @@ impl<T> TracedConnectionBuilder<T> {
     }
 
     /// Records `db.client.operation.duration` (for every command, sampled or not) with the
-    /// global meter provider (`true`), or not at all (`false`, the default).
+    /// global meter provider (`true`, the default; nothing is recorded while no meter provider
+    /// is installed), or not at all (`false`: no metric work per command).
     pub fn metrics(mut self, enabled: bool) -> Self {
-        self.metrics = enabled.then(|| DbClientMetrics::new(&opentelemetry::global::meter_with_scope(scope())));
+        self.metrics = MeterSource::enabled(enabled);
         self
     }
 
     /// Records the metric with `provider`'s meter (and turns it on).
     pub fn meter_provider(mut self, provider: &impl opentelemetry::metrics::MeterProvider) -> Self {
-        self.metrics = Some(DbClientMetrics::new(&provider.meter_with_scope(scope())));
+        self.metrics = MeterSource::provider(provider, scope());
         self
     }
 }
@@ -270,7 +271,7 @@ impl<T> TracedConnectionBuilder<T> {
             require_sampled_parent: self.require_sampled_parent,
             request_hook: self.request_hook,
             response_hook: self.response_hook,
-            metrics: self.metrics,
+            metrics: self.metrics.meter(&scope()).as_ref().map(DbClientMetrics::new),
         };
         TracedConnection { inner, shared: Arc::new(shared) }
     }

@@ -11,7 +11,7 @@ use opentelemetry::{Context, InstrumentationScope};
 use otel_core::config::{HttpClientConfig, HttpClientConfigBuilder};
 use otel_core::hooks::{RequestHook, ResponseHook};
 use otel_core::metrics::ClientRequestStart;
-use otel_core::metrics::HttpClientMetrics;
+use otel_core::metrics::{HttpClientMetrics, MeterSource};
 use otel_core::propagation::Propagation;
 use otel_core::semconv::http::{ClientRequest, span_name};
 use reqwest::{Request, Response};
@@ -62,7 +62,7 @@ impl OtelMiddleware {
             config: HttpClientConfig::builder(),
             request_hook: (),
             response_hook: (),
-            metrics: None,
+            metrics: MeterSource::Global,
         }
     }
 }
@@ -102,7 +102,7 @@ pub struct OtelMiddlewareBuilder<T = BoxedTracer, Req = (), Res = ()> {
     config: HttpClientConfigBuilder,
     request_hook: Req,
     response_hook: Res,
-    metrics: Option<HttpClientMetrics>,
+    metrics: MeterSource,
 }
 
 impl<T, Req, Res> std::fmt::Debug for OtelMiddlewareBuilder<T, Req, Res> {
@@ -110,7 +110,7 @@ impl<T, Req, Res> std::fmt::Debug for OtelMiddlewareBuilder<T, Req, Res> {
         f.debug_struct("OtelMiddlewareBuilder")
             .field("propagator", &self.propagator)
             .field("config", &self.config)
-            .field("metrics", &self.metrics.is_some())
+            .field("metrics", &self.metrics)
             .finish_non_exhaustive()
     }
 }
@@ -167,17 +167,18 @@ impl<T, Req, Res> OtelMiddlewareBuilder<T, Req, Res> {
         }
     }
 
-    /// Records `http.client.request.duration` with the global meter provider (`true`), or not
-    /// at all (`false`, the default). Every attempt that gets response headers or fails is
-    /// recorded, sampled or not.
+    /// Records `http.client.request.duration` with the global meter provider (`true`, the
+    /// default; nothing is recorded while no meter provider is installed), or not at all
+    /// (`false`: no metric work per request). Every attempt that gets response headers or fails
+    /// is recorded, sampled or not.
     pub fn metrics(mut self, enabled: bool) -> Self {
-        self.metrics = enabled.then(|| HttpClientMetrics::new(&global::meter_with_scope(scope())));
+        self.metrics = MeterSource::enabled(enabled);
         self
     }
 
     /// Records the metric with `provider`'s meter (and turns it on).
     pub fn meter_provider(mut self, provider: &impl MeterProvider) -> Self {
-        self.metrics = Some(HttpClientMetrics::new(&provider.meter_with_scope(scope())));
+        self.metrics = MeterSource::provider(provider, scope());
         self
     }
 
@@ -189,7 +190,7 @@ impl<T, Req, Res> OtelMiddlewareBuilder<T, Req, Res> {
             config: self.config.build(),
             request_hook: self.request_hook,
             response_hook: self.response_hook,
-            metrics: self.metrics,
+            metrics: self.metrics.meter(&scope()).as_ref().map(HttpClientMetrics::new),
         }
     }
 }

@@ -7,9 +7,9 @@
 //! the pool itself when the metrics are collected, so they are exact whoever took the connections.
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Counter, Histogram, Meter, ObservableUpDownCounter, UpDownCounter};
+use opentelemetry::metrics::{Meter, ObservableUpDownCounter};
 use opentelemetry_semantic_conventions::{attribute as semconv, metric};
-use otel_core::metrics::DbClientMetrics;
+use otel_core::metrics::{CachedCounter, CachedHistogram, CachedUpDownCounter, DbClientMetrics};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -32,10 +32,10 @@ impl<DB: sqlx::Database> PoolState for sqlx::Pool<DB> {
 
 pub(crate) struct Metrics {
     pub(crate) operation: DbClientMetrics,
-    wait_time: Histogram<f64>,
-    use_time: Histogram<f64>,
-    timeouts: Counter<u64>,
-    pending: UpDownCounter<i64>,
+    wait_time: CachedHistogram,
+    use_time: CachedHistogram,
+    timeouts: CachedCounter,
+    pending: CachedUpDownCounter,
     pool: [KeyValue; 1],
     _count: ObservableUpDownCounter<i64>,
     _max: ObservableUpDownCounter<i64>,
@@ -78,12 +78,14 @@ impl Metrics {
             })
             .build();
         let histogram = |name: &'static str, description: &'static str| {
-            meter
-                .f64_histogram(name)
-                .with_unit("s")
-                .with_description(description)
-                .with_boundaries(POOL_TIME_BUCKETS.to_vec())
-                .build()
+            CachedHistogram::new(
+                meter
+                    .f64_histogram(name)
+                    .with_unit("s")
+                    .with_description(description)
+                    .with_boundaries(POOL_TIME_BUCKETS.to_vec())
+                    .build(),
+            )
         };
         Self {
             operation: DbClientMetrics::new(meter),
@@ -95,16 +97,22 @@ impl Metrics {
                 metric::DB_CLIENT_CONNECTION_USE_TIME,
                 "The time between borrowing a connection and returning it to the pool.",
             ),
-            timeouts: meter
-                .u64_counter(metric::DB_CLIENT_CONNECTION_TIMEOUTS)
-                .with_unit("{timeout}")
-                .with_description("The number of connection timeouts that have occurred trying to obtain a connection.")
-                .build(),
-            pending: meter
-                .i64_up_down_counter(metric::DB_CLIENT_CONNECTION_PENDING_REQUESTS)
-                .with_unit("{request}")
-                .with_description("The number of current pending requests for an open connection.")
-                .build(),
+            timeouts: CachedCounter::new(
+                meter
+                    .u64_counter(metric::DB_CLIENT_CONNECTION_TIMEOUTS)
+                    .with_unit("{timeout}")
+                    .with_description(
+                        "The number of connection timeouts that have occurred trying to obtain a connection.",
+                    )
+                    .build(),
+            ),
+            pending: CachedUpDownCounter::new(
+                meter
+                    .i64_up_down_counter(metric::DB_CLIENT_CONNECTION_PENDING_REQUESTS)
+                    .with_unit("{request}")
+                    .with_description("The number of current pending requests for an open connection.")
+                    .build(),
+            ),
             pool: [pool],
             _count: count,
             _max: max,

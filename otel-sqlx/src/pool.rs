@@ -170,7 +170,7 @@ pub(crate) async fn acquire<DB: Database, T>(
 /// Defaults: the global tracer provider; `db.query.text` recorded (as written when it takes bind
 /// parameters, else with its inline literals replaced by `?`), capped at 2048 bytes; no `db.response.returned_rows`; spans also without a sampled parent
 /// (the sampler decides); pool waits of 10 ms or more as spans; sqlcommenter off; 1024 statement
-/// texts cached; no hooks; no metrics.
+/// texts cached; no hooks; metrics to the global meter provider when one is installed.
 pub struct TracedPoolBuilder<DB, T = BoxedTracer> {
     tracer: T,
     query_text: bool,
@@ -183,7 +183,7 @@ pub struct TracedPoolBuilder<DB, T = BoxedTracer> {
     statement_cache: usize,
     pool_name: Option<String>,
     mariadb: Option<bool>,
-    meter: Option<opentelemetry::metrics::Meter>,
+    meter: otel_core::metrics::MeterSource,
     request_hook: Option<RequestHookFn>,
     response_hook: Option<ResponseHookFn>,
     _db: PhantomData<fn() -> DB>,
@@ -203,7 +203,7 @@ impl<DB> Default for TracedPoolBuilder<DB> {
             statement_cache: DEFAULT_STATEMENT_CACHE,
             pool_name: None,
             mariadb: None,
-            meter: None,
+            meter: otel_core::metrics::MeterSource::Global,
             request_hook: None,
             response_hook: None,
             _db: PhantomData,
@@ -345,15 +345,16 @@ impl<DB, T> TracedPoolBuilder<DB, T> {
 
     /// Records `db.client.operation.duration` and the pool metrics (`db.client.connection.count`,
     /// `.max`, `.wait_time`, `.use_time`, `.timeouts`, `.pending_requests`) with the global
-    /// meter provider (`true`), or not at all (`false`, the default).
+    /// meter provider (`true`, the default; nothing is recorded while no meter provider is
+    /// installed), or not at all (`false`: no metric work per query).
     pub fn metrics(mut self, enabled: bool) -> Self {
-        self.meter = enabled.then(|| opentelemetry::global::meter_with_scope(scope()));
+        self.meter = otel_core::metrics::MeterSource::enabled(enabled);
         self
     }
 
     /// Records the metrics with `provider`'s meter (and turns them on).
     pub fn meter_provider(mut self, provider: &impl opentelemetry::metrics::MeterProvider) -> Self {
-        self.meter = Some(provider.meter_with_scope(scope()));
+        self.meter = otel_core::metrics::MeterSource::provider(provider, scope());
         self
     }
 }
@@ -400,9 +401,9 @@ impl<DB: TracedDatabase, T> TracedPoolBuilder<DB, T> {
             if name.is_empty() { system.to_owned() } else { name }
         });
         let pool_name = StringValue::from(Arc::<str>::from(pool_name));
-        let state: Option<Arc<dyn PoolState>> = self.meter.as_ref().map(|_| Arc::new(pool.clone()) as _);
-        let metrics = self
-            .meter
+        let meter = self.meter.meter(&scope());
+        let state: Option<Arc<dyn PoolState>> = meter.as_ref().map(|_| Arc::new(pool.clone()) as _);
+        let metrics = meter
             .as_ref()
             .zip(state.as_ref())
             .map(|(meter, state)| Arc::new(Metrics::new(meter, pool_name.clone(), state)));

@@ -5,11 +5,11 @@
 use super::telemetry::{ServerHooks, ServerTelemetry};
 use crate::config::{HttpServerConfig, HttpServerConfigBuilder};
 use crate::internal::span_start::SamplingHint;
-use crate::metrics::{HttpServerMetrics, RpcCallMetrics};
+use crate::metrics::{HttpServerMetrics, MeterSource, RpcCallMetrics};
 use crate::propagation::Propagation;
 use opentelemetry::InstrumentationScope;
 use opentelemetry::global::{self, BoxedTracer};
-use opentelemetry::metrics::{Meter, MeterProvider};
+use opentelemetry::metrics::MeterProvider;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TracerProvider;
 use std::fmt;
@@ -23,8 +23,8 @@ pub struct ServerTelemetryBuilder<T = BoxedTracer, H = ServerHooks> {
     config: HttpServerConfigBuilder,
     propagation: Propagation,
     hooks: H,
-    /// The meter of the metrics, when they are on.
-    metrics: Option<Meter>,
+    /// Where the metrics go.
+    metrics: MeterSource,
     traceresponse: bool,
     attributes_for_sampler: bool,
     grpc: bool,
@@ -36,7 +36,7 @@ impl<T, H> fmt::Debug for ServerTelemetryBuilder<T, H> {
             .field("scope", &self.scope.name())
             .field("config", &self.config)
             .field("propagation", &self.propagation)
-            .field("metrics", &self.metrics.is_some())
+            .field("metrics", &self.metrics)
             .field("traceresponse", &self.traceresponse)
             .field("attributes_for_sampler", &self.attributes_for_sampler)
             .field("grpc", &self.grpc)
@@ -47,7 +47,7 @@ impl<T, H> fmt::Debug for ServerTelemetryBuilder<T, H> {
 impl ServerTelemetry {
     /// A builder whose spans and metrics carry the adapter's instrumentation `scope`, with the
     /// defaults: the global tracer provider (taken now) and propagator (read per request), the
-    /// configuration from the environment, no hooks, no metrics.
+    /// configuration from the environment, no hooks, metrics to the global meter provider.
     pub fn builder(scope: InstrumentationScope) -> ServerTelemetryBuilder {
         ServerTelemetryBuilder {
             tracer: global::tracer_provider().tracer_with_scope(scope.clone()),
@@ -55,7 +55,7 @@ impl ServerTelemetry {
             config: HttpServerConfig::builder(),
             propagation: Propagation::Global,
             hooks: ServerHooks::default(),
-            metrics: None,
+            metrics: MeterSource::Global,
             traceresponse: false,
             attributes_for_sampler: false,
             grpc: false,
@@ -95,16 +95,17 @@ impl<T, H> ServerTelemetryBuilder<T, H> {
     }
 
     /// Records `http.server.request.duration` and `http.server.active_requests` (and for gRPC
-    /// calls `rpc.server.call.duration`) with the global meter provider (`true`), or not at all
-    /// (`false`, the default: no metric work per request).
+    /// calls `rpc.server.call.duration`) with the global meter provider (`true`, the default;
+    /// nothing is recorded while no meter provider is installed), or not at all (`false`: no
+    /// metric work per request).
     pub fn metrics(mut self, enabled: bool) -> Self {
-        self.metrics = enabled.then(|| global::meter_with_scope(self.scope.clone()));
+        self.metrics = MeterSource::enabled(enabled);
         self
     }
 
     /// Records the metrics with `provider`'s meter (and turns them on).
     pub fn meter_provider(mut self, provider: &impl MeterProvider) -> Self {
-        self.metrics = Some(provider.meter_with_scope(self.scope.clone()));
+        self.metrics = MeterSource::provider(provider, self.scope.clone());
         self
     }
 
@@ -142,13 +143,14 @@ impl<T, H> ServerTelemetryBuilder<T, H> {
     /// Builds the shared state, reading the environment once; `adapter` selects the adapter's
     /// own `OTEL_RUST_<ADAPTER>_EXCLUDED_URLS` unless the configuration names another.
     pub fn build(self, adapter: &str) -> ServerTelemetry<T, H> {
+        let meter = self.metrics.meter(&self.scope);
         ServerTelemetry {
             tracer: self.tracer,
             config: self.config.default_adapter(adapter).build(),
             propagation: self.propagation,
             hooks: self.hooks,
-            metrics: self.metrics.as_ref().map(|meter| Arc::new(HttpServerMetrics::new(meter))),
-            rpc_metrics: self.metrics.as_ref().filter(|_| self.grpc).map(RpcCallMetrics::server),
+            metrics: meter.as_ref().map(|meter| Arc::new(HttpServerMetrics::new(meter))),
+            rpc_metrics: meter.as_ref().filter(|_| self.grpc).map(RpcCallMetrics::server),
             grpc: self.grpc,
             sampling: SamplingHint::new(self.attributes_for_sampler),
             traceresponse: self.traceresponse,
@@ -253,8 +255,8 @@ macro_rules! server_builder_options {
             }
 
             /// Records `http.server.request.duration` and `http.server.active_requests` with the
-            /// global meter provider (`true`), or not at all (`false`, the default: no metric
-            /// work per request).
+            /// global meter provider (`true`, the default; nothing is recorded while no meter
+            /// provider is installed), or not at all (`false`: no metric work per request).
             pub fn metrics(self, enabled: bool) -> Self {
                 self.map_server(|server| server.metrics(enabled))
             }

@@ -44,6 +44,35 @@ impl MetricRecorder {
     /// The points of the histogram `name` as of now: each point's attributes as sorted
     /// `key=value` text joined by spaces, and its count; sorted.
     pub fn histogram(&self, name: &str) -> Vec<(String, u64)> {
+        self.points(name, |data, points| {
+            if let AggregatedMetrics::F64(MetricData::Histogram(histogram)) = data {
+                points.extend(histogram.data_points().map(|point| (text(point.attributes()), point.count())));
+            }
+        })
+    }
+
+    /// The points of the `u64` counter `name` as of now: attributes as in
+    /// [`histogram`](Self::histogram), and the sum.
+    pub fn sum_u64(&self, name: &str) -> Vec<(String, u64)> {
+        self.points(name, |data, points| {
+            if let AggregatedMetrics::U64(MetricData::Sum(sum)) = data {
+                points.extend(sum.data_points().map(|point| (text(point.attributes()), point.value())));
+            }
+        })
+    }
+
+    /// The points of the `i64` (up-down) counter `name` as of now: attributes as in
+    /// [`histogram`](Self::histogram), and the sum.
+    pub fn sum_i64(&self, name: &str) -> Vec<(String, i64)> {
+        self.points(name, |data, points| {
+            if let AggregatedMetrics::I64(MetricData::Sum(sum)) = data {
+                points.extend(sum.data_points().map(|point| (text(point.attributes()), point.value())));
+            }
+        })
+    }
+
+    /// Collects now and gathers the points of the metric `name` with `read`; sorted.
+    fn points<V: Ord>(&self, name: &str, read: impl Fn(&AggregatedMetrics, &mut Vec<(String, V)>)) -> Vec<(String, V)> {
         // A failed flush (a provider already shut down) leaves what was collected before.
         let _ = self.provider.force_flush();
         let mut points = Vec::new();
@@ -51,18 +80,18 @@ impl MetricRecorder {
         if let Some(resource) = collected.last() {
             for scope in resource.scope_metrics() {
                 for metric in scope.metrics().filter(|metric| metric.name() == name) {
-                    if let AggregatedMetrics::F64(MetricData::Histogram(histogram)) = metric.data() {
-                        for point in histogram.data_points() {
-                            let mut attributes: Vec<String> =
-                                point.attributes().map(|kv| format!("{}={}", kv.key, kv.value)).collect();
-                            attributes.sort();
-                            points.push((attributes.join(" "), point.count()));
-                        }
-                    }
+                    read(metric.data(), &mut points);
                 }
             }
         }
         points.sort();
         points
     }
+}
+
+/// Attributes as sorted `key=value` text joined by spaces.
+fn text<'a>(attributes: impl Iterator<Item = &'a opentelemetry::KeyValue>) -> String {
+    let mut attributes: Vec<String> = attributes.map(|kv| format!("{}={}", kv.key, kv.value)).collect();
+    attributes.sort();
+    attributes.join(" ")
 }

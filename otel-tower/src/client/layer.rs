@@ -9,7 +9,6 @@ use http::Request;
 use opentelemetry::Context;
 use opentelemetry::KeyValue;
 use opentelemetry::global::{self, BoxedTracer};
-use opentelemetry::metrics::Meter;
 use opentelemetry::metrics::MeterProvider;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider};
@@ -17,7 +16,7 @@ use opentelemetry_semantic_conventions::attribute as semconv;
 use otel_core::config::{HttpClientConfig, HttpClientConfigBuilder};
 use otel_core::hooks::{RequestHook, ResponseHook};
 use otel_core::internal::span_start::{NewSpan, SamplingHint, Started, start_span};
-use otel_core::metrics::{ClientRequestStart, HttpClientMetrics, RpcCallMetrics, RpcCallStart};
+use otel_core::metrics::{ClientRequestStart, HttpClientMetrics, MeterSource, RpcCallMetrics, RpcCallStart};
 use otel_core::propagation::Propagation;
 use otel_core::semconv::http::{ClientRequest, HostPort, span_name};
 use otel_core::semconv::rpc::{self, GrpcCall, RpcMethod, Side};
@@ -146,7 +145,7 @@ impl OtelClientLayer {
             config: HttpClientConfig::builder(),
             propagation: Propagation::Global,
             error_type: DefaultErrorType,
-            metrics: None,
+            metrics: MeterSource::Global,
             attributes_at_start: false,
             origin: None,
             hooks: ClientHooks::default(),
@@ -166,8 +165,8 @@ pub struct OtelClientLayerBuilder<T = BoxedTracer, E = DefaultErrorType, H = Cli
     config: HttpClientConfigBuilder,
     propagation: Propagation,
     error_type: E,
-    /// The meter of the metrics, when they are on.
-    metrics: Option<Meter>,
+    /// Where the metrics go.
+    metrics: MeterSource,
     attributes_at_start: bool,
     origin: Option<Origin>,
     hooks: H,
@@ -178,7 +177,7 @@ impl<T, E, H> fmt::Debug for OtelClientLayerBuilder<T, E, H> {
         f.debug_struct("OtelClientLayerBuilder")
             .field("config", &self.config)
             .field("propagation", &self.propagation)
-            .field("metrics", &self.metrics.is_some())
+            .field("metrics", &self.metrics)
             .field("attributes_at_start", &self.attributes_at_start)
             .field("origin", &self.origin)
             .finish_non_exhaustive()
@@ -229,15 +228,16 @@ impl<T, E, H> OtelClientLayerBuilder<T, E, H> {
     }
 
     /// Records `http.client.request.duration` (and for gRPC calls `rpc.client.call.duration`)
-    /// with the global meter provider (`true`), or not at all (`false`, the default).
+    /// with the global meter provider (`true`, the default; nothing is recorded while no meter
+    /// provider is installed), or not at all (`false`: no metric work per request).
     pub fn metrics(mut self, enabled: bool) -> Self {
-        self.metrics = enabled.then(|| global::meter_with_scope(scope()));
+        self.metrics = MeterSource::enabled(enabled);
         self
     }
 
-    /// Records the metrics with `provider`'s meter.
+    /// Records the metrics with `provider`'s meter (and turns them on).
     pub fn meter_provider(mut self, provider: &impl MeterProvider) -> Self {
-        self.metrics = Some(provider.meter_with_scope(scope()));
+        self.metrics = MeterSource::provider(provider, scope());
         self
     }
 
@@ -259,6 +259,7 @@ impl<T, E, H> OtelClientLayerBuilder<T, E, H> {
 
     /// Builds the layer, reading the environment once.
     pub fn build(self) -> OtelClientLayer<T, E, H> {
+        let meter = self.metrics.meter(&scope());
         OtelClientLayer {
             shared: Arc::new(ClientShared {
                 tracer: self.tracer,
@@ -266,8 +267,8 @@ impl<T, E, H> OtelClientLayerBuilder<T, E, H> {
                 config: self.config.build(),
                 propagation: self.propagation,
                 error_type: self.error_type,
-                metrics: self.metrics.as_ref().map(HttpClientMetrics::new),
-                rpc_metrics: self.metrics.as_ref().map(RpcCallMetrics::client),
+                metrics: meter.as_ref().map(HttpClientMetrics::new),
+                rpc_metrics: meter.as_ref().map(RpcCallMetrics::client),
                 sampling: SamplingHint::new(self.attributes_at_start),
                 origin: self.origin,
             }),

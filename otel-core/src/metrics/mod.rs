@@ -1,9 +1,20 @@
-//! The HTTP metrics of the semantic conventions, shared by every HTTP adapter.
+//! The HTTP, RPC and database metrics of the semantic conventions, shared by every adapter.
 //!
-//! Adapters hold these as `Option<Arc<...>>`: when metrics are off, nothing here runs.
+//! Adapters hold these as `Option<...>`: when metrics are off, nothing here runs. Every
+//! instrument records through [`bound`]'s per-thread handles.
+
+mod active;
+mod attribute_list;
+pub mod bound;
+mod source;
+
+pub use active::PAIRS as ACTIVE_REQUEST_PAIRS;
+pub use attribute_list::AttributeList;
+pub use bound::{CachedCounter, CachedHistogram, CachedUpDownCounter};
+pub use source::{MeterSource, global_meter_provider_installed};
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Histogram, Meter, UpDownCounter};
+use opentelemetry::metrics::Meter;
 use opentelemetry_semantic_conventions::{attribute as semconv, metric};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -16,25 +27,23 @@ pub const HTTP_DURATION_BUCKETS: [f64; 14] =
 /// `http.server.request.duration` and `http.server.active_requests`.
 #[derive(Clone, Debug)]
 pub struct HttpServerMetrics {
-    duration: Histogram<f64>,
-    active: UpDownCounter<i64>,
+    duration: CachedHistogram,
+    active: active::ActiveRequests,
 }
 
 impl HttpServerMetrics {
     /// Creates the instruments on `meter`.
     pub fn new(meter: &Meter) -> Self {
         Self {
-            duration: meter
-                .f64_histogram(metric::HTTP_SERVER_REQUEST_DURATION)
-                .with_unit("s")
-                .with_description("Duration of HTTP server requests.")
-                .with_boundaries(HTTP_DURATION_BUCKETS.to_vec())
-                .build(),
-            active: meter
-                .i64_up_down_counter(metric::HTTP_SERVER_ACTIVE_REQUESTS)
-                .with_unit("{request}")
-                .with_description("Number of active HTTP server requests.")
-                .build(),
+            duration: CachedHistogram::new(
+                meter
+                    .f64_histogram(metric::HTTP_SERVER_REQUEST_DURATION)
+                    .with_unit("s")
+                    .with_description("Duration of HTTP server requests.")
+                    .with_boundaries(HTTP_DURATION_BUCKETS.to_vec())
+                    .build(),
+            ),
+            active: active::ActiveRequests::new(meter),
         }
     }
 
@@ -45,9 +54,8 @@ impl HttpServerMetrics {
         scheme: &'static str,
         protocol_version: Option<&'static str>,
     ) -> ActiveServerRequest {
-        self.active
-            .add(1, &[KeyValue::new(semconv::HTTP_REQUEST_METHOD, method), KeyValue::new(semconv::URL_SCHEME, scheme)]);
         ActiveServerRequest(InFlight {
+            active: self.active.start(method, scheme),
             metrics: Some(Arc::clone(self)),
             method,
             scheme,
@@ -69,6 +77,8 @@ pub struct ActiveServerRequest(InFlight);
 #[derive(Debug)]
 struct InFlight {
     metrics: Option<Arc<HttpServerMetrics>>,
+    /// Where the request is counted as active.
+    active: Option<u8>,
     method: &'static str,
     scheme: &'static str,
     protocol_version: Option<&'static str>,
@@ -104,13 +114,12 @@ impl ActiveServerRequest {
     fn record(&mut self, outcome: RequestOutcome) {
         let request = &mut self.0;
         let Some(metrics) = request.metrics.take() else { return };
-        let base = [
-            KeyValue::new(semconv::HTTP_REQUEST_METHOD, request.method),
-            KeyValue::new(semconv::URL_SCHEME, request.scheme),
-        ];
-        metrics.active.add(-1, &base);
-        let mut attributes = Vec::with_capacity(6);
-        attributes.extend(base);
+        if let Some(index) = request.active {
+            metrics.active.end(index);
+        }
+        let mut attributes = AttributeList::<6>::new();
+        attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, request.method));
+        attributes.push(KeyValue::new(semconv::URL_SCHEME, request.scheme));
         if let Some(status) = outcome.status {
             attributes.push(KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status)));
         }
@@ -123,7 +132,7 @@ impl ActiveServerRequest {
         if let Some(version) = request.protocol_version {
             attributes.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
         }
-        metrics.duration.record(request.start.elapsed().as_secs_f64(), &attributes);
+        metrics.duration.record(request.start.elapsed().as_secs_f64(), attributes.as_slice());
     }
 }
 
@@ -139,7 +148,7 @@ impl Drop for ActiveServerRequest {
 /// `http.client.request.duration`.
 #[derive(Clone, Debug)]
 pub struct HttpClientMetrics {
-    duration: Histogram<f64>,
+    duration: CachedHistogram,
 }
 
 /// A client request being timed for `http.client.request.duration`: what the metric needs from
@@ -175,12 +184,14 @@ impl HttpClientMetrics {
     /// Creates the instrument on `meter`.
     pub fn new(meter: &Meter) -> Self {
         Self {
-            duration: meter
-                .f64_histogram(metric::HTTP_CLIENT_REQUEST_DURATION)
-                .with_unit("s")
-                .with_description("Duration of HTTP client requests.")
-                .with_boundaries(HTTP_DURATION_BUCKETS.to_vec())
-                .build(),
+            duration: CachedHistogram::new(
+                meter
+                    .f64_histogram(metric::HTTP_CLIENT_REQUEST_DURATION)
+                    .with_unit("s")
+                    .with_description("Duration of HTTP client requests.")
+                    .with_boundaries(HTTP_DURATION_BUCKETS.to_vec())
+                    .build(),
+            ),
         }
     }
 
@@ -194,7 +205,7 @@ impl HttpClientMetrics {
         error_type: Option<Cow<'static, str>>,
         protocol_version: Option<&'static str>,
     ) {
-        let mut attributes = Vec::with_capacity(7);
+        let mut attributes = AttributeList::<7>::new();
         attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, request.method));
         // An unknown destination (a relative URI without `Host`) records no address at all.
         if !request.server_address.is_empty() {
@@ -215,7 +226,7 @@ impl HttpClientMetrics {
         if let Some(version) = protocol_version {
             attributes.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
         }
-        self.duration.record(request.start.elapsed().as_secs_f64(), &attributes);
+        self.duration.record(request.start.elapsed().as_secs_f64(), attributes.as_slice());
     }
 }
 
@@ -225,19 +236,21 @@ pub const DB_DURATION_BUCKETS: [f64; 9] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1
 /// `db.client.operation.duration`, shared by the database adapters.
 #[derive(Clone, Debug)]
 pub struct DbClientMetrics {
-    duration: Histogram<f64>,
+    duration: CachedHistogram,
 }
 
 impl DbClientMetrics {
     /// Creates the instrument on `meter`.
     pub fn new(meter: &Meter) -> Self {
         Self {
-            duration: meter
-                .f64_histogram(metric::DB_CLIENT_OPERATION_DURATION)
-                .with_unit("s")
-                .with_description("Duration of database client operations.")
-                .with_boundaries(DB_DURATION_BUCKETS.to_vec())
-                .build(),
+            duration: CachedHistogram::new(
+                meter
+                    .f64_histogram(metric::DB_CLIENT_OPERATION_DURATION)
+                    .with_unit("s")
+                    .with_description("Duration of database client operations.")
+                    .with_boundaries(DB_DURATION_BUCKETS.to_vec())
+                    .build(),
+            ),
         }
     }
 
@@ -253,7 +266,7 @@ impl DbClientMetrics {
 /// adapters. A clone shares the instrument.
 #[derive(Clone, Debug)]
 pub struct RpcCallMetrics {
-    duration: Histogram<f64>,
+    duration: CachedHistogram,
 }
 
 /// One gRPC call being timed, and what its metric point needs beyond the outcome.
@@ -290,7 +303,7 @@ impl RpcCallMetrics {
             .with_description(description)
             .with_boundaries(HTTP_DURATION_BUCKETS.to_vec())
             .build();
-        Self { duration }
+        Self { duration: CachedHistogram::new(duration) }
     }
 
     /// Records the duration of `call`: `rpc.system.name`, `rpc.method`, the status code when one
@@ -303,7 +316,7 @@ impl RpcCallMetrics {
         status: Option<&'static str>,
         error_type: Option<Cow<'static, str>>,
     ) {
-        let mut attributes = Vec::with_capacity(6);
+        let mut attributes = AttributeList::<6>::new();
         attributes.push(KeyValue::new(semconv::RPC_SYSTEM_NAME, crate::semconv::rpc::GRPC));
         attributes.push(KeyValue::new(semconv::RPC_METHOD, method));
         if let Some(status) = status {
@@ -318,6 +331,6 @@ impl RpcCallMetrics {
                 attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
             }
         }
-        self.duration.record(call.start.elapsed().as_secs_f64(), &attributes);
+        self.duration.record(call.start.elapsed().as_secs_f64(), attributes.as_slice());
     }
 }
