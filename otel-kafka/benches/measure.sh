@@ -28,7 +28,7 @@ instructions() { # mode count [produce]
 }
 median() { sort -n | sed -n "$(( (reps + 1) / 2 ))p"; }
 declare -A produce both
-for mode in bare bare-header sampled unsampled; do
+for mode in bare bare-header sampled unsampled sampled-metrics unsampled-metrics; do
     runs=$(for _ in $(seq "$reps"); do
         zero=$(instructions "$mode" 0 produce)
         echo "$(( ($(instructions "$mode" "$n" produce) - zero) / n )) $(( ($(instructions "$mode" "$n") - zero) / n ))"
@@ -38,8 +38,14 @@ for mode in bare bare-header sampled unsampled; do
     line=$("$bin" "$mode" "$t")
     echo "$mode: ${produce[$mode]} instructions/produced message, ${both[$mode]} produced+consumed; $line"
 done
-for mode in bare-header sampled unsampled; do
+for mode in bare-header sampled unsampled sampled-metrics unsampled-metrics; do
     echo "added $mode: $(( produce[$mode] - produce[bare] )) instructions/produced message," \
         "$(( both[$mode] - both[bare] )) produced+consumed"
+done
+# What the metrics add over tracing alone.
+for mode in sampled unsampled; do
+    echo "metrics over $mode tracing: $(( produce[$mode-metrics] - produce[$mode] )) instructions/produced message," \
+        "$(( both[$mode-metrics] - both[$mode] )) produced+consumed," \
+        "$(( both[$mode-metrics] - both[$mode] - produce[$mode-metrics] + produce[$mode] )) consumed"
 done
 "$bin" throughput "$t"

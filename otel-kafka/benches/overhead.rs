@@ -1,10 +1,13 @@
 //! Added cost per message: bare `FutureProducer`/`StreamConsumer` vs the traced wrappers, same
 //! process, same broker (KAFKA_BROKERS, default 127.0.0.1:9092).
 //!
-//! `cargo bench -p otel-kafka --bench kafka_overhead -- <bare|bare-header|sampled|unsampled> <messages> [produce]`
+//! `cargo bench -p otel-kafka --bench kafka_overhead -- <bare|bare-header|sampled|unsampled|sampled-metrics|unsampled-metrics> <messages> [produce]`
 //! produces then consumes (only produces, with `produce`) `messages` small records on a fresh
 //! topic and prints the heap allocations per produced and per consumed message and both
-//! throughputs;
+//! throughputs. `sampled-metrics` and `unsampled-metrics` are `sampled` and `unsampled` with the
+//! wrappers' metrics recorded through `.meter_provider()` on an SDK meter provider whose only
+//! reader is a periodic reader with a day's interval, which never exports during the run: the
+//! recording path alone (the other modes record none);
 //! `-- throughput <messages>` alternates bare, bare-header and sampled runs (three each) and
 //! prints the median throughputs side by side. `bare-header` is the bare producer sending the
 //! same records with a `traceparent` header: what carrying the context costs the client library
@@ -15,6 +18,7 @@
 
 use futures_util::future::join_all;
 use opentelemetry::trace::FutureExt;
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider};
 use otel_core::propagation::StrictTraceContextPropagator;
 use otel_core::testing::remote_context;
@@ -64,21 +68,34 @@ async fn create_topic(brokers: &str, topic: &str) {
     }
 }
 
+/// Metrics that are recorded, not exported during the run: a periodic reader whose interval
+/// (a day) never elapses, into an in-memory exporter.
+fn meter_provider() -> SdkMeterProvider {
+    let reader =
+        PeriodicReader::builder(InMemoryMetricExporter::default()).with_interval(Duration::from_secs(86_400)).build();
+    SdkMeterProvider::builder().with_reader(reader).build()
+}
+
 async fn run(mode: &str, messages: usize, consume: bool, brokers: &str, provider: &SdkTracerProvider) -> Run {
     let topic = format!("otel-kafka-bench-{mode}-{}", unique());
     create_topic(brokers, &topic).await;
-    let flags = if mode == "unsampled" { "00" } else { "01" };
+    let flags = if mode.starts_with("unsampled") { "00" } else { "01" };
+    // No global meter provider is installed: without `meter_provider`, no metrics.
+    let meters = mode.ends_with("-metrics").then(meter_provider);
     let parent = remote_context(&format!("{}{flags}", &TRACEPARENT[..53]));
     let keys: Vec<String> = (0..messages.max(WINDOW)).map(|i| format!("order-{i}")).collect();
 
     // Produce.
     let producer_config = config(brokers);
     let bare: FutureProducer = producer_config.create().expect("producer");
-    let traced = TracedFutureProducer::builder()
+    let mut traced = TracedFutureProducer::builder()
         .tracer_provider(provider)
         .propagator(StrictTraceContextPropagator::new())
-        .client_config(&producer_config)
-        .build(bare.clone());
+        .client_config(&producer_config);
+    if let Some(meters) = &meters {
+        traced = traced.meter_provider(meters);
+    }
+    let traced = traced.build(bare.clone());
     let produce = async |count: usize| {
         for chunk in keys[..count].chunks(WINDOW) {
             if mode == "bare" {
@@ -127,11 +144,14 @@ async fn run(mode: &str, messages: usize, consume: bool, brokers: &str, provider
     let first = WINDOW as i64;
     assignment.add_partition_offset(&topic, 0, Offset::Offset(first)).unwrap();
     consumer.assign(&assignment).unwrap();
-    let tracing = ConsumerTracing::builder()
+    let mut tracing = ConsumerTracing::builder()
         .tracer_provider(provider)
         .propagator(StrictTraceContextPropagator::new())
-        .client_config(&consumer_config)
-        .build();
+        .client_config(&consumer_config);
+    if let Some(meters) = &meters {
+        tracing = tracing.meter_provider(meters);
+    }
+    let tracing = tracing.build();
     // Timed from the assignment: fetching from the broker is part of consuming.
     let consume_start = Instant::now();
     let mut consume_allocations = 0;

@@ -3,6 +3,7 @@
 //! user's own opaque, and [`TracedProducerContext`] ends it there.
 
 use crate::hooks::{HeadersView, OutgoingRecord};
+use crate::metrics::SendMetric;
 use crate::producer::{ErasedSpan, SendSpan, Shared, TracedProducerBuilder};
 use opentelemetry::Context;
 use opentelemetry::global::BoxedTracer;
@@ -78,9 +79,15 @@ where
     type DeliveryOpaque = Box<DeliveryState<C::DeliveryOpaque>>;
 
     fn delivery(&self, delivery_result: &DeliveryResult<'_>, delivery_opaque: Self::DeliveryOpaque) {
-        let DeliveryState { mut span, opaque } = *delivery_opaque;
-        // Ended before the user's callback runs: its time is not the send's, and a panic in it
-        // cannot keep the span open.
+        let DeliveryState { mut span, opaque, metric } = *delivery_opaque;
+        // Ended (and recorded) before the user's callback runs: its time is not the send's, and a
+        // panic in it cannot keep the span open.
+        if let Some(metric) = metric {
+            match delivery_result {
+                Ok(message) => metric.delivered(message.topic(), message.partition(), None),
+                Err((error, message)) => metric.delivered(message.topic(), message.partition(), Some(error)),
+            }
+        }
         span.finish(delivery_result.as_ref().map(|message| (message.partition(), message.offset())).map_err(|e| &e.0));
         self.inner.delivery(delivery_result, opaque);
     }
@@ -95,6 +102,8 @@ where
 pub struct DeliveryState<D> {
     span: SendSpan<ErasedSpan>,
     opaque: D,
+    /// The record's send metrics, when metrics are on.
+    metric: Option<SendMetric>,
 }
 
 impl<D: fmt::Debug> fmt::Debug for DeliveryState<D> {
@@ -127,6 +136,8 @@ where
 {
     let key = record.key.map(ToBytes::to_bytes);
     let user_headers = record.headers.as_ref().map(Headers::count);
+    // Counted as sent unless the record comes back rejected.
+    let metric = shared.start_owned_metric();
     let parent = Context::current();
     let mut span = shared.start(&parent, record.topic, record.partition, key, record.payload.is_some());
     shared.inject(&parent, span.span_context(), &mut record.headers);
@@ -147,10 +158,13 @@ where
         key: record.key,
         timestamp: record.timestamp,
         headers: record.headers,
-        delivery_opaque: Box::new(DeliveryState { span, opaque: record.delivery_opaque }),
+        delivery_opaque: Box::new(DeliveryState { span, opaque: record.delivery_opaque, metric }),
     };
     send(traced).map_err(|(error, record)| {
-        let DeliveryState { mut span, opaque } = *record.delivery_opaque;
+        let DeliveryState { mut span, opaque, metric } = *record.delivery_opaque;
+        if let Some(metric) = metric {
+            metric.rejected(record.topic, record.partition, &error);
+        }
         span.finish(Err(&error));
         let user_record = BaseRecord {
             topic: record.topic,

@@ -5,16 +5,19 @@ use crate::hooks::{
     ConsumedBatch, ConsumedMessage, ProcessOutcome, ProcessRequest, ProcessRequestHook, ProcessResponseHook,
 };
 use crate::messaging::{self, TopicNames};
+use crate::metrics::{ConsumerMetrics, ProcessMetric};
 use crate::producer::DEFAULT_CLIENT_ID;
 use crate::scope;
 use futures_util::{Stream, StreamExt};
 use opentelemetry::global::{self, BoxedTracer};
+use opentelemetry::metrics::MeterProvider;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{FutureExt, Link, Span, SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use otel_core::hooks::{RequestHook, ResponseHook};
 use otel_core::internal::span_start::{NewSpan, SamplingHint, start_span};
+use otel_core::metrics::MeterSource;
 use otel_core::propagation::Propagation;
 use otel_core::semconv::http::ERROR_TYPE_PANIC;
 use rdkafka::ClientConfig;
@@ -94,6 +97,8 @@ struct Shared<T> {
     receive_names: TopicNames,
     request_hook: Option<ProcessRequestHook>,
     response_hook: Option<ProcessResponseHook>,
+    /// `None` when metrics are off: then no metric work per message.
+    metrics: Option<ConsumerMetrics>,
 }
 
 impl ConsumerTracing {
@@ -177,9 +182,13 @@ where
         result
     }
 
-    fn start<M: Message>(&self, message: &M) -> ProcessSpan {
+    fn start<M: Message>(&self, message: &M) -> ProcessSpan<'_> {
         let shared = &*self.shared;
-        let (name, destination) = shared.names.get(message.topic());
+        // Read once: a `BorrowedMessage` checks the topic's UTF-8 on every call.
+        let topic = message.topic();
+        let (name, destination) = shared.names.get(topic);
+        // Sampled or not: the message is delivered to the application, and its processing timed.
+        let metric = shared.metrics.as_ref().map(|metrics| metrics.start_message(topic, message.partition()));
         let span = NewSpan::new(name, SpanKind::Consumer);
         // The span links to the message's creation context in either mode, also when that context
         // is its parent (the messaging conventions: SHOULD), so a backend finds the producer the
@@ -199,12 +208,13 @@ where
                 start_span(&shared.tracer, span, current, &shared.hint, || shared.attributes(message, destination))
             }
         });
-        ProcessSpan { cx: started.cx, recording: started.recording, ended: false }
+        ProcessSpan { cx: started.cx, recording: started.recording, ended: false, metric }
     }
 
-    fn start_batch<M: Message>(&self, messages: &[M]) -> ProcessSpan {
+    fn start_batch<M: Message>(&self, messages: &[M]) -> ProcessSpan<'_> {
         let shared = &*self.shared;
         let topic = messages.first().map(Message::topic).filter(|t| messages.iter().all(|m| m.topic() == *t));
+        let metric = shared.metrics.as_ref().map(|metrics| shared.start_batch_metric(metrics, messages, topic));
         let name = match topic {
             Some(topic) => format!("process {topic}"),
             None => "process".to_owned(),
@@ -223,11 +233,34 @@ where
         };
         let started =
             Context::map_current(|current| start_span(&shared.tracer, span, current, &shared.hint, attributes));
-        ProcessSpan { cx: started.cx, recording: started.recording, ended: false }
+        ProcessSpan { cx: started.cx, recording: started.recording, ended: false, metric }
     }
 }
 
 impl<T> Shared<T> {
+    /// Counts a batch's messages as consumed (one point per run of messages of the same topic and
+    /// partition) and starts timing its processing: with the topic when it has only one, and the
+    /// partition when it has only one of that topic.
+    fn start_batch_metric<'s, M: Message>(
+        &self,
+        metrics: &'s ConsumerMetrics,
+        messages: &[M],
+        topic: Option<&str>,
+    ) -> ProcessMetric<'s> {
+        let mut rest = messages;
+        while let Some(first) = rest.first() {
+            let same = |m: &M| m.partition() == first.partition() && m.topic() == first.topic();
+            let run = rest.iter().take_while(|m| same(m)).count();
+            metrics.consumed(run as u64, first.topic(), first.partition());
+            rest = &rest[run..];
+        }
+        let partition = topic.and_then(|_| {
+            let first = messages.first()?.partition();
+            messages.iter().all(|m| m.partition() == first).then_some(first)
+        });
+        metrics.start_process(topic, partition)
+    }
+
     fn attributes(&self, message: &impl Message, destination: StringValue) -> Vec<KeyValue> {
         let key = messaging::key(message.key());
         let tombstone = messaging::tombstone(message.payload().is_some());
@@ -272,13 +305,19 @@ impl<T: Tracer> Shared<T> {
     /// A `poll {topic}` span from `started` to now for what `recv` returned: the message's
     /// attributes and a link to its creation context, or the error.
     fn record_receive(&self, started: SystemTime, received: &KafkaResult<BorrowedMessage<'_>>) {
+        // A clock set back during the wait gives zero.
+        let elapsed = started.elapsed().unwrap_or_default();
         let mut builder = self.tracer.span_builder("poll").with_kind(SpanKind::Client).with_start_time(started);
         let mut attributes = Vec::with_capacity(12);
         let mut failure = None;
         messaging::operation_named(&mut attributes, "poll", "receive");
         match received {
             Ok(message) => {
-                let (name, destination) = self.receive_names.get(message.topic());
+                let topic = message.topic();
+                let (name, destination) = self.receive_names.get(topic);
+                if let Some(metrics) = &self.metrics {
+                    metrics.received(elapsed, Ok((topic, message.partition())));
+                }
                 builder.name = name;
                 attributes.push(KeyValue::new(semconv::MESSAGING_DESTINATION_NAME, destination));
                 attributes.push(messaging::partition(message.partition()));
@@ -288,6 +327,9 @@ impl<T: Tracer> Shared<T> {
                 }
             }
             Err(error) => {
+                if let Some(metrics) = &self.metrics {
+                    metrics.received(elapsed, Err(error));
+                }
                 let (error_type, status) = messaging::kafka_failure(error);
                 attributes.push(error_type);
                 failure = Some(status);
@@ -319,14 +361,16 @@ fn queue_time(message: &impl Message) -> Option<f64> {
     Some(ms as f64 / 1000.0)
 }
 
-/// A started process span; ends exactly once, when processing returns or on drop.
-struct ProcessSpan {
+/// A started process span; ends exactly once, when processing returns or on drop. Its metric
+/// (when metrics are on) is recorded then too, whether or not the span records.
+struct ProcessSpan<'s> {
     cx: Context,
     recording: bool,
     ended: bool,
+    metric: Option<ProcessMetric<'s>>,
 }
 
-impl ProcessSpan {
+impl ProcessSpan<'_> {
     /// Ends the span as processing returned (an error's type name for an `Err`), after calling
     /// the response hook, if any.
     fn finish(
@@ -335,6 +379,9 @@ impl ProcessSpan {
         response_hook: Option<&dyn for<'a> ResponseHook<ProcessOutcome<'a>>>,
     ) {
         self.ended = true;
+        if let Some(metric) = self.metric.take() {
+            metric.finish(error_type);
+        }
         if !self.recording {
             return;
         }
@@ -354,13 +401,21 @@ impl ProcessSpan {
     }
 }
 
-impl Drop for ProcessSpan {
+impl Drop for ProcessSpan<'_> {
     fn drop(&mut self) {
-        if self.ended || !self.recording {
+        if self.ended {
+            return;
+        }
+        let panicking = std::thread::panicking();
+        if let Some(metric) = self.metric.take() {
+            // As the span: `panic` for a panic, nothing for processing that was cancelled.
+            metric.finish(panicking.then_some(ERROR_TYPE_PANIC));
+        }
+        if !self.recording {
             return;
         }
         let span = self.cx.span();
-        if std::thread::panicking() {
+        if panicking {
             span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, ERROR_TYPE_PANIC));
             span.set_status(Status::error("processing panicked"));
         }
@@ -372,7 +427,8 @@ impl Drop for ProcessSpan {
 ///
 /// Defaults: the global tracer provider and propagator; process spans are children of the
 /// producer's span ([`ProcessParent::Producer`]) and record the queue time; no consumer group or
-/// client id unless given (or read from the configuration); no hooks.
+/// client id unless given (or read from the configuration); no hooks; metrics with the global
+/// meter provider (when one is installed).
 pub struct ConsumerTracingBuilder<T = BoxedTracer> {
     tracer: T,
     propagator: Propagation,
@@ -384,6 +440,7 @@ pub struct ConsumerTracingBuilder<T = BoxedTracer> {
     receive: bool,
     request_hook: Option<ProcessRequestHook>,
     response_hook: Option<ProcessResponseHook>,
+    meter: MeterSource,
 }
 
 impl Default for ConsumerTracingBuilder {
@@ -399,6 +456,7 @@ impl Default for ConsumerTracingBuilder {
             receive: false,
             request_hook: None,
             response_hook: None,
+            meter: MeterSource::Global,
         }
     }
 }
@@ -417,6 +475,7 @@ impl<T> ConsumerTracingBuilder<T> {
             receive: self.receive,
             request_hook: self.request_hook,
             response_hook: self.response_hook,
+            meter: self.meter,
         }
     }
 
@@ -464,8 +523,10 @@ impl<T> ConsumerTracingBuilder<T> {
 
     /// Whether [`TracedConsumer::recv`] records a `poll {topic}` span (CLIENT, operation type
     /// `receive`) covering the wait for each message, linked to the message's creation context:
-    /// for users who want poll time in the trace. Off by default (the process span is the
-    /// message's work; a loop that waits for traffic would otherwise fill traces with waits).
+    /// for users who want poll time in the trace. With metrics on, each `recv` then also records
+    /// its duration in `messaging.client.operation.duration` (operation `poll`, type `receive`).
+    /// Off by default (the process span is the message's work; a loop that waits for traffic
+    /// would otherwise fill traces, and the receive durations, with waits).
     pub fn receive_spans(mut self, enabled: bool) -> Self {
         self.receive = enabled;
         self
@@ -494,8 +555,28 @@ impl<T> ConsumerTracingBuilder<T> {
         self
     }
 
+    /// Records `messaging.process.duration` and `messaging.client.consumed.messages` (and, with
+    /// [`receive_spans`](Self::receive_spans), the receive's `messaging.client.operation.duration`)
+    /// for every message, sampled or not, with the global meter provider (`true`, the default;
+    /// nothing is recorded while no meter provider is installed when the tracing is built), or not
+    /// at all (`false`: no metric work per message).
+    pub fn metrics(mut self, enabled: bool) -> Self {
+        self.meter = MeterSource::enabled(enabled);
+        self
+    }
+
+    /// Records the metrics with `provider`'s meter (and turns them on).
+    pub fn meter_provider(mut self, provider: &impl MeterProvider) -> Self {
+        self.meter = MeterSource::provider(provider, scope());
+        self
+    }
+
     /// The tracing, for use with any consumer.
     pub fn build(self) -> ConsumerTracing<T> {
+        let metrics = self
+            .meter
+            .meter(&scope())
+            .map(|meter| ConsumerMetrics::new(&meter, self.group.clone(), self.server.clone()));
         let shared = Shared {
             tracer: self.tracer,
             propagator: self.propagator,
@@ -510,6 +591,7 @@ impl<T> ConsumerTracingBuilder<T> {
             receive_names: TopicNames::new("poll"),
             request_hook: self.request_hook,
             response_hook: self.response_hook,
+            metrics,
         };
         ConsumerTracing { shared: Arc::new(shared) }
     }
@@ -826,6 +908,70 @@ mod tests {
         assert!(handle.await.unwrap_err().is_panic());
         assert_eq!(*seen.lock().unwrap(), ["request 42 None"], "no response hook after a panic");
         recorder.spans().one("process orders").assert_attr("error.type", "panic").assert_no_attr("app.failed");
+    }
+
+    /// The metrics' points of a consumer in group `billing`, without a server.
+    fn metered(
+        meters: &crate::metrics::tests::Meters,
+        sampler: opentelemetry_sdk::trace::Sampler,
+    ) -> ConsumerTracing<opentelemetry_sdk::trace::SdkTracer> {
+        ConsumerTracing::builder()
+            .tracer_provider(SpanRecorder::with_sampler(sampler).provider())
+            .consumer_group("billing")
+            .meter_provider(&meters.provider)
+            .build()
+    }
+
+    const CONSUMED: &str = "messaging.client.consumed.messages";
+    const PROCESS: &str = "messaging.process.duration";
+    const GROUP: &str = "messaging.consumer.group.name=billing messaging.destination.name=orders";
+
+    #[tokio::test]
+    async fn unsampled_messages_and_batches_are_counted_and_timed() {
+        let meters = crate::metrics::tests::Meters::new();
+        let tracing = metered(&meters, opentelemetry_sdk::trace::Sampler::AlwaysOff);
+        let on = |partition| {
+            OwnedMessage::new(Some(b"x".to_vec()), None, "orders".into(), Timestamp::NotAvailable, partition, 1, None)
+        };
+        tracing.process(&on(3), async |_| Ok::<_, std::io::Error>(())).await.unwrap();
+        // Two partitions: counted by partition, timed without one.
+        let batch = [on(3), on(3), on(5)];
+        tracing.process_batch(&batch, async |_| Ok::<_, std::io::Error>(())).await.unwrap();
+        let poll = "messaging.operation.name=poll messaging.system=kafka";
+        assert_eq!(
+            meters.points(CONSUMED),
+            [
+                (format!("{GROUP} messaging.destination.partition.id=3 {poll}"), 3),
+                (format!("{GROUP} messaging.destination.partition.id=5 {poll}"), 1),
+            ]
+        );
+        let process = "messaging.operation.name=process messaging.system=kafka";
+        assert_eq!(
+            meters.points(PROCESS),
+            [(format!("{GROUP} messaging.destination.partition.id=3 {process}"), 1), (format!("{GROUP} {process}"), 1)]
+        );
+
+        // From several topics: no destination.
+        let other = OwnedMessage::new(None, None, "payments".into(), Timestamp::NotAvailable, 3, 1, None);
+        tracing.process_batch(&[on(3), other], async |_| Ok::<_, std::io::Error>(())).await.unwrap();
+        assert!(meters.points(PROCESS).contains(&(format!("messaging.consumer.group.name=billing {process}"), 1)));
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_processing_is_timed_with_error_type_panic() {
+        let meters = crate::metrics::tests::Meters::new();
+        let tracing = metered(&meters, opentelemetry_sdk::trace::Sampler::AlwaysOff);
+        let message = message(None);
+        let handle = tokio::spawn(async move {
+            tracing.process(&message, async |_| -> Result<(), std::io::Error> { panic!("handler bug") }).await
+        });
+        assert!(handle.await.unwrap_err().is_panic());
+        let process = "messaging.operation.name=process messaging.system=kafka";
+        assert_eq!(
+            meters.points(PROCESS),
+            [(format!("error.type=panic {GROUP} messaging.destination.partition.id=3 {process}"), 1)]
+        );
+        assert_eq!(meters.points(CONSUMED).len(), 1);
     }
 
     #[tokio::test]

@@ -16,6 +16,11 @@
 //!   recording spans, from the record ([`OutgoingRecord`]) or message ([`ProcessRequest`]) and the
 //!   outcome ([`DeliveryOutcome`], [`ProcessOutcome`]).
 //!
+//! - With a meter provider (the global one, or `meter_provider` on either builder), the
+//!   conventions' messaging metrics: `messaging.client.sent.messages`,
+//!   `messaging.client.operation.duration`, `messaging.process.duration` and
+//!   `messaging.client.consumed.messages`, for every message, sampled or not.
+//!
 //! Attributes follow the messaging semantic conventions (`messaging.system` = `kafka`,
 //! operation name and type, destination, partition, offset, key when UTF-8, tombstone, client id,
 //! consumer group, `error.type`). Payloads are never recorded.
@@ -25,6 +30,7 @@ mod consumer;
 mod headers;
 mod hooks;
 mod messaging;
+mod metrics;
 mod producer;
 mod send_future;
 

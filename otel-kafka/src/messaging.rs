@@ -48,12 +48,11 @@ impl Server {
         Some(Self { address: StringValue::from(Arc::<str>::from(host)), port })
     }
 
-    /// Appends `server.address` and, when known, `server.port`.
-    pub(crate) fn record(&self, attributes: &mut Vec<KeyValue>) {
-        attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, self.address.clone()));
-        if let Some(port) = self.port {
-            attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
-        }
+    /// Appends `server.address` and, when known, `server.port` (to a span's `Vec` or a metric's
+    /// `AttributeList`).
+    pub(crate) fn record(&self, attributes: &mut impl Extend<KeyValue>) {
+        let port = self.port.map(|port| KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+        attributes.extend(std::iter::once(KeyValue::new(semconv::SERVER_ADDRESS, self.address.clone())).chain(port));
     }
 }
 
@@ -83,14 +82,22 @@ pub(crate) fn partition(partition: i32) -> KeyValue {
 
 /// What a failed operation records: `error.type` and the status.
 pub(crate) fn kafka_failure(error: &KafkaError) -> (KeyValue, Status) {
+    // The status description is librdkafka's fixed text for the code, never broker-provided
+    // detail.
+    let status = match error.rdkafka_error_code() {
+        Some(code) => Status::error(code.to_string()),
+        None => Status::error(kafka_error_kind(error)),
+    };
+    (error_type(error), status)
+}
+
+/// `error.type` of a failed operation: the librdkafka code's variant name (`MessageTimedOut`,
+/// `UnknownTopicOrPartition`), `_OTHER` for errors without a code. Spans and metrics record the
+/// same value.
+pub(crate) fn error_type(error: &KafkaError) -> KeyValue {
     match error.rdkafka_error_code() {
-        // The code's variant name (`MessageTimedOut`, `UnknownTopicOrPartition`); the status
-        // description is librdkafka's fixed text for the code, never broker-provided detail.
-        Some(code) => (KeyValue::new(semconv::ERROR_TYPE, format!("{code:?}")), Status::error(code.to_string())),
-        None => (
-            KeyValue::new(semconv::ERROR_TYPE, otel_core::semconv::http::ERROR_TYPE_OTHER),
-            Status::error(kafka_error_kind(error)),
-        ),
+        Some(code) => KeyValue::new(semconv::ERROR_TYPE, format!("{code:?}")),
+        None => KeyValue::new(semconv::ERROR_TYPE, otel_core::semconv::http::ERROR_TYPE_OTHER),
     }
 }
 
@@ -129,15 +136,38 @@ impl TopicNames {
 
     /// The span name (`{operation} {topic}`) and `messaging.destination.name` value for `topic`.
     pub(crate) fn get(&self, topic: &str) -> (Cow<'static, str>, StringValue) {
+        match self.cached(topic) {
+            Some(cached) => (Cow::Borrowed(cached.name), cached.destination.clone()),
+            None => (Cow::Owned(format!("{} {topic}", self.operation)), StringValue::from(topic.to_owned())),
+        }
+    }
+
+    /// The `messaging.destination.name` value for `topic` alone (for metrics, which need no span
+    /// name).
+    pub(crate) fn destination(&self, topic: &str) -> StringValue {
+        match self.cached(topic) {
+            Some(cached) => cached.destination.clone(),
+            None => StringValue::from(topic.to_owned()),
+        }
+    }
+
+    /// The `messaging.destination.name` value for `topic`, and whether it is the first topic,
+    /// whose name is kept.
+    pub(crate) fn destination_kept(&self, topic: &str) -> (StringValue, bool) {
+        match self.cached(topic) {
+            Some(cached) => (cached.destination.clone(), true),
+            None => (StringValue::from(topic.to_owned()), false),
+        }
+    }
+
+    /// The kept name and destination of `topic`, when it is the first topic seen.
+    fn cached(&self, topic: &str) -> Option<&CachedTopic> {
         let cached = self.first.get_or_init(|| {
             let name = otel_core::internal::intern::intern(&format!("{} {topic}", self.operation))?;
             let topic: &'static str = &name[self.operation.len() + 1..];
             Some(CachedTopic { topic, name, destination: StringValue::from(topic) })
         });
-        match cached {
-            Some(cached) if cached.topic == topic => (Cow::Borrowed(cached.name), cached.destination.clone()),
-            _ => (Cow::Owned(format!("{} {topic}", self.operation)), StringValue::from(topic.to_owned())),
-        }
+        cached.as_ref().filter(|cached| cached.topic == topic)
     }
 }
 
@@ -156,6 +186,11 @@ mod tests {
         let (other, destination) = names.get("payments");
         assert_eq!(other, "send payments");
         assert_eq!(destination.as_str(), "payments");
+        // The destination alone: the kept value for the first topic, the same text for others.
+        let kept = names.destination("orders");
+        assert_eq!(kept.as_str(), "orders");
+        assert_eq!(kept.as_str().as_ptr(), first[5..].as_ptr(), "the kept text, not a copy");
+        assert_eq!(names.destination("payments").as_str(), "payments");
     }
 
     #[test]

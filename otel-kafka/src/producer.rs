@@ -4,15 +4,18 @@
 use crate::headers::RecordInjector;
 use crate::hooks::{DeliveryOutcome, OutgoingRecord, SendRequestHook, SendResponseHook};
 use crate::messaging::{self, TopicNames};
+use crate::metrics::{ProducerMetrics, SendMetric};
 use crate::scope;
 use crate::send_future::SendFuture;
 use opentelemetry::global::{self, BoxedTracer};
+use opentelemetry::metrics::MeterProvider;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{Span, SpanContext, SpanKind, SpanRef, Status, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use otel_core::hooks::{RequestHook, ResponseHook};
 use otel_core::internal::span_start::{NewSpan, SamplingHint, start_bare_span};
+use otel_core::metrics::MeterSource;
 use otel_core::propagation::Propagation;
 use rdkafka::ClientConfig;
 use rdkafka::client::{ClientContext, DefaultClientContext};
@@ -25,6 +28,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// librdkafka's `client.id` when none is configured.
 pub(crate) const DEFAULT_CLIENT_ID: &str = "rdkafka";
@@ -90,6 +94,8 @@ pub(crate) struct Shared<T> {
     names: TopicNames,
     request_hook: Option<SendRequestHook>,
     response_hook: Option<SendResponseHook>,
+    /// `None` when metrics are off: then no metric work per record.
+    metrics: Option<Arc<ProducerMetrics>>,
 }
 
 impl TracedFutureProducer {
@@ -213,6 +219,43 @@ where
     /// the record's headers.
     pub(crate) fn inject(&self, parent: &Context, span_context: &SpanContext, headers: &mut Option<OwnedHeaders>) {
         self.propagator.inject_span_into(parent, span_context, &mut RecordInjector::new(headers));
+    }
+
+    /// When a send starts, if metrics are on (sampled or not): now. The `send` future keeps only
+    /// this, and finds the rest when the outcome is known.
+    #[inline]
+    pub(crate) fn start_timing(&self) -> Option<Instant> {
+        self.metrics.is_some().then(Instant::now)
+    }
+
+    /// Records the send to `topic` started at `start`, now that its outcome is known: see
+    /// [`ProducerMetrics::send_finished`].
+    pub(crate) fn record_send(
+        &self,
+        start: Instant,
+        topic: &str,
+        partition: Option<i32>,
+        error: Option<&KafkaError>,
+        sent: bool,
+    ) {
+        if let Some(metrics) = &self.metrics {
+            metrics.send_finished(start, topic, partition, error, sent);
+        }
+    }
+
+    /// Records a send to `topic` given up while librdkafka had the record: see
+    /// [`ProducerMetrics::send_abandoned`].
+    pub(crate) fn record_abandoned(&self, topic: &str) {
+        if let Some(metrics) = &self.metrics {
+            metrics.send_abandoned(topic);
+        }
+    }
+
+    /// Starts timing the send of a record whose outcome arrives in a callback, when metrics are
+    /// on: the metric travels with the record, so it holds the instruments.
+    #[inline]
+    pub(crate) fn start_owned_metric(&self) -> Option<SendMetric> {
+        self.metrics.as_ref().map(|metrics| SendMetric::start(Arc::clone(metrics)))
     }
 
     fn attributes(
@@ -431,7 +474,8 @@ impl<S: EndSpan> Drop for SendSpan<S> {
 /// wraps the producer.
 ///
 /// Defaults: the global tracer provider and propagator; no `messaging.client.id` unless a
-/// configuration or id is given; no hooks.
+/// configuration or id is given; no hooks; metrics with the global meter provider (when one is
+/// installed).
 pub struct TracedProducerBuilder<T = BoxedTracer> {
     tracer: T,
     propagator: Propagation,
@@ -439,6 +483,7 @@ pub struct TracedProducerBuilder<T = BoxedTracer> {
     server: Option<messaging::Server>,
     request_hook: Option<SendRequestHook>,
     response_hook: Option<SendResponseHook>,
+    meter: MeterSource,
 }
 
 impl Default for TracedProducerBuilder {
@@ -450,6 +495,7 @@ impl Default for TracedProducerBuilder {
             server: None,
             request_hook: None,
             response_hook: None,
+            meter: MeterSource::Global,
         }
     }
 }
@@ -464,6 +510,7 @@ impl<T> TracedProducerBuilder<T> {
             server: self.server,
             request_hook: self.request_hook,
             response_hook: self.response_hook,
+            meter: self.meter,
         }
     }
 
@@ -510,12 +557,29 @@ impl<T> TracedProducerBuilder<T> {
         self
     }
 
+    /// Records `messaging.client.sent.messages` and `messaging.client.operation.duration` (for
+    /// every record, sampled or not) with the global meter provider (`true`, the default; nothing
+    /// is recorded while no meter provider is installed when the producer is built), or not at
+    /// all (`false`: no metric work per record).
+    pub fn metrics(mut self, enabled: bool) -> Self {
+        self.meter = MeterSource::enabled(enabled);
+        self
+    }
+
+    /// Records the metrics with `provider`'s meter (and turns them on).
+    pub fn meter_provider(mut self, provider: &impl MeterProvider) -> Self {
+        self.meter = MeterSource::provider(provider, scope());
+        self
+    }
+
     /// Wraps `inner`.
     pub fn build<C: ClientContext + 'static, R>(self, inner: FutureProducer<C, R>) -> TracedFutureProducer<C, R, T> {
         TracedFutureProducer { inner, shared: self.shared() }
     }
 
     pub(crate) fn shared(self) -> Arc<Shared<T>> {
+        let metrics =
+            self.meter.meter(&scope()).map(|meter| Arc::new(ProducerMetrics::new(&meter, self.server.clone())));
         Arc::new(Shared {
             tracer: self.tracer,
             propagator: self.propagator,
@@ -525,6 +589,7 @@ impl<T> TracedProducerBuilder<T> {
             names: TopicNames::new("send"),
             request_hook: self.request_hook,
             response_hook: self.response_hook,
+            metrics,
         })
     }
 }

@@ -190,3 +190,89 @@ impl Drop for Tansu {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A meter provider whose points a test reads back: every point of every metric, as of now.
+#[derive(Clone)]
+pub(crate) struct Meters {
+    exporter: opentelemetry_sdk::metrics::InMemoryMetricExporter,
+    pub(crate) provider: opentelemetry_sdk::metrics::SdkMeterProvider,
+}
+
+/// One data point: its metric, the metric's unit and scope, its attributes (sorted by key), the
+/// counter's sum or the histogram's count, and the histogram's bucket bounds.
+#[derive(Clone, Debug)]
+pub(crate) struct Point {
+    pub(crate) metric: String,
+    pub(crate) unit: String,
+    pub(crate) scope: String,
+    pub(crate) attributes: Vec<opentelemetry::KeyValue>,
+    pub(crate) value: u64,
+    pub(crate) bounds: Vec<f64>,
+}
+
+impl Point {
+    /// The value of attribute `key`, as text.
+    pub(crate) fn attr(&self, key: &str) -> Option<String> {
+        self.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.to_string())
+    }
+}
+
+/// `attributes` sorted by key, as points hold them.
+pub(crate) fn sorted(mut attributes: Vec<opentelemetry::KeyValue>) -> Vec<opentelemetry::KeyValue> {
+    attributes.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
+    attributes
+}
+
+impl Meters {
+    pub(crate) fn new() -> Self {
+        use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+        let exporter = InMemoryMetricExporter::default();
+        let provider =
+            SdkMeterProvider::builder().with_reader(PeriodicReader::builder(exporter.clone()).build()).build();
+        Self { exporter, provider }
+    }
+
+    /// Every point collected now (cumulative: everything recorded so far).
+    pub(crate) fn points(&self) -> Vec<Point> {
+        use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+        self.provider.force_flush().expect("metrics collected");
+        let collected = self.exporter.get_finished_metrics().expect("finished metrics");
+        let mut points = Vec::new();
+        let Some(resource) = collected.last() else { return points };
+        for scope in resource.scope_metrics() {
+            for metric in scope.metrics() {
+                let point = |attributes: Vec<opentelemetry::KeyValue>, value, bounds| Point {
+                    metric: metric.name().to_owned(),
+                    unit: metric.unit().to_owned(),
+                    scope: scope.scope().name().to_owned(),
+                    attributes: sorted(attributes),
+                    value,
+                    bounds,
+                };
+                match metric.data() {
+                    AggregatedMetrics::U64(MetricData::Sum(sum)) => {
+                        for p in sum.data_points() {
+                            points.push(point(p.attributes().cloned().collect(), p.value(), Vec::new()));
+                        }
+                    }
+                    AggregatedMetrics::F64(MetricData::Histogram(histogram)) => {
+                        for p in histogram.data_points() {
+                            points.push(point(p.attributes().cloned().collect(), p.count(), p.bounds().collect()));
+                        }
+                    }
+                    other => panic!("unexpected data for {}: {other:?}", metric.name()),
+                }
+            }
+        }
+        points
+    }
+
+    /// The points of `metric` whose `messaging.destination.name` is `topic`: what one test
+    /// recorded when several share the provider.
+    pub(crate) fn of(&self, metric: &str, topic: &str) -> Vec<Point> {
+        self.points()
+            .into_iter()
+            .filter(|p| p.metric == metric && p.attr("messaging.destination.name").as_deref() == Some(topic))
+            .collect()
+    }
+}
