@@ -4,8 +4,8 @@
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::MeterProvider;
-use otel_core::metrics::bound::{SETS, WAYS};
-use otel_core::metrics::{CachedCounter, CachedHistogram, CachedUpDownCounter};
+use otel_core::metrics::bound::{SETS, STATIC_KEY_WORDS, WAYS};
+use otel_core::metrics::{AttributeList, CachedCounter, CachedHistogram, CachedUpDownCounter, StaticKey};
 use otel_core::testing::MetricRecorder;
 
 fn attributes(i: usize) -> [KeyValue; 2] {
@@ -73,4 +73,57 @@ fn counters_and_up_down_counters_add_through_their_handles() {
     counter.add(2, &[KeyValue::new("method", "POST")]);
     assert_eq!(metrics.sum_u64("sent"), [("method=GET".to_owned(), 4), ("method=POST".to_owned(), 2)]);
     assert_eq!(metrics.sum_i64("active"), [("method=GET".to_owned(), 1)]);
+}
+
+fn route(route: &'static str) -> AttributeList<1> {
+    let mut attributes = AttributeList::new();
+    attributes.push(KeyValue::new("route", route));
+    attributes
+}
+
+#[test]
+fn keyed_records_find_their_set_and_a_key_that_does_not_fit_records_what_it_builds() {
+    let metrics = MetricRecorder::new();
+    let histogram = CachedHistogram::new(metrics.provider().meter("test").f64_histogram("keyed").build());
+    for (path, times) in [("/a", 3), ("/b", 2), ("/a", 1)] {
+        for _ in 0..times {
+            let mut key = StaticKey::new();
+            key.text(Some(path));
+            histogram.record_keyed(1.0, &key, || route(path));
+        }
+    }
+    // Texts by value: equal up to 32 bytes, then one longer (not keyed) and one shorter.
+    for host in ["a".repeat(32), "a".repeat(33), "a".repeat(31), "a".repeat(32)] {
+        let mut key = StaticKey::new();
+        let keyed = key.inline_text(&host);
+        let attributes = || {
+            let mut attributes = AttributeList::<1>::new();
+            attributes.push(KeyValue::new("host.len", host.len() as i64));
+            attributes
+        };
+        if keyed {
+            histogram.record_keyed(1.0, &key, attributes);
+        } else {
+            histogram.record(1.0, attributes().as_slice());
+        }
+    }
+    // A key past its words names nothing: each record builds its own attributes.
+    let mut full = StaticKey::new();
+    for _ in 0..=STATIC_KEY_WORDS / 2 {
+        full.number(Some(1));
+    }
+    histogram.record_keyed(1.0, &full, || route("/c"));
+    histogram.record_keyed(1.0, &full, || route("/d"));
+    assert_eq!(
+        metrics.histogram("keyed"),
+        [
+            ("host.len=31".to_owned(), 1),
+            ("host.len=32".to_owned(), 2),
+            ("host.len=33".to_owned(), 1),
+            ("route=/a".to_owned(), 4),
+            ("route=/b".to_owned(), 2),
+            ("route=/c".to_owned(), 1),
+            ("route=/d".to_owned(), 1),
+        ]
+    );
 }

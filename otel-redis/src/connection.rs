@@ -8,7 +8,7 @@ use opentelemetry::trace::{Span, SpanBuilder, SpanKind, Status, TraceContextExt,
 use opentelemetry::{Context, InstrumentationScope, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use otel_core::hooks::{RequestHook, ResponseHook};
-use otel_core::metrics::{DbClientMetrics, MeterSource};
+use otel_core::metrics::{AttributeList, DbClientMetrics, MeterSource, StaticKey};
 use pin_project_lite::pin_project;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, ConnectionAddr, ConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult, Value};
@@ -493,21 +493,37 @@ where
         }
         operation.span = None;
         if let (Some(metrics), Some(metric)) = (&self.metrics, operation.metric.take()) {
-            let mut attributes = vec![
-                KeyValue::new(semconv::DB_SYSTEM_NAME, "redis"),
-                KeyValue::new(semconv::DB_OPERATION_NAME, metric.name),
-                KeyValue::new(semconv::DB_NAMESPACE, metric.namespace),
-            ];
-            if let Some(address) = &self.server_address {
-                attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, address.clone()));
+            let Metric { start, name, namespace } = metric;
+            let attributes = || {
+                let mut attributes = AttributeList::<7>::new();
+                attributes.push(KeyValue::new(semconv::DB_SYSTEM_NAME, "redis"));
+                attributes.push(KeyValue::new(semconv::DB_OPERATION_NAME, name.clone()));
+                attributes.push(KeyValue::new(semconv::DB_NAMESPACE, namespace.clone()));
+                if let Some(address) = &self.server_address {
+                    attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, address.clone()));
+                }
+                if let Some(port) = self.server_port {
+                    attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+                }
+                if let Some(failure) = &failure {
+                    attributes.extend(failure_attributes(failure));
+                }
+                attributes
+            };
+            // A known command without failure is found by its name and namespace (this
+            // connection's server and port are fixed); anything else builds its attributes.
+            match (&name, &failure) {
+                (Cow::Borrowed(command), None) => {
+                    let mut key = StaticKey::new();
+                    key.text(Some(command));
+                    if key.inline_text(namespace.as_str()) {
+                        metrics.record_keyed(start, &key, attributes);
+                    } else {
+                        metrics.record(start, attributes().as_slice());
+                    }
+                }
+                _ => metrics.record(start, attributes().as_slice()),
             }
-            if let Some(port) = self.server_port {
-                attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
-            }
-            if let Some(failure) = &failure {
-                attributes.extend(failure_attributes(failure));
-            }
-            metrics.record(metric.start, &attributes);
         }
     }
 }

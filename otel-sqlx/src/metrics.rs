@@ -9,7 +9,9 @@
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Meter, ObservableUpDownCounter};
 use opentelemetry_semantic_conventions::{attribute as semconv, metric};
-use otel_core::metrics::{CachedCounter, CachedHistogram, CachedUpDownCounter, DbClientMetrics};
+use otel_core::metrics::{
+    AttributeList, CachedCounter, CachedHistogram, CachedUpDownCounter, DbClientMetrics, StaticKey,
+};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -121,19 +123,27 @@ impl Metrics {
 
     /// Counts one request waiting for a connection until the guard drops.
     pub(crate) fn pending(&self) -> Pending<'_> {
-        self.pending.add(1, &self.pool);
+        self.pending.add_keyed(1, &StaticKey::new(), || self.pool_attributes());
         Pending(self)
     }
 
     pub(crate) fn waited(&self, wait: Duration, timed_out: bool) {
-        self.wait_time.record(wait.as_secs_f64(), &self.pool);
+        self.wait_time.record_keyed(wait.as_secs_f64(), &StaticKey::new(), || self.pool_attributes());
         if timed_out {
             self.timeouts.add(1, &self.pool);
         }
     }
 
+    /// The pool's name, the one attribute of the pool metrics: fixed per instance, so their key
+    /// is empty.
+    fn pool_attributes(&self) -> AttributeList<1> {
+        let mut attributes = AttributeList::new();
+        attributes.extend(self.pool.iter().cloned());
+        attributes
+    }
+
     fn used(&self, since: Instant) {
-        self.use_time.record(since.elapsed().as_secs_f64(), &self.pool);
+        self.use_time.record_keyed(since.elapsed().as_secs_f64(), &StaticKey::new(), || self.pool_attributes());
     }
 }
 
@@ -142,7 +152,7 @@ pub(crate) struct Pending<'a>(&'a Metrics);
 
 impl Drop for Pending<'_> {
     fn drop(&mut self) {
-        self.0.pending.add(-1, &self.0.pool);
+        self.0.pending.add_keyed(-1, &StaticKey::new(), || self.0.pool_attributes());
     }
 }
 

@@ -7,6 +7,7 @@ use crate::metrics::Metrics;
 use opentelemetry::trace::{Span, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
+use otel_core::metrics::{AttributeList, StaticKey};
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -280,24 +281,42 @@ impl<T: Tracer> Operation<'_, T> {
         }
         if let (Some(metrics), Some(start)) = (&self.shared.metrics, self.start) {
             let shared = self.shared;
-            let mut attributes = Vec::with_capacity(7);
-            attributes.push(KeyValue::new(semconv::DB_SYSTEM_NAME, shared.system));
-            if let Some(namespace) = &shared.namespace {
-                attributes.push(KeyValue::new(semconv::DB_NAMESPACE, namespace.clone()));
+            let attributes = || {
+                let mut attributes = AttributeList::<7>::new();
+                attributes.push(KeyValue::new(semconv::DB_SYSTEM_NAME, shared.system));
+                if let Some(namespace) = &shared.namespace {
+                    attributes.push(KeyValue::new(semconv::DB_NAMESPACE, namespace.clone()));
+                }
+                if let Some(address) = &shared.server_address {
+                    attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, address.clone()));
+                }
+                if let Some(port) = shared.server_port {
+                    attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+                }
+                if let Some(summary) = &described.summary {
+                    attributes.push(KeyValue::new(semconv::DB_QUERY_SUMMARY, summary.clone()));
+                }
+                if let Some(failure) = &failure {
+                    attributes.extend(failure.attributes());
+                }
+                attributes
+            };
+            // A query without failure is found by its summary (the pool's system, namespace,
+            // server and port are fixed); anything else builds its attributes.
+            let mut key = StaticKey::new();
+            let keyed = failure.is_none()
+                && match &described.summary {
+                    Some(summary) => key.inline_text(summary.as_str()),
+                    None => {
+                        key.text(None);
+                        true
+                    }
+                };
+            if keyed {
+                metrics.operation.record_keyed(start, &key, attributes);
+            } else {
+                metrics.operation.record(start, attributes().as_slice());
             }
-            if let Some(address) = &shared.server_address {
-                attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, address.clone()));
-            }
-            if let Some(port) = shared.server_port {
-                attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
-            }
-            if let Some(summary) = &described.summary {
-                attributes.push(KeyValue::new(semconv::DB_QUERY_SUMMARY, summary.clone()));
-            }
-            if let Some(failure) = &failure {
-                attributes.extend(failure.attributes());
-            }
-            metrics.operation.record(start, &attributes);
         }
     }
 

@@ -14,6 +14,7 @@
 //! the SDK's unbound path (the `setup` and `testing` features turn it on). A `MeterProvider` of
 //! another implementation must implement binding to be used with this feature.
 
+use super::AttributeList;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram, UpDownCounter};
 use std::fmt;
@@ -53,57 +54,241 @@ pub type CachedUpDownCounter = Cached<UpDownCounter<i64>>;
 impl CachedHistogram {
     /// Records `value` with `attributes`.
     pub fn record(&self, value: f64, attributes: &[KeyValue]) {
-        #[cfg(feature = "bound-instruments")]
-        if cache::record(
-            self.id,
-            attributes,
-            || cache::Bound::Histogram(self.instrument.bind(attributes)),
-            |bound| match bound {
-                cache::Bound::Histogram(histogram) => histogram.record(value),
-                _ => self.instrument.record(value, attributes),
-            },
-        ) {
-            return;
-        }
-        self.instrument.record(value, attributes);
+        measure(self, value, attributes);
+    }
+
+    /// Records `value` with the attribute set `key` names; `attributes` makes the set, called
+    /// only when this thread has no handle for `key` yet.
+    pub fn record_keyed<const N: usize>(
+        &self,
+        value: f64,
+        key: &StaticKey,
+        attributes: impl FnOnce() -> AttributeList<N>,
+    ) {
+        measure_keyed(self, value, key, attributes);
     }
 }
 
 impl CachedCounter {
     /// Adds `value` with `attributes`.
     pub fn add(&self, value: u64, attributes: &[KeyValue]) {
-        #[cfg(feature = "bound-instruments")]
-        if cache::record(
-            self.id,
-            attributes,
-            || cache::Bound::Counter(self.instrument.bind(attributes)),
-            |bound| match bound {
-                cache::Bound::Counter(counter) => counter.add(value),
-                _ => self.instrument.add(value, attributes),
-            },
-        ) {
-            return;
-        }
-        self.instrument.add(value, attributes);
+        measure(self, value, attributes);
+    }
+
+    /// Adds `value` with the attribute set `key` names; see [`CachedHistogram::record_keyed`].
+    pub fn add_keyed<const N: usize>(
+        &self,
+        value: u64,
+        key: &StaticKey,
+        attributes: impl FnOnce() -> AttributeList<N>,
+    ) {
+        measure_keyed(self, value, key, attributes);
     }
 }
 
 impl CachedUpDownCounter {
     /// Adds `value` (negative to subtract) with `attributes`.
     pub fn add(&self, value: i64, attributes: &[KeyValue]) {
-        #[cfg(feature = "bound-instruments")]
-        if cache::record(
-            self.id,
-            attributes,
-            || cache::Bound::UpDownCounter(self.instrument.bind(attributes)),
-            |bound| match bound {
-                cache::Bound::UpDownCounter(counter) => counter.add(value),
-                _ => self.instrument.add(value, attributes),
-            },
-        ) {
-            return;
+        measure(self, value, attributes);
+    }
+
+    /// Adds `value` with the attribute set `key` names; see [`CachedHistogram::record_keyed`].
+    pub fn add_keyed<const N: usize>(
+        &self,
+        value: i64,
+        key: &StaticKey,
+        attributes: impl FnOnce() -> AttributeList<N>,
+    ) {
+        measure_keyed(self, value, key, attributes);
+    }
+}
+
+/// The three synchronous instruments, as the cache records and binds them.
+trait Instrument {
+    type Value: Copy;
+    fn measure(&self, value: Self::Value, attributes: &[KeyValue]);
+    #[cfg(feature = "bound-instruments")]
+    fn bind(&self, attributes: &[KeyValue]) -> cache::Bound;
+    /// Records through `bound` if it is this kind's handle.
+    #[cfg(feature = "bound-instruments")]
+    fn measure_bound(bound: &cache::Bound, value: Self::Value) -> bool;
+}
+
+macro_rules! instrument {
+    ($instrument:ty, $value:ty, $measure:ident, $variant:ident) => {
+        impl Instrument for $instrument {
+            type Value = $value;
+            fn measure(&self, value: $value, attributes: &[KeyValue]) {
+                self.$measure(value, attributes);
+            }
+            #[cfg(feature = "bound-instruments")]
+            fn bind(&self, attributes: &[KeyValue]) -> cache::Bound {
+                cache::Bound::$variant(<$instrument>::bind(self, attributes))
+            }
+            #[cfg(feature = "bound-instruments")]
+            fn measure_bound(bound: &cache::Bound, value: $value) -> bool {
+                match bound {
+                    cache::Bound::$variant(bound) => {
+                        bound.$measure(value);
+                        true
+                    }
+                    _ => false,
+                }
+            }
         }
-        self.instrument.add(value, attributes);
+    };
+}
+
+instrument!(Histogram<f64>, f64, record, Histogram);
+instrument!(Counter<u64>, u64, add, Counter);
+instrument!(UpDownCounter<i64>, i64, add, UpDownCounter);
+
+/// Records through the thread's handle for `attributes`, or unbound.
+fn measure<I: Instrument>(cached: &Cached<I>, value: I::Value, attributes: &[KeyValue]) {
+    #[cfg(feature = "bound-instruments")]
+    if cache::record(
+        cached.id,
+        cache::Lookup::Attributes(attributes),
+        || (cache::Key::Attributes(attributes.into()), cached.instrument.bind(attributes)),
+        |bound| I::measure_bound(bound, value),
+    ) {
+        return;
+    }
+    cached.instrument.measure(value, attributes);
+}
+
+/// Records through the thread's handle for `key`, or unbound with the attributes made.
+fn measure_keyed<I: Instrument, const N: usize>(
+    cached: &Cached<I>,
+    value: I::Value,
+    key: &StaticKey,
+    attributes: impl FnOnce() -> AttributeList<N>,
+) {
+    #[cfg(feature = "bound-instruments")]
+    let attributes = if key.complete().is_none() {
+        attributes
+    } else {
+        let mut attributes = Some(attributes);
+        let recorded = cache::record(
+            cached.id,
+            cache::Lookup::Static(key),
+            || {
+                let made = attributes.take().map(|make| make());
+                let bound = cached.instrument.bind(made.as_ref().map_or(&[], AttributeList::as_slice));
+                (cache::Key::Static(*key), bound)
+            },
+            |bound| I::measure_bound(bound, value),
+        );
+        match attributes {
+            _ if recorded => return,
+            Some(attributes) => attributes,
+            // Bound, but the handle could not record: never happens (the kinds match).
+            None => return,
+        }
+    };
+    #[cfg(not(feature = "bound-instruments"))]
+    let _ = key;
+    cached.instrument.measure(value, attributes().as_slice());
+}
+
+/// Words in a [`StaticKey`].
+pub const STATIC_KEY_WORDS: usize = 20;
+
+/// The longest text a [`StaticKey`] holds by value.
+pub const INLINE_TEXT_LEN: usize = 32;
+
+/// An attribute set named by its values, without building it: `'static` texts by their address
+/// and length (which name their content for the life of the process), short texts by value, and
+/// numbers. A thread that recorded the set before finds its handle from these few words. Equal
+/// texts at other addresses make another key, bound to the same data point. Texts and numbers
+/// past [`STATIC_KEY_WORDS`] words make the key unusable: the measurement then takes the path
+/// that builds its attributes.
+#[derive(Clone, Copy, Debug)]
+pub struct StaticKey {
+    words: [u64; STATIC_KEY_WORDS],
+    /// Words in use; more than [`STATIC_KEY_WORDS`] when something did not fit.
+    len: usize,
+}
+
+impl PartialEq for StaticKey {
+    /// Words past `len` are zero in every key, so the whole arrays compare (branch-free).
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        let differ = self.words.iter().zip(&other.words).fold(0, |differ, (a, b)| differ | (a ^ b));
+        self.len == other.len && differ == 0
+    }
+}
+
+impl Eq for StaticKey {}
+
+impl StaticKey {
+    /// An empty key.
+    #[inline]
+    pub fn new() -> Self {
+        Self { words: [0; STATIC_KEY_WORDS], len: 0 }
+    }
+
+    /// Adds a `'static` text, or its absence.
+    #[inline]
+    pub fn text(&mut self, text: Option<&'static str>) {
+        match text {
+            Some(text) => self.push(text.as_ptr() as u64, text.len() as u64),
+            None => self.push(0, 0),
+        }
+    }
+
+    /// Adds a text of at most [`INLINE_TEXT_LEN`] bytes by value; `false` (and nothing added)
+    /// when it is longer.
+    pub fn inline_text(&mut self, text: &str) -> bool {
+        let bytes = text.as_bytes();
+        if bytes.len() > INLINE_TEXT_LEN {
+            return false;
+        }
+        let mut words = [0u64; INLINE_TEXT_LEN / 8];
+        for (word, chunk) in words.iter_mut().zip(bytes.chunks(8)) {
+            let mut padded = [0u8; 8];
+            padded[..chunk.len()].copy_from_slice(chunk);
+            *word = u64::from_le_bytes(padded);
+        }
+        self.push(u64::MAX, bytes.len() as u64);
+        self.push(words[0], words[1]);
+        self.push(words[2], words[3]);
+        true
+    }
+
+    /// Adds a number, or its absence.
+    #[inline]
+    pub fn number(&mut self, number: Option<i64>) {
+        match number {
+            Some(number) => self.push(1, number as u64),
+            None => self.push(0, 0),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, first: u64, second: u64) {
+        match self.words.get_mut(self.len..self.len + 2) {
+            Some([a, b]) => {
+                (*a, *b) = (first, second);
+                self.len += 2;
+            }
+            _ => self.len = STATIC_KEY_WORDS + 1,
+        }
+    }
+
+    /// The words in use, when everything fit.
+    fn complete(&self) -> Option<&[u64]> {
+        self.words.get(..self.len)
+    }
+
+    fn words(&self) -> &[u64] {
+        self.complete().unwrap_or(&[])
+    }
+}
+
+impl Default for StaticKey {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -115,7 +300,7 @@ pub const WAYS: usize = 2;
 
 #[cfg(feature = "bound-instruments")]
 mod cache {
-    use super::{SETS, WAYS};
+    use super::{SETS, StaticKey, WAYS};
     use crate::internal::intern::word_hash;
     use opentelemetry::metrics::{BoundCounter, BoundHistogram, BoundUpDownCounter};
     use opentelemetry::{KeyValue, Value};
@@ -127,10 +312,22 @@ mod cache {
         UpDownCounter(BoundUpDownCounter<i64>),
     }
 
+    /// What an entry was bound for.
+    pub(super) enum Key {
+        Attributes(Box<[KeyValue]>),
+        Static(StaticKey),
+    }
+
+    /// What a measurement looks for.
+    pub(super) enum Lookup<'a> {
+        Attributes(&'a [KeyValue]),
+        Static(&'a StaticKey),
+    }
+
     struct Entry {
         instrument: u64,
         hash: u64,
-        attributes: Box<[KeyValue]>,
+        key: Key,
         bound: Bound,
     }
 
@@ -141,23 +338,34 @@ mod cache {
         static CACHE: RefCell<Cache> = const { RefCell::new(Cache([const { [const { None }; WAYS] }; SETS])) };
     }
 
-    /// Records through the thread's handle for (`instrument`, `attributes`), binding one with
-    /// `bind` if the thread has none. `false` when the thread cannot keep handles (it is exiting,
-    /// or a recording is already under way on it): the caller records unbound.
+    /// Records with `record` through the thread's handle for (`instrument`, `lookup`), binding
+    /// one with `bind` if the thread has none. `false` when the thread cannot keep handles (it is
+    /// exiting, or a recording is already under way on it) or `record` could not: the caller
+    /// records unbound.
+    #[inline]
     pub(super) fn record(
         instrument: u64,
-        attributes: &[KeyValue],
-        bind: impl FnOnce() -> Bound,
-        record: impl FnOnce(&Bound),
+        lookup: Lookup<'_>,
+        bind: impl FnOnce() -> (Key, Bound),
+        record: impl FnOnce(&Bound) -> bool,
     ) -> bool {
-        let hash = hash(instrument, attributes);
+        let hash = match &lookup {
+            Lookup::Attributes(attributes) => hash_attributes(instrument, attributes),
+            Lookup::Static(key) => hash_words(instrument, key.words()),
+        };
         CACHE
             .try_with(|cache| {
                 let Ok(mut cache) = cache.try_borrow_mut() else { return false };
                 let group = &mut cache.0[(hash >> 58) as usize % SETS];
                 let found = group.iter().position(|entry| {
                     entry.as_ref().is_some_and(|entry| {
-                        entry.hash == hash && entry.instrument == instrument && same(&entry.attributes, attributes)
+                        entry.hash == hash
+                            && entry.instrument == instrument
+                            && match (&entry.key, &lookup) {
+                                (Key::Attributes(kept), Lookup::Attributes(attributes)) => same(kept, attributes),
+                                (Key::Static(kept), Lookup::Static(key)) => kept == *key,
+                                _ => false,
+                            }
                     })
                 });
                 match found {
@@ -165,15 +373,11 @@ mod cache {
                     Some(way) => group[..=way].rotate_right(1),
                     None => {
                         group.rotate_right(1);
-                        group[0] = Some(Entry { instrument, hash, attributes: attributes.into(), bound: bind() });
+                        let (key, bound) = bind();
+                        group[0] = Some(Entry { instrument, hash, key, bound });
                     }
                 }
-                if let Some(entry) = &group[0] {
-                    record(&entry.bound);
-                    true
-                } else {
-                    false
-                }
+                group[0].as_ref().is_some_and(|entry| record(&entry.bound))
             })
             .unwrap_or(false)
     }
@@ -195,10 +399,11 @@ mod cache {
             })
     }
 
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+
     /// A fast hash of the instrument and the attribute values (keys are the same for every set of
     /// one instrument, so their length is enough).
-    fn hash(instrument: u64, attributes: &[KeyValue]) -> u64 {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
+    fn hash_attributes(instrument: u64, attributes: &[KeyValue]) -> u64 {
         let mut h = instrument.wrapping_mul(K);
         for attribute in attributes {
             let value = match &attribute.value {
@@ -209,6 +414,15 @@ mod cache {
                 _ => 0,
             };
             h = (h.rotate_left(5) ^ value ^ attribute.key.as_str().len() as u64).wrapping_mul(K);
+        }
+        h ^ (h >> 29)
+    }
+
+    /// A fast hash of the instrument and a [`StaticKey`]'s words.
+    fn hash_words(instrument: u64, words: &[u64]) -> u64 {
+        let mut h = instrument.wrapping_mul(K);
+        for word in words {
+            h = (h.rotate_left(5) ^ word).wrapping_mul(K);
         }
         h ^ (h >> 29)
     }

@@ -3,18 +3,17 @@
 //! Adapters hold these as `Option<...>`: when metrics are off, nothing here runs. Every
 //! instrument records through [`bound`]'s per-thread handles.
 
-mod active;
 mod attribute_list;
 pub mod bound;
 mod source;
 
-pub use active::PAIRS as ACTIVE_REQUEST_PAIRS;
 pub use attribute_list::AttributeList;
-pub use bound::{CachedCounter, CachedHistogram, CachedUpDownCounter};
+pub use bound::{CachedCounter, CachedHistogram, CachedUpDownCounter, StaticKey};
 pub use source::{MeterSource, global_meter_provider_installed};
 
-use opentelemetry::KeyValue;
+use crate::internal::recent;
 use opentelemetry::metrics::Meter;
+use opentelemetry::{KeyValue, StringValue};
 use opentelemetry_semantic_conventions::{attribute as semconv, metric};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -28,7 +27,7 @@ pub const HTTP_DURATION_BUCKETS: [f64; 14] =
 #[derive(Clone, Debug)]
 pub struct HttpServerMetrics {
     duration: CachedHistogram,
-    active: active::ActiveRequests,
+    active: CachedUpDownCounter,
 }
 
 impl HttpServerMetrics {
@@ -43,8 +42,27 @@ impl HttpServerMetrics {
                     .with_boundaries(HTTP_DURATION_BUCKETS.to_vec())
                     .build(),
             ),
-            active: active::ActiveRequests::new(meter),
+            active: CachedUpDownCounter::new(
+                meter
+                    .i64_up_down_counter(metric::HTTP_SERVER_ACTIVE_REQUESTS)
+                    .with_unit("{request}")
+                    .with_description("Number of active HTTP server requests.")
+                    .build(),
+            ),
         }
+    }
+
+    /// Changes the active count of (`method`, `scheme`), found by their addresses.
+    fn count_active(&self, change: i64, method: &'static str, scheme: &'static str) {
+        let mut key = StaticKey::new();
+        key.text(Some(method));
+        key.text(Some(scheme));
+        self.active.add_keyed(change, &key, || {
+            let mut attributes = AttributeList::<2>::new();
+            attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method));
+            attributes.push(KeyValue::new(semconv::URL_SCHEME, scheme));
+            attributes
+        });
     }
 
     /// Counts a request as active until the returned guard finishes or is dropped.
@@ -54,8 +72,8 @@ impl HttpServerMetrics {
         scheme: &'static str,
         protocol_version: Option<&'static str>,
     ) -> ActiveServerRequest {
+        self.count_active(1, method, scheme);
         ActiveServerRequest(InFlight {
-            active: self.active.start(method, scheme),
             metrics: Some(Arc::clone(self)),
             method,
             scheme,
@@ -77,8 +95,6 @@ pub struct ActiveServerRequest(InFlight);
 #[derive(Debug)]
 struct InFlight {
     metrics: Option<Arc<HttpServerMetrics>>,
-    /// Where the request is counted as active.
-    active: Option<u8>,
     method: &'static str,
     scheme: &'static str,
     protocol_version: Option<&'static str>,
@@ -114,25 +130,55 @@ impl ActiveServerRequest {
     fn record(&mut self, outcome: RequestOutcome) {
         let request = &mut self.0;
         let Some(metrics) = request.metrics.take() else { return };
-        if let Some(index) = request.active {
-            metrics.active.end(index);
+        metrics.count_active(-1, request.method, request.scheme);
+        let seconds = request.start.elapsed().as_secs_f64();
+        let (method, scheme, version) = (request.method, request.scheme, request.protocol_version);
+        let route = request.route.take();
+        let status = outcome.status;
+        let error_type = outcome.error_type;
+        // A set of `'static` texts (an interned route, a named error) is found by their addresses.
+        let key = static_text(route.as_ref()).zip(static_text(error_type.as_ref())).map(|(route, error)| {
+            let mut key = StaticKey::new();
+            key.text(Some(method));
+            key.text(Some(scheme));
+            key.number(status.map(i64::from));
+            key.text(route);
+            key.text(error);
+            key.text(version);
+            key
+        });
+        let attributes = move || {
+            let mut attributes = AttributeList::<6>::new();
+            attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method));
+            attributes.push(KeyValue::new(semconv::URL_SCHEME, scheme));
+            if let Some(status) = status {
+                attributes.push(KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status)));
+            }
+            if let Some(route) = route {
+                attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route));
+            }
+            if let Some(error_type) = error_type {
+                attributes.push(KeyValue::new(semconv::ERROR_TYPE, error_type));
+            }
+            if let Some(version) = version {
+                attributes.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
+            }
+            attributes
+        };
+        match key {
+            Some(key) => metrics.duration.record_keyed(seconds, &key, attributes),
+            None => metrics.duration.record(seconds, attributes().as_slice()),
         }
-        let mut attributes = AttributeList::<6>::new();
-        attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, request.method));
-        attributes.push(KeyValue::new(semconv::URL_SCHEME, request.scheme));
-        if let Some(status) = outcome.status {
-            attributes.push(KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status)));
-        }
-        if let Some(route) = request.route.take() {
-            attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route));
-        }
-        if let Some(error_type) = outcome.error_type {
-            attributes.push(KeyValue::new(semconv::ERROR_TYPE, error_type));
-        }
-        if let Some(version) = request.protocol_version {
-            attributes.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
-        }
-        metrics.duration.record(request.start.elapsed().as_secs_f64(), attributes.as_slice());
+    }
+}
+
+/// An optional text as a [`StaticKey`] can name it: `Some(None)` for no text, `Some(text)` for
+/// a `'static` one, `None` for an owned one (whose address names nothing for long).
+fn static_text(text: Option<&Cow<'static, str>>) -> Option<Option<&'static str>> {
+    match text {
+        None => Some(None),
+        Some(Cow::Borrowed(text)) => Some(Some(text)),
+        Some(Cow::Owned(_)) => None,
     }
 }
 
@@ -157,7 +203,8 @@ pub struct HttpClientMetrics {
 pub struct ClientRequestStart {
     start: Instant,
     method: &'static str,
-    server_address: String,
+    /// `server.address`, empty when the destination is unknown.
+    server_address: StringValue,
     server_port: Option<u16>,
     scheme: Option<&'static str>,
 }
@@ -165,18 +212,16 @@ pub struct ClientRequestStart {
 impl ClientRequestStart {
     /// Starts timing a request now. `method` is the normalized method; `scheme` is the URL's
     /// (recorded as `url.scheme` when it is `http` or `https`).
-    pub fn now(
-        method: &'static str,
-        server_address: impl Into<String>,
-        server_port: Option<u16>,
-        scheme: &str,
-    ) -> Self {
+    pub fn now(method: &'static str, server_address: &str, server_port: Option<u16>, scheme: &str) -> Self {
         let scheme = match scheme {
             "http" => Some("http"),
             "https" => Some("https"),
             _ => None,
         };
-        Self { start: Instant::now(), method, server_address: server_address.into(), server_port, scheme }
+        // The thread's recent hosts: a host called again takes a reference, not a copy.
+        let server_address =
+            if server_address.is_empty() { StringValue::from("") } else { recent::client_host(server_address) };
+        Self { start: Instant::now(), method, server_address, server_port, scheme }
     }
 }
 
@@ -205,28 +250,47 @@ impl HttpClientMetrics {
         error_type: Option<Cow<'static, str>>,
         protocol_version: Option<&'static str>,
     ) {
-        let mut attributes = AttributeList::<7>::new();
-        attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, request.method));
+        let seconds = request.start.elapsed().as_secs_f64();
+        let ClientRequestStart { method, server_address, server_port, scheme, .. } = request;
         // An unknown destination (a relative URI without `Host`) records no address at all.
-        if !request.server_address.is_empty() {
-            attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, request.server_address));
-            if let Some(port) = request.server_port {
-                attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+        let server = (!server_address.as_str().is_empty()).then_some((server_address, server_port));
+        let mut key = StaticKey::new();
+        key.text(Some(method));
+        let error = static_text(error_type.as_ref());
+        let keyed = server.as_ref().is_none_or(|(address, _)| key.inline_text(address.as_str())) && error.is_some();
+        key.number(server_port.map(i64::from));
+        key.text(scheme);
+        key.number(status.map(i64::from));
+        key.text(error.flatten());
+        key.text(protocol_version);
+        let attributes = move || {
+            let mut attributes = AttributeList::<7>::new();
+            attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method));
+            if let Some((address, port)) = server {
+                attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, address));
+                if let Some(port) = port {
+                    attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+                }
             }
+            if let Some(scheme) = scheme {
+                attributes.push(KeyValue::new(semconv::URL_SCHEME, scheme));
+            }
+            if let Some(status) = status {
+                attributes.push(KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status)));
+            }
+            if let Some(error_type) = error_type {
+                attributes.push(KeyValue::new(semconv::ERROR_TYPE, error_type));
+            }
+            if let Some(version) = protocol_version {
+                attributes.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
+            }
+            attributes
+        };
+        if keyed {
+            self.duration.record_keyed(seconds, &key, attributes);
+        } else {
+            self.duration.record(seconds, attributes().as_slice());
         }
-        if let Some(scheme) = request.scheme {
-            attributes.push(KeyValue::new(semconv::URL_SCHEME, scheme));
-        }
-        if let Some(status) = status {
-            attributes.push(KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status)));
-        }
-        if let Some(error_type) = error_type {
-            attributes.push(KeyValue::new(semconv::ERROR_TYPE, error_type));
-        }
-        if let Some(version) = protocol_version {
-            attributes.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
-        }
-        self.duration.record(request.start.elapsed().as_secs_f64(), attributes.as_slice());
     }
 }
 
@@ -259,6 +323,20 @@ impl DbClientMetrics {
     /// `error.type` and `db.response.status_code`).
     pub fn record(&self, start: Instant, attributes: &[KeyValue]) {
         self.duration.record(start.elapsed().as_secs_f64(), attributes);
+    }
+
+    /// [`record`](Self::record), with `key` naming the attributes that vary from operation to
+    /// operation (the operation's name or summary, the namespace when a command can change it);
+    /// `attributes` makes the whole set, called only when this thread has no handle for `key`.
+    /// The attributes left out of `key` must be the same for every operation recorded with this
+    /// instance: adapters make one per pool or connection, whose system, server and port are fixed.
+    pub fn record_keyed<const N: usize>(
+        &self,
+        start: Instant,
+        key: &StaticKey,
+        attributes: impl FnOnce() -> AttributeList<N>,
+    ) {
+        self.duration.record_keyed(start.elapsed().as_secs_f64(), key, attributes);
     }
 }
 
