@@ -22,7 +22,7 @@ use crate::messaging::{self, KAFKA, Server, TopicNames};
 use opentelemetry::metrics::Meter;
 use opentelemetry::{KeyValue, StringValue};
 use opentelemetry_semantic_conventions::{attribute as semconv, metric};
-use otel_core::metrics::{AttributeList, CachedCounter, CachedHistogram, HTTP_DURATION_BUCKETS};
+use otel_core::metrics::{AttributeList, CachedCounter, CachedHistogram, HTTP_DURATION_BUCKETS, StaticKey};
 use rdkafka::error::KafkaError;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -71,6 +71,22 @@ fn destination(attributes: &mut Attributes, destination: Option<StringValue>, pa
     }
 }
 
+/// The key of a kept series: its partition. The rest of its attributes (the first topic, the
+/// operation, the server, the consumer group) are the same for every point a client's instrument
+/// records through a series, so a thread finds the series' handle from this one number.
+fn series_key(partition: i32) -> StaticKey {
+    let mut key = StaticKey::new();
+    key.number(Some(i64::from(partition)));
+    key
+}
+
+/// A kept list as a measurement's attributes, made when a thread binds its series.
+fn series_attributes(list: &[KeyValue]) -> Attributes {
+    let mut attributes = Attributes::new();
+    attributes.extend(list.iter().cloned());
+    attributes
+}
+
 /// The attribute lists of the first topic's partitions, each built when its partition is first
 /// seen: a message there builds none.
 struct Series<S>(Box<[OnceLock<S>]>);
@@ -100,6 +116,8 @@ pub(crate) struct ProducerMetrics {
 /// The points of one partition of the first topic: `sent` for the counter, `duration` (with
 /// the operation type) for the histogram.
 struct SendSeries {
+    /// Names the partition's points in the instruments' handles (the rest is fixed per client).
+    key: StaticKey,
     sent: Box<[KeyValue]>,
     duration: Box<[KeyValue]>,
 }
@@ -150,9 +168,9 @@ impl ProducerMetrics {
             && let Some(series) = self.series.get(partition, || self.send_series(destination_name.clone(), partition))
         {
             if sent {
-                self.sent.add(1, &series.sent);
+                self.sent.add_keyed(1, &series.key, || series_attributes(&series.sent));
             }
-            self.duration.record(elapsed, &series.duration);
+            self.duration.record_keyed(elapsed, &series.key, || series_attributes(&series.duration));
             return;
         }
         let mut attributes = self.send_attributes(destination_name, partition);
@@ -188,7 +206,7 @@ impl ProducerMetrics {
         let mut attributes = self.send_attributes(destination_name, Some(partition));
         let sent = attributes.as_slice().into();
         attributes.push(KeyValue::new(semconv::MESSAGING_OPERATION_TYPE, "send"));
-        SendSeries { sent, duration: attributes.as_slice().into() }
+        SendSeries { key: series_key(partition), sent, duration: attributes.as_slice().into() }
     }
 }
 
@@ -231,6 +249,8 @@ pub(crate) struct ConsumerMetrics {
 /// The points of one partition of the first topic: delivered (`consumed`), processed without
 /// error (`process`), received (`receive`, with the operation type).
 struct ConsumerSeries {
+    /// Names the partition's points in the instruments' handles (the rest is fixed per client).
+    key: StaticKey,
     consumed: Box<[KeyValue]>,
     process: Box<[KeyValue]>,
     receive: Box<[KeyValue]>,
@@ -303,6 +323,7 @@ impl ConsumerMetrics {
         let mut receive = list(RECEIVE);
         receive.push(KeyValue::new(semconv::MESSAGING_OPERATION_TYPE, "receive"));
         ConsumerSeries {
+            key: series_key(partition),
             consumed: list(RECEIVE).as_slice().into(),
             process: list("process").as_slice().into(),
             receive: receive.as_slice().into(),
@@ -312,7 +333,7 @@ impl ConsumerMetrics {
     /// Counts `count` messages of one topic and partition handed to the application.
     pub(crate) fn consumed(&self, count: u64, topic: &str, partition: i32) {
         match self.series(topic, partition) {
-            (Some(series), _) => self.consumed.add(count, &series.consumed),
+            (Some(series), _) => self.consumed.add_keyed(count, &series.key, || series_attributes(&series.consumed)),
             (None, destination_name) => {
                 let attributes = self.attributes(RECEIVE, Some(destination_name), Some(partition));
                 self.consumed.add(count, attributes.as_slice());
@@ -324,7 +345,7 @@ impl ConsumerMetrics {
     pub(crate) fn start_message(&self, topic: &str, partition: i32) -> ProcessMetric<'_> {
         let (series, destination_name) = self.series(topic, partition);
         match series {
-            Some(series) => self.consumed.add(1, &series.consumed),
+            Some(series) => self.consumed.add_keyed(1, &series.key, || series_attributes(&series.consumed)),
             None => {
                 let attributes = self.attributes(RECEIVE, Some(destination_name.clone()), Some(partition));
                 self.consumed.add(1, attributes.as_slice());
@@ -353,7 +374,9 @@ impl ConsumerMetrics {
         let elapsed = elapsed.as_secs_f64();
         let (destination_name, partition, error) = match received {
             Ok((topic, partition)) => match self.series(topic, partition) {
-                (Some(series), _) => return self.receive.record(elapsed, &series.receive),
+                (Some(series), _) => {
+                    return self.receive.record_keyed(elapsed, &series.key, || series_attributes(&series.receive));
+                }
                 (None, destination_name) => (Some(destination_name), Some(partition), None),
             },
             Err(error) => (None, None, Some(messaging::error_type(error))),
@@ -382,7 +405,7 @@ impl ProcessMetric<'_> {
         let elapsed = self.start.elapsed().as_secs_f64();
         let metrics = self.metrics;
         if let (Some(series), None) = (self.series, error_type) {
-            return metrics.process.record(elapsed, &series.process);
+            return metrics.process.record_keyed(elapsed, &series.key, || series_attributes(&series.process));
         }
         let mut attributes = metrics.attributes("process", self.destination, self.partition);
         if let Some(error_type) = error_type {
