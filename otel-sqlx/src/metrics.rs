@@ -9,9 +9,7 @@
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Meter, ObservableUpDownCounter};
 use opentelemetry_semantic_conventions::{attribute as semconv, metric};
-use otel_core::metrics::{
-    AttributeList, CachedCounter, CachedHistogram, CachedUpDownCounter, DbClientMetrics, StaticKey,
-};
+use otel_core::metrics::{CachedCounter, DbClientMetrics, FixedHistogram, FixedUpDownCounter};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -34,10 +32,10 @@ impl<DB: sqlx::Database> PoolState for sqlx::Pool<DB> {
 
 pub(crate) struct Metrics {
     pub(crate) operation: DbClientMetrics,
-    wait_time: CachedHistogram,
-    use_time: CachedHistogram,
+    wait_time: FixedHistogram,
+    use_time: FixedHistogram,
     timeouts: CachedCounter,
-    pending: CachedUpDownCounter,
+    pending: FixedUpDownCounter,
     pool: [KeyValue; 1],
     _count: ObservableUpDownCounter<i64>,
     _max: ObservableUpDownCounter<i64>,
@@ -79,15 +77,15 @@ impl Metrics {
                 }
             })
             .build();
+        // The pool metrics have one attribute, the pool's name: bound to it once.
         let histogram = |name: &'static str, description: &'static str| {
-            CachedHistogram::new(
-                meter
-                    .f64_histogram(name)
-                    .with_unit("s")
-                    .with_description(description)
-                    .with_boundaries(POOL_TIME_BUCKETS.to_vec())
-                    .build(),
-            )
+            let histogram = meter
+                .f64_histogram(name)
+                .with_unit("s")
+                .with_description(description)
+                .with_boundaries(POOL_TIME_BUCKETS.to_vec())
+                .build();
+            FixedHistogram::new(&histogram, std::slice::from_ref(&pool))
         };
         Self {
             operation: DbClientMetrics::new(meter),
@@ -108,12 +106,13 @@ impl Metrics {
                     )
                     .build(),
             ),
-            pending: CachedUpDownCounter::new(
-                meter
+            pending: FixedUpDownCounter::new(
+                &meter
                     .i64_up_down_counter(metric::DB_CLIENT_CONNECTION_PENDING_REQUESTS)
                     .with_unit("{request}")
                     .with_description("The number of current pending requests for an open connection.")
                     .build(),
+                std::slice::from_ref(&pool),
             ),
             pool: [pool],
             _count: count,
@@ -123,27 +122,19 @@ impl Metrics {
 
     /// Counts one request waiting for a connection until the guard drops.
     pub(crate) fn pending(&self) -> Pending<'_> {
-        self.pending.add_keyed(1, &StaticKey::new(), || self.pool_attributes());
+        self.pending.add(1);
         Pending(self)
     }
 
     pub(crate) fn waited(&self, wait: Duration, timed_out: bool) {
-        self.wait_time.record_keyed(wait.as_secs_f64(), &StaticKey::new(), || self.pool_attributes());
+        self.wait_time.record(wait.as_secs_f64());
         if timed_out {
             self.timeouts.add(1, &self.pool);
         }
     }
 
-    /// The pool's name, the one attribute of the pool metrics: fixed per instance, so their key
-    /// is empty.
-    fn pool_attributes(&self) -> AttributeList<1> {
-        let mut attributes = AttributeList::new();
-        attributes.extend(self.pool.iter().cloned());
-        attributes
-    }
-
     fn used(&self, since: Instant) {
-        self.use_time.record_keyed(since.elapsed().as_secs_f64(), &StaticKey::new(), || self.pool_attributes());
+        self.use_time.record(since.elapsed().as_secs_f64());
     }
 }
 
@@ -152,7 +143,7 @@ pub(crate) struct Pending<'a>(&'a Metrics);
 
 impl Drop for Pending<'_> {
     fn drop(&mut self) {
-        self.0.pending.add_keyed(-1, &StaticKey::new(), || self.0.pool_attributes());
+        self.0.pending.add(-1);
     }
 }
 

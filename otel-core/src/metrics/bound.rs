@@ -103,6 +103,71 @@ impl CachedUpDownCounter {
     }
 }
 
+/// A histogram bound once to an attribute set fixed for its life (a pool's name): each record is
+/// a call on the bound handle, with no lookup at all.
+pub struct FixedHistogram {
+    #[cfg(feature = "bound-instruments")]
+    bound: opentelemetry::metrics::BoundHistogram<f64>,
+    #[cfg(not(feature = "bound-instruments"))]
+    unbound: (Histogram<f64>, Box<[KeyValue]>),
+}
+
+impl FixedHistogram {
+    /// Binds `histogram` to `attributes`.
+    pub fn new(histogram: &Histogram<f64>, attributes: &[KeyValue]) -> Self {
+        #[cfg(feature = "bound-instruments")]
+        return Self { bound: histogram.bind(attributes) };
+        #[cfg(not(feature = "bound-instruments"))]
+        return Self { unbound: (histogram.clone(), attributes.into()) };
+    }
+
+    /// Records `value`.
+    pub fn record(&self, value: f64) {
+        #[cfg(feature = "bound-instruments")]
+        self.bound.record(value);
+        #[cfg(not(feature = "bound-instruments"))]
+        self.unbound.0.record(value, &self.unbound.1);
+    }
+}
+
+/// An up-down counter bound once to an attribute set fixed for its life; see [`FixedHistogram`].
+pub struct FixedUpDownCounter {
+    #[cfg(feature = "bound-instruments")]
+    bound: opentelemetry::metrics::BoundUpDownCounter<i64>,
+    #[cfg(not(feature = "bound-instruments"))]
+    unbound: (UpDownCounter<i64>, Box<[KeyValue]>),
+}
+
+impl FixedUpDownCounter {
+    /// Binds `counter` to `attributes`.
+    pub fn new(counter: &UpDownCounter<i64>, attributes: &[KeyValue]) -> Self {
+        #[cfg(feature = "bound-instruments")]
+        return Self { bound: counter.bind(attributes) };
+        #[cfg(not(feature = "bound-instruments"))]
+        return Self { unbound: (counter.clone(), attributes.into()) };
+    }
+
+    /// Adds `value` (negative to subtract).
+    pub fn add(&self, value: i64) {
+        #[cfg(feature = "bound-instruments")]
+        self.bound.add(value);
+        #[cfg(not(feature = "bound-instruments"))]
+        self.unbound.0.add(value, &self.unbound.1);
+    }
+}
+
+impl fmt::Debug for FixedHistogram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FixedHistogram").finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for FixedUpDownCounter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FixedUpDownCounter").finish_non_exhaustive()
+    }
+}
+
 /// The three synchronous instruments, as the cache records and binds them.
 trait Instrument {
     type Value: Copy;
@@ -277,10 +342,12 @@ impl StaticKey {
     }
 
     /// The words in use, when everything fit.
+    #[cfg_attr(not(feature = "bound-instruments"), allow(dead_code))]
     fn complete(&self) -> Option<&[u64]> {
         self.words.get(..self.len)
     }
 
+    #[cfg_attr(not(feature = "bound-instruments"), allow(dead_code))]
     fn words(&self) -> &[u64] {
         self.complete().unwrap_or(&[])
     }

@@ -8,7 +8,7 @@ pub mod bound;
 mod source;
 
 pub use attribute_list::AttributeList;
-pub use bound::{CachedCounter, CachedHistogram, CachedUpDownCounter, StaticKey};
+pub use bound::{CachedCounter, CachedHistogram, CachedUpDownCounter, FixedHistogram, FixedUpDownCounter, StaticKey};
 pub use source::{MeterSource, global_meter_provider_installed};
 
 use crate::internal::recent;
