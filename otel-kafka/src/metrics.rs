@@ -14,9 +14,9 @@
 //! ids. The wrappers hold these as `Option`s, built only when a meter is there: with metrics off
 //! nothing here runs. Every message is recorded, whether or not its span is sampled.
 //!
-//! Most messages of a client go to one topic and a few partitions and succeed: the attribute lists
-//! of the first topic's partitions ([`Series`]) are built once, when a partition is first seen,
-//! and reused; other measurements gather theirs on the stack.
+//! Most messages of a client go to one topic and a few partitions and succeed: a successful
+//! measurement on the first topic is found in the thread's bound handles by its partition alone
+//! ([`kept_key`]), without gathering its attributes; other measurements gather theirs on the stack.
 
 use crate::messaging::{self, KAFKA, Server, TopicNames};
 use opentelemetry::metrics::Meter;
@@ -25,7 +25,7 @@ use opentelemetry_semantic_conventions::{attribute as semconv, metric};
 use otel_core::metrics::{AttributeList, CachedCounter, CachedHistogram, HTTP_DURATION_BUCKETS, StaticKey};
 use rdkafka::error::KafkaError;
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The most attributes a measurement of this crate carries: system, operation name and type,
@@ -33,9 +33,6 @@ use std::time::{Duration, Instant};
 const MAX_ATTRIBUTES: usize = 8;
 
 type Attributes = AttributeList<MAX_ATTRIBUTES>;
-
-/// Partitions of the first topic whose attribute lists are kept.
-const KEPT_PARTITIONS: usize = 64;
 
 /// `messaging.client.operation.duration` on `meter`.
 fn operation_duration(meter: &Meter) -> CachedHistogram {
@@ -71,37 +68,14 @@ fn destination(attributes: &mut Attributes, destination: Option<StringValue>, pa
     }
 }
 
-/// The key of a kept series: its partition. The rest of its attributes (the first topic, the
-/// operation, the server, the consumer group) are the same for every point a client's instrument
-/// records through a series, so a thread finds the series' handle from this one number.
-fn series_key(partition: i32) -> StaticKey {
+/// The key of a successful measurement on a client's first topic: its partition (none below 0,
+/// as the attributes). The rest of its attributes (the topic, the operation, the server, the
+/// consumer group) are the same for every such measurement of a client's instrument, so a thread
+/// finds its bound handle from this one number.
+fn kept_key(partition: Option<i32>) -> StaticKey {
     let mut key = StaticKey::new();
-    key.number(Some(i64::from(partition)));
+    key.number(partition.filter(|&partition| partition >= 0).map(i64::from));
     key
-}
-
-/// A kept list as a measurement's attributes, made when a thread binds its series.
-fn series_attributes(list: &[KeyValue]) -> Attributes {
-    let mut attributes = Attributes::new();
-    attributes.extend(list.iter().cloned());
-    attributes
-}
-
-/// The attribute lists of the first topic's partitions, each built when its partition is first
-/// seen: a message there builds none.
-struct Series<S>(Box<[OnceLock<S>]>);
-
-impl<S> Series<S> {
-    fn new() -> Self {
-        Self((0..KEPT_PARTITIONS).map(|_| OnceLock::new()).collect())
-    }
-
-    /// The lists of `partition` of the first topic, built by `build` if they are not yet;
-    /// `None` for a partition past those kept.
-    fn get(&self, partition: i32, build: impl FnOnce() -> S) -> Option<&S> {
-        let slot = self.0.get(usize::try_from(partition).ok()?)?;
-        Some(slot.get_or_init(build))
-    }
 }
 
 /// A producer's instruments and the attributes fixed for its life.
@@ -110,16 +84,6 @@ pub(crate) struct ProducerMetrics {
     duration: CachedHistogram,
     server: Option<Server>,
     names: TopicNames,
-    series: Series<SendSeries>,
-}
-
-/// The points of one partition of the first topic: `sent` for the counter, `duration` (with
-/// the operation type) for the histogram.
-struct SendSeries {
-    /// Names the partition's points in the instruments' handles (the rest is fixed per client).
-    key: StaticKey,
-    sent: Box<[KeyValue]>,
-    duration: Box<[KeyValue]>,
 }
 
 impl fmt::Debug for ProducerMetrics {
@@ -140,7 +104,6 @@ impl ProducerMetrics {
             duration: operation_duration(meter),
             server,
             names: TopicNames::new("send"),
-            series: Series::new(),
         }
     }
 
@@ -162,26 +125,28 @@ impl ProducerMetrics {
     ) {
         let elapsed = start.elapsed().as_secs_f64();
         let (destination_name, kept) = self.names.destination_kept(topic);
-        if kept
-            && error.is_none()
-            && let Some(partition) = partition
-            && let Some(series) = self.series.get(partition, || self.send_series(destination_name.clone(), partition))
-        {
+        let sent_attributes = || {
+            let mut attributes = self.send_attributes(destination_name.clone(), partition);
+            attributes.extend(error.map(messaging::error_type));
+            attributes
+        };
+        let duration_attributes = || {
+            let mut attributes = sent_attributes();
+            attributes.push(KeyValue::new(semconv::MESSAGING_OPERATION_TYPE, "send"));
+            attributes
+        };
+        if kept && error.is_none() {
+            let key = kept_key(partition);
             if sent {
-                self.sent.add_keyed(1, &series.key, || series_attributes(&series.sent));
+                self.sent.add_keyed(1, &key, sent_attributes);
             }
-            self.duration.record_keyed(elapsed, &series.key, || series_attributes(&series.duration));
-            return;
+            self.duration.record_keyed(elapsed, &key, duration_attributes);
+        } else {
+            if sent {
+                self.sent.add(1, sent_attributes().as_slice());
+            }
+            self.duration.record(elapsed, duration_attributes().as_slice());
         }
-        let mut attributes = self.send_attributes(destination_name, partition);
-        if let Some(error) = error {
-            attributes.push(messaging::error_type(error));
-        }
-        if sent {
-            self.sent.add(1, attributes.as_slice());
-        }
-        attributes.push(KeyValue::new(semconv::MESSAGING_OPERATION_TYPE, "send"));
-        self.duration.record(elapsed, attributes.as_slice());
     }
 
     /// Records a send to `topic` given up before its outcome (a `send` future dropped while it
@@ -200,13 +165,6 @@ impl ProducerMetrics {
             server.record(&mut attributes);
         }
         attributes
-    }
-
-    fn send_series(&self, destination_name: StringValue, partition: i32) -> SendSeries {
-        let mut attributes = self.send_attributes(destination_name, Some(partition));
-        let sent = attributes.as_slice().into();
-        attributes.push(KeyValue::new(semconv::MESSAGING_OPERATION_TYPE, "send"));
-        SendSeries { key: series_key(partition), sent, duration: attributes.as_slice().into() }
     }
 }
 
@@ -243,17 +201,6 @@ pub(crate) struct ConsumerMetrics {
     group: Option<StringValue>,
     server: Option<Server>,
     names: TopicNames,
-    series: Series<ConsumerSeries>,
-}
-
-/// The points of one partition of the first topic: delivered (`consumed`), processed without
-/// error (`process`), received (`receive`, with the operation type).
-struct ConsumerSeries {
-    /// Names the partition's points in the instruments' handles (the rest is fixed per client).
-    key: StaticKey,
-    consumed: Box<[KeyValue]>,
-    process: Box<[KeyValue]>,
-    receive: Box<[KeyValue]>,
 }
 
 impl fmt::Debug for ConsumerMetrics {
@@ -287,7 +234,6 @@ impl ConsumerMetrics {
             group,
             server,
             names: TopicNames::new("process"),
-            series: Series::new(),
         }
     }
 
@@ -310,81 +256,69 @@ impl ConsumerMetrics {
         attributes
     }
 
-    /// The kept lists of `partition` of `topic`, when it is the first topic; and the topic's
-    /// `messaging.destination.name`.
-    fn series(&self, topic: &str, partition: i32) -> (Option<&ConsumerSeries>, StringValue) {
-        let (destination_name, kept) = self.names.destination_kept(topic);
-        let series = kept.then(|| self.series.get(partition, || self.build_series(&destination_name, partition)));
-        (series.flatten(), destination_name)
-    }
-
-    fn build_series(&self, destination_name: &StringValue, partition: i32) -> ConsumerSeries {
-        let list = |name| self.attributes(name, Some(destination_name.clone()), Some(partition));
-        let mut receive = list(RECEIVE);
-        receive.push(KeyValue::new(semconv::MESSAGING_OPERATION_TYPE, "receive"));
-        ConsumerSeries {
-            key: series_key(partition),
-            consumed: list(RECEIVE).as_slice().into(),
-            process: list("process").as_slice().into(),
-            receive: receive.as_slice().into(),
-        }
+    /// The topic's `messaging.destination.name`, and whether it is the consumer's first topic.
+    fn destination(&self, topic: &str) -> (StringValue, bool) {
+        self.names.destination_kept(topic)
     }
 
     /// Counts `count` messages of one topic and partition handed to the application.
     pub(crate) fn consumed(&self, count: u64, topic: &str, partition: i32) {
-        match self.series(topic, partition) {
-            (Some(series), _) => self.consumed.add_keyed(count, &series.key, || series_attributes(&series.consumed)),
-            (None, destination_name) => {
-                let attributes = self.attributes(RECEIVE, Some(destination_name), Some(partition));
-                self.consumed.add(count, attributes.as_slice());
-            }
-        }
+        let (destination_name, kept) = self.destination(topic);
+        self.count_consumed(count, destination_name, kept, partition);
     }
 
     /// Counts a message handed to the application and starts timing its processing, now.
     pub(crate) fn start_message(&self, topic: &str, partition: i32) -> ProcessMetric<'_> {
-        let (series, destination_name) = self.series(topic, partition);
-        match series {
-            Some(series) => self.consumed.add_keyed(1, &series.key, || series_attributes(&series.consumed)),
-            None => {
-                let attributes = self.attributes(RECEIVE, Some(destination_name.clone()), Some(partition));
-                self.consumed.add(1, attributes.as_slice());
-            }
-        }
+        let (destination_name, kept) = self.destination(topic);
+        self.count_consumed(1, destination_name.clone(), kept, partition);
         let partition = Some(partition);
-        ProcessMetric { metrics: self, start: Instant::now(), series, destination: Some(destination_name), partition }
+        ProcessMetric { metrics: self, start: Instant::now(), kept, destination: Some(destination_name), partition }
+    }
+
+    fn count_consumed(&self, count: u64, destination_name: StringValue, kept: bool, partition: i32) {
+        let attributes = || self.attributes(RECEIVE, Some(destination_name), Some(partition));
+        if kept {
+            self.consumed.add_keyed(count, &kept_key(Some(partition)), attributes);
+        } else {
+            self.consumed.add(count, attributes().as_slice());
+        }
     }
 
     /// Starts timing a process operation, now, on a batch: the topic when the batch has only
     /// one, and the partition when it has only one of that topic.
     pub(crate) fn start_process(&self, topic: Option<&str>, partition: Option<i32>) -> ProcessMetric<'_> {
-        let (series, destination_name) = match (topic, partition) {
-            (Some(topic), Some(partition)) => {
-                let (series, destination_name) = self.series(topic, partition);
-                (series, Some(destination_name))
+        let (destination_name, kept) = match (topic, partition) {
+            (Some(topic), Some(_)) => {
+                let (destination_name, kept) = self.destination(topic);
+                (Some(destination_name), kept)
             }
-            (topic, _) => (None, topic.map(|topic| self.names.destination(topic))),
+            (topic, _) => (topic.map(|topic| self.names.destination(topic)), false),
         };
-        ProcessMetric { metrics: self, start: Instant::now(), series, destination: destination_name, partition }
+        ProcessMetric { metrics: self, start: Instant::now(), kept, destination: destination_name, partition }
     }
 
     /// Records a receive (`poll`) that took `elapsed`: the message's topic and partition, or the
     /// error.
     pub(crate) fn received(&self, elapsed: Duration, received: Result<(&str, i32), &KafkaError>) {
         let elapsed = elapsed.as_secs_f64();
-        let (destination_name, partition, error) = match received {
-            Ok((topic, partition)) => match self.series(topic, partition) {
-                (Some(series), _) => {
-                    return self.receive.record_keyed(elapsed, &series.key, || series_attributes(&series.receive));
-                }
-                (None, destination_name) => (Some(destination_name), Some(partition), None),
-            },
-            Err(error) => (None, None, Some(messaging::error_type(error))),
+        let (destination_name, partition, error, kept) = match received {
+            Ok((topic, partition)) => {
+                let (destination_name, kept) = self.destination(topic);
+                (Some(destination_name), Some(partition), None, kept)
+            }
+            Err(error) => (None, None, Some(messaging::error_type(error)), false),
         };
-        let mut attributes = self.attributes(RECEIVE, destination_name, partition);
-        attributes.push(KeyValue::new(semconv::MESSAGING_OPERATION_TYPE, "receive"));
-        attributes.extend(error);
-        self.receive.record(elapsed, attributes.as_slice());
+        let attributes = || {
+            let mut attributes = self.attributes(RECEIVE, destination_name, partition);
+            attributes.push(KeyValue::new(semconv::MESSAGING_OPERATION_TYPE, "receive"));
+            attributes.extend(error);
+            attributes
+        };
+        if kept {
+            self.receive.record_keyed(elapsed, &kept_key(partition), attributes);
+        } else {
+            self.receive.record(elapsed, attributes().as_slice());
+        }
     }
 }
 
@@ -392,8 +326,8 @@ impl ConsumerMetrics {
 pub(crate) struct ProcessMetric<'a> {
     metrics: &'a ConsumerMetrics,
     start: Instant,
-    /// The kept lists, for a message (or batch) of one partition of the first topic.
-    series: Option<&'a ConsumerSeries>,
+    /// A message (or batch) of one partition of the first topic.
+    kept: bool,
     destination: Option<StringValue>,
     partition: Option<i32>,
 }
@@ -404,14 +338,16 @@ impl ProcessMetric<'_> {
     pub(crate) fn finish(self, error_type: Option<&'static str>) {
         let elapsed = self.start.elapsed().as_secs_f64();
         let metrics = self.metrics;
-        if let (Some(series), None) = (self.series, error_type) {
-            return metrics.process.record_keyed(elapsed, &series.key, || series_attributes(&series.process));
+        let attributes = || {
+            let mut attributes = metrics.attributes("process", self.destination, self.partition);
+            attributes.extend(error_type.map(|error_type| KeyValue::new(semconv::ERROR_TYPE, error_type)));
+            attributes
+        };
+        if self.kept && error_type.is_none() {
+            metrics.process.record_keyed(elapsed, &kept_key(self.partition), attributes);
+        } else {
+            metrics.process.record(elapsed, attributes().as_slice());
         }
-        let mut attributes = metrics.attributes("process", self.destination, self.partition);
-        if let Some(error_type) = error_type {
-            attributes.push(KeyValue::new(semconv::ERROR_TYPE, error_type));
-        }
-        metrics.process.record(elapsed, attributes.as_slice());
     }
 }
 
@@ -504,8 +440,8 @@ pub(crate) mod tests {
     fn kept_and_gathered_attribute_lists_make_the_same_points() {
         let meters = Meters::new();
         let metrics = ProducerMetrics::new(&meters.provider.meter("test"), None);
-        // The first topic's partitions below the bound are kept; another topic, or a partition
-        // past the bound, gathers its list each time.
+        // The first topic's measurements are found by their partition; another topic's gather
+        // their attributes each time.
         for (topic, partition) in [("orders", 1), ("payments", 1), ("orders", 100), ("orders", 1)] {
             metrics.send_finished(Instant::now(), topic, Some(partition), None, true);
         }
