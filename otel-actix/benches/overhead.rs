@@ -23,7 +23,7 @@
 use actix_web::body::to_bytes;
 use actix_web::dev::Service;
 use actix_web::{App, test, web};
-use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider};
 use otel_actix::OtelMiddleware;
 use otel_core::config::HttpServerConfig;
@@ -52,13 +52,9 @@ fn provider(sampler: Sampler) -> SdkTracerProvider {
     SdkTracerProvider::builder().with_sampler(sampler).with_span_processor(processor).build()
 }
 
-/// Metrics that are recorded, not exported during the run: a periodic reader whose interval
-/// (a day) never elapses, into an in-memory exporter.
+/// Metrics that are recorded, not exported during the run.
 fn meter_provider() -> SdkMeterProvider {
-    let reader = PeriodicReader::builder(InMemoryMetricExporter::default())
-        .with_interval(std::time::Duration::from_secs(86_400))
-        .build();
-    SdkMeterProvider::builder().with_reader(reader).build()
+    otel_core::testing::MetricRecorder::new().provider().clone()
 }
 
 async fn user(id: web::Path<u32>) -> String {

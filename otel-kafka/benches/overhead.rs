@@ -18,7 +18,7 @@
 
 use futures_util::future::join_all;
 use opentelemetry::trace::FutureExt;
-use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider};
 use otel_core::propagation::StrictTraceContextPropagator;
 use otel_core::testing::remote_context;
@@ -68,12 +68,9 @@ async fn create_topic(brokers: &str, topic: &str) {
     }
 }
 
-/// Metrics that are recorded, not exported during the run: a periodic reader whose interval
-/// (a day) never elapses, into an in-memory exporter.
+/// Metrics that are recorded, not exported during the run.
 fn meter_provider() -> SdkMeterProvider {
-    let reader =
-        PeriodicReader::builder(InMemoryMetricExporter::default()).with_interval(Duration::from_secs(86_400)).build();
-    SdkMeterProvider::builder().with_reader(reader).build()
+    otel_core::testing::MetricRecorder::new().provider().clone()
 }
 
 async fn run(mode: &str, messages: usize, consume: bool, brokers: &str, provider: &SdkTracerProvider) -> Run {

@@ -14,13 +14,12 @@
 
 use opentelemetry::Context;
 use opentelemetry::trace::FutureExt;
-use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider};
+use otel_core::testing::MetricRecorder;
 use otel_core::testing::remote_context;
 use otel_core::testing::{CountingAllocator, DroppingExporter};
 use otel_redis::TracedConnection;
 use redis::aio::ConnectionLike;
-use std::time::Duration;
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -63,7 +62,7 @@ fn main() {
         Some(mode) => (mode.to_owned(), true),
         None => (mode, false),
     };
-    let meters = metrics.then(meters);
+    let meters = metrics.then(otel_core::testing::MetricRecorder::new);
     let flags = if mode == "unsampled" { "00" } else { "01" };
     let parent = remote_context(&format!("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-{flags}"));
 
@@ -74,7 +73,7 @@ fn main() {
         let mut bare = inner.clone();
         let mut builder =
             TracedConnection::builder().tracer_provider(&provider).connection_info(client.get_connection_info());
-        if let Some((meter_provider, _)) = &meters {
+        if let Some(meter_provider) = meters.as_ref().map(MetricRecorder::provider) {
             builder = builder.meter_provider(meter_provider);
         }
         let mut traced = builder.build(inner);
@@ -92,32 +91,10 @@ fn main() {
     });
     provider.force_flush().unwrap();
     let exported = EXPORTER.exported();
-    let recorded = meters.map_or(0, |(provider, exporter)| recorded_operations(&provider, &exporter));
+    let recorded = meters.map_or(0, |meters| meters.histogram_count("db.client.operation.duration"));
     println!(
         "mode={mode} distinct_keys={distinct} metrics={metrics} commands={commands} allocations/command={:.2} \
          exported_spans={exported} recorded_operations={recorded}",
         allocations as f64 / commands.max(1) as f64
     );
-}
-
-/// A meter provider that exports nothing during a run (its one reader waits a day), and the
-/// in-memory exporter it hands the metrics to when flushed.
-fn meters() -> (SdkMeterProvider, InMemoryMetricExporter) {
-    let exporter = InMemoryMetricExporter::default();
-    let reader = PeriodicReader::builder(exporter.clone()).with_interval(Duration::from_secs(86_400)).build();
-    (SdkMeterProvider::builder().with_reader(reader).build(), exporter)
-}
-
-/// How many operations `db.client.operation.duration` counted: a check that the `-metrics` modes
-/// do record.
-fn recorded_operations(provider: &SdkMeterProvider, exporter: &InMemoryMetricExporter) -> u64 {
-    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
-    provider.force_flush().unwrap();
-    let collected = exporter.get_finished_metrics().unwrap_or_default();
-    let metrics = collected.iter().flat_map(|r| r.scope_metrics()).flat_map(|s| s.metrics());
-    let histograms = metrics.filter(|m| m.name() == "db.client.operation.duration").filter_map(|m| match m.data() {
-        AggregatedMetrics::F64(MetricData::Histogram(h)) => Some(h.data_points().map(|p| p.count()).sum::<u64>()),
-        _ => None,
-    });
-    histograms.sum()
 }

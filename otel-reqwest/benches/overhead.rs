@@ -17,7 +17,7 @@
 
 use opentelemetry::Context;
 use opentelemetry::propagation::TextMapCompositePropagator;
-use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::BaggagePropagator;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracerProvider};
 use otel_core::config::HttpClientConfig;
@@ -100,13 +100,9 @@ fn provider(sampler: Sampler) -> SdkTracerProvider {
         .build()
 }
 
-/// Metrics that are recorded, not exported during the run: a periodic reader whose interval
-/// (a day) never elapses, into an in-memory exporter.
+/// Metrics that are recorded, not exported during the run.
 fn meter_provider() -> SdkMeterProvider {
-    let reader = PeriodicReader::builder(InMemoryMetricExporter::default())
-        .with_interval(std::time::Duration::from_secs(86_400))
-        .build();
-    SdkMeterProvider::builder().with_reader(reader).build()
+    otel_core::testing::MetricRecorder::new().provider().clone()
 }
 
 /// The providers a variant shuts down after its run.

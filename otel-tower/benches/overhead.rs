@@ -26,7 +26,7 @@ use axum::body::Body;
 use axum::routing::get;
 use http::Request;
 use http_body_util::BodyExt;
-use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use otel_core::config::HttpServerConfig;
 use otel_core::propagation::StrictTraceContextPropagator;
@@ -47,13 +47,9 @@ fn provider(sampler: Sampler) -> SdkTracerProvider {
     SdkTracerProvider::builder().with_sampler(sampler).with_batch_exporter(DroppingExporter::default()).build()
 }
 
-/// Metrics that are recorded, not exported during the run: a periodic reader whose interval
-/// (a day) never elapses, into an in-memory exporter.
+/// Metrics that are recorded, not exported during the run.
 fn meter_provider() -> SdkMeterProvider {
-    let reader = PeriodicReader::builder(InMemoryMetricExporter::default())
-        .with_interval(std::time::Duration::from_secs(86_400))
-        .build();
-    SdkMeterProvider::builder().with_reader(reader).build()
+    otel_core::testing::MetricRecorder::new().provider().clone()
 }
 
 fn router() -> Router {
