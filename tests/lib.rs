@@ -45,3 +45,20 @@ pub async fn spans_when(recorder: &SpanRecorder, done: impl Fn(&FinishedSpans) -
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct WorkspaceReadme;
+
+/// A pool on the local PostgreSQL (`DATABASE_URL`, else the `postgres` or `root` user on
+/// 127.0.0.1:5432, database `test`); fails saying how to start it.
+pub async fn postgres() -> sqlx::Pool<sqlx::Postgres> {
+    let candidates = match std::env::var("DATABASE_URL") {
+        Ok(url) => vec![url],
+        Err(_) => vec!["postgres://postgres@127.0.0.1:5432/test".into(), "postgres://root@127.0.0.1:5432/test".into()],
+    };
+    for url in &candidates {
+        if let Ok(pool) = sqlx::Pool::<sqlx::Postgres>::connect(url).await {
+            return pool;
+        }
+    }
+    panic!(
+        "PostgreSQL is not reachable at {candidates:?}: start it with `scripts/services.sh start`, or set DATABASE_URL"
+    )
+}

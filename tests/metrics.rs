@@ -12,22 +12,6 @@ use otel_core::testing::MetricRecorder;
 use otel_sqlx::TracedPool;
 use otel_tower::OtelLayer;
 use reqwest_middleware::ClientBuilder;
-use sqlx::{Pool, Postgres};
-
-async fn postgres() -> Pool<Postgres> {
-    let candidates = match std::env::var("DATABASE_URL") {
-        Ok(url) => vec![url],
-        Err(_) => vec!["postgres://postgres@127.0.0.1:5432/test".into(), "postgres://root@127.0.0.1:5432/test".into()],
-    };
-    for url in &candidates {
-        if let Ok(pool) = Pool::<Postgres>::connect(url).await {
-            return pool;
-        }
-    }
-    panic!(
-        "PostgreSQL is not reachable at {candidates:?}: start it with `scripts/services.sh start`, or set DATABASE_URL"
-    )
-}
 
 /// The points of `name` whose attributes contain every one of `needles`, and their total count.
 fn count(metrics: &MetricRecorder, name: &str, needles: &[&str]) -> u64 {
@@ -82,7 +66,7 @@ async fn every_adapter_records_its_metrics_once_a_meter_provider_is_installed() 
     let mut con = otel_redis::TracedConnection::builder().connection_info(client.get_connection_info()).build(inner);
     let pong: String = redis::cmd("PING").query_async(&mut con).await.unwrap();
     assert_eq!(pong, "PONG");
-    let pool = TracedPool::builder().build(postgres().await);
+    let pool = TracedPool::builder().build(otel_e2e::postgres().await);
     sqlx::query("SELECT 1").execute(&pool).await.unwrap();
 
     let server = "http.server.request.duration";

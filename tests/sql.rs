@@ -8,31 +8,16 @@ use opentelemetry::trace::SpanKind;
 use opentelemetry_sdk::trace::SdkTracer;
 use otel_core::testing::SpanRecorder;
 use otel_sqlx::TracedPool;
-use sqlx::{Pool, Postgres, Row};
+use sqlx::{Postgres, Row};
 use std::sync::Arc;
 
 const SECRET: &str = "hunter2-e2e-never-recorded";
-
-async fn postgres() -> Pool<Postgres> {
-    let candidates = match std::env::var("DATABASE_URL") {
-        Ok(url) => vec![url],
-        Err(_) => vec!["postgres://postgres@127.0.0.1:5432/test".into(), "postgres://root@127.0.0.1:5432/test".into()],
-    };
-    for url in &candidates {
-        if let Ok(pool) = Pool::<Postgres>::connect(url).await {
-            return pool;
-        }
-    }
-    panic!(
-        "PostgreSQL is not reachable at {candidates:?}: start it with `scripts/services.sh start`, or set DATABASE_URL"
-    )
-}
 
 #[tokio::test]
 async fn queries_are_children_of_the_request() {
     let recorder = SpanRecorder::new();
     let pool: Arc<TracedPool<Postgres, SdkTracer>> =
-        Arc::new(TracedPool::builder().tracer_provider(recorder.provider()).build(postgres().await));
+        Arc::new(TracedPool::builder().tracer_provider(recorder.provider()).build(otel_e2e::postgres().await));
     let app = Router::new()
         .route(
             "/orders/{id}",
