@@ -918,7 +918,7 @@ mod tests {
         ConsumerTracing::builder()
             .tracer_provider(SpanRecorder::with_sampler(sampler).provider())
             .consumer_group("billing")
-            .meter_provider(&meters.provider)
+            .meter_provider(meters.provider())
             .build()
     }
 

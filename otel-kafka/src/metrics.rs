@@ -355,47 +355,27 @@ impl ProcessMetric<'_> {
 pub(crate) mod tests {
     use super::*;
     use opentelemetry::metrics::MeterProvider;
-    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
-    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+    use opentelemetry_sdk::metrics::SdkMeterProvider;
+    use otel_core::testing::MetricRecorder;
     use rdkafka::types::RDKafkaErrorCode;
 
-    /// A meter provider whose points are read back as text.
-    pub(crate) struct Meters {
-        exporter: InMemoryMetricExporter,
-        pub(crate) provider: SdkMeterProvider,
-    }
+    /// A meter provider whose points are read back as text: a counter's sums, a histogram's
+    /// counts.
+    pub(crate) struct Meters(MetricRecorder);
 
     impl Meters {
         pub(crate) fn new() -> Self {
-            let exporter = InMemoryMetricExporter::default();
-            let provider =
-                SdkMeterProvider::builder().with_reader(PeriodicReader::builder(exporter.clone()).build()).build();
-            Self { exporter, provider }
+            Self(MetricRecorder::new())
+        }
+
+        pub(crate) fn provider(&self) -> &SdkMeterProvider {
+            self.0.provider()
         }
 
         /// The points of `metric`: sorted `key=value` attributes and the sum or count; sorted.
         pub(crate) fn points(&self, metric: &str) -> Vec<(String, u64)> {
-            self.provider.force_flush().unwrap();
-            let collected = self.exporter.get_finished_metrics().unwrap();
-            let mut points = Vec::new();
-            let text = |attributes: &mut dyn Iterator<Item = &KeyValue>| {
-                let mut attributes: Vec<_> = attributes.map(|kv| format!("{}={}", kv.key, kv.value)).collect();
-                attributes.sort();
-                attributes.join(" ")
-            };
-            for scope in collected.last().into_iter().flat_map(|resource| resource.scope_metrics()) {
-                for data in scope.metrics().filter(|m| m.name() == metric).map(|m| m.data()) {
-                    match data {
-                        AggregatedMetrics::U64(MetricData::Sum(sum)) => {
-                            points.extend(sum.data_points().map(|p| (text(&mut p.attributes()), p.value())));
-                        }
-                        AggregatedMetrics::F64(MetricData::Histogram(histogram)) => {
-                            points.extend(histogram.data_points().map(|p| (text(&mut p.attributes()), p.count())));
-                        }
-                        _ => panic!("unexpected data for {metric}"),
-                    }
-                }
-            }
+            let mut points = self.0.sum_u64(metric);
+            points.extend(self.0.histogram(metric));
             points.sort();
             points
         }
@@ -408,7 +388,7 @@ pub(crate) mod tests {
     #[test]
     fn a_record_counts_as_sent_once_librdkafka_has_it() {
         let meters = Meters::new();
-        let metrics = Arc::new(ProducerMetrics::new(&meters.provider.meter("test"), None));
+        let metrics = Arc::new(ProducerMetrics::new(&meters.provider().meter("test"), None));
         let queue_full = KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull);
 
         // Rejected when handed over: timed, with its error, never sent.
@@ -439,7 +419,7 @@ pub(crate) mod tests {
     #[test]
     fn kept_and_gathered_attribute_lists_make_the_same_points() {
         let meters = Meters::new();
-        let metrics = ProducerMetrics::new(&meters.provider.meter("test"), None);
+        let metrics = ProducerMetrics::new(&meters.provider().meter("test"), None);
         // The first topic's measurements are found by their partition; another topic's gather
         // their attributes each time.
         for (topic, partition) in [("orders", 1), ("payments", 1), ("orders", 100), ("orders", 1)] {
