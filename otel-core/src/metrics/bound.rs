@@ -8,6 +8,11 @@
 //! the least recently used replaced); a set seen again is found by a cheap hash and an equality
 //! check, and recorded through its handle. The data exported is the same either way.
 //!
+//! Two cheaper forms where the caller knows more: a [`StaticKey`] names a set by a few words (the
+//! addresses of `'static` texts, short texts, numbers), so a set seen before is found without
+//! building its attributes; and [`FixedHistogram`] / [`FixedUpDownCounter`] are bound once to a
+//! set fixed for their life.
+//!
 //! Binding needs the `experimental_metrics_bound_instruments` feature of both `opentelemetry` and
 //! the SDK: an SDK built without it would accept the handles and drop what they record. So the
 //! `bound-instruments` feature of this crate turns on both, and without it every measurement takes
