@@ -9,7 +9,7 @@ use opentelemetry_sdk::trace::Sampler;
 use otel_actix::OtelMiddleware;
 use otel_core::config::HttpServerConfig;
 use otel_core::propagation::StrictTraceContextPropagator;
-use otel_core::testing::SpanRecorder;
+use otel_core::testing::{MetricRecorder, SpanRecorder};
 
 fn metrics_provider() -> (SdkMeterProvider, InMemoryMetricExporter) {
     let exporter = InMemoryMetricExporter::default();
@@ -192,4 +192,68 @@ async fn inner_middleware_sees_the_requests_context_in_its_call_and_a_panic_ther
     let call = std::panic::AssertUnwindSafe(app.call(request.to_request()));
     assert!(futures_util::FutureExt::catch_unwind(call).await.is_err());
     recorder.spans().assert_count(1).one("GET").assert_status_error().assert_attr("error.type", "panic");
+}
+
+#[actix_web::test]
+async fn unsampled_requests_record_their_metrics_with_the_route() {
+    let recorder = SpanRecorder::with_sampler(Sampler::AlwaysOff);
+    let metrics = MetricRecorder::new();
+    let config = HttpServerConfig::builder().environment(|_| None).known_methods(["GET", "PURGE"]);
+    let mw = OtelMiddleware::builder()
+        .tracer_provider(recorder.provider())
+        .propagator(StrictTraceContextPropagator::new())
+        .config(config)
+        .meter_provider(metrics.provider())
+        .build();
+    // A route past 32 bytes is kept another way than a short one; PURGE is a configured method.
+    let long = "/organizations/{organization}/projects/{project}/members";
+    let purge = actix_web::http::Method::from_bytes(b"PURGE").unwrap();
+    let app = test::init_service(
+        App::new()
+            .wrap(mw)
+            .route("/users/{id}", web::get().to(|| async { "user" }))
+            .route(long, web::get().to(|| async { "members" }))
+            .route("/cache", web::method(purge.clone()).to(|| async { "purged" })),
+    )
+    .await;
+
+    let requests = [
+        test::TestRequest::get().uri("/users/1"),
+        test::TestRequest::get().uri("/users/2"),
+        test::TestRequest::get().uri("/users/3"),
+        test::TestRequest::get().uri("https://example.com/users/4"),
+        test::TestRequest::get().uri("/organizations/o/projects/p/members"),
+        test::TestRequest::get().uri("/organizations/o/projects/q/members"),
+        test::TestRequest::default().method(purge).uri("/cache"),
+    ];
+    for request in requests {
+        let response = test::call_service(&app, request.to_request()).await;
+        assert!(response.status().is_success());
+        test::read_body(response).await;
+    }
+
+    recorder.spans().assert_count(0);
+    let point = |method: &str, route: &str, scheme: &str| {
+        format!(
+            "http.request.method={method} http.response.status_code=200 http.route={route} \
+             network.protocol.version=1.1 url.scheme={scheme}"
+        )
+    };
+    assert_eq!(
+        metrics.histogram("http.server.request.duration"),
+        [
+            (point("GET", long, "http"), 2),
+            (point("GET", "/users/{id}", "http"), 3),
+            (point("GET", "/users/{id}", "https"), 1),
+            (point("PURGE", "/cache", "http"), 1),
+        ]
+    );
+    assert_eq!(
+        metrics.sum_i64("http.server.active_requests"),
+        [
+            ("http.request.method=GET url.scheme=http".to_owned(), 0),
+            ("http.request.method=GET url.scheme=https".to_owned(), 0),
+            ("http.request.method=PURGE url.scheme=http".to_owned(), 0),
+        ]
+    );
 }

@@ -228,6 +228,7 @@ fn measure<I: Instrument>(cached: &Cached<I>, value: I::Value, attributes: &[Key
 }
 
 /// Records through the thread's handle for `key`, or unbound with the attributes made.
+#[inline]
 fn measure_keyed<I: Instrument, const N: usize>(
     cached: &Cached<I>,
     value: I::Value,
@@ -314,15 +315,13 @@ impl StaticKey {
         if bytes.len() > INLINE_TEXT_LEN {
             return false;
         }
-        let mut words = [0u64; INLINE_TEXT_LEN / 8];
-        for (word, chunk) in words.iter_mut().zip(bytes.chunks(8)) {
-            let mut padded = [0u8; 8];
-            padded[..chunk.len()].copy_from_slice(chunk);
-            *word = u64::from_le_bytes(padded);
-        }
+        // One copy into a zeroed buffer, then whole words.
+        let mut padded = [0u8; INLINE_TEXT_LEN];
+        padded[..bytes.len()].copy_from_slice(bytes);
+        let word = |at: usize| u64::from_le_bytes(padded[at..at + 8].try_into().unwrap_or_default());
         self.push(u64::MAX, bytes.len() as u64);
-        self.push(words[0], words[1]);
-        self.push(words[2], words[3]);
+        self.push(word(0), word(8));
+        self.push(word(16), word(24));
         true
     }
 
@@ -350,11 +349,6 @@ impl StaticKey {
     #[cfg_attr(not(feature = "bound-instruments"), allow(dead_code))]
     fn complete(&self) -> Option<&[u64]> {
         self.words.get(..self.len)
-    }
-
-    #[cfg_attr(not(feature = "bound-instruments"), allow(dead_code))]
-    fn words(&self) -> &[u64] {
-        self.complete().unwrap_or(&[])
     }
 }
 
@@ -423,7 +417,7 @@ mod cache {
     ) -> bool {
         let hash = match &lookup {
             Lookup::Attributes(attributes) => hash_attributes(instrument, attributes),
-            Lookup::Static(key) => hash_words(instrument, key.words()),
+            Lookup::Static(key) => hash_key(instrument, key),
         };
         CACHE
             .try_with(|cache| {
@@ -490,12 +484,17 @@ mod cache {
         h ^ (h >> 29)
     }
 
-    /// A fast hash of the instrument and a [`StaticKey`]'s words.
-    fn hash_words(instrument: u64, words: &[u64]) -> u64 {
-        let mut h = instrument.wrapping_mul(K);
-        for word in words {
-            h = (h.rotate_left(5) ^ word).wrapping_mul(K);
-        }
+    /// A fast hash of the instrument and a [`StaticKey`]'s words: each word turned by its
+    /// place, summed, then mixed once. Over the whole array (words past the key's length are
+    /// zero), so it unrolls without a branch. It only spreads keys over the groups; equality is
+    /// checked in full.
+    fn hash_key(instrument: u64, key: &StaticKey) -> u64 {
+        let sum = key
+            .words
+            .iter()
+            .enumerate()
+            .fold(key.len as u64, |sum, (place, word)| sum.wrapping_add(word.rotate_left(place as u32 * 13)));
+        let h = (sum ^ instrument.wrapping_mul(K)).wrapping_mul(K);
         h ^ (h >> 29)
     }
 }

@@ -1,8 +1,10 @@
 //! The HTTP, RPC and database metrics of the semantic conventions, shared by every adapter.
 //!
 //! Adapters hold these as `Option<...>`: when metrics are off, nothing here runs. Every
-//! instrument records through [`bound`]'s per-thread handles.
+//! instrument records through [`bound`]'s handles: per thread, or bound once where the attribute
+//! sets are few and known (a pool's name, a request's method and scheme).
 
+mod active;
 mod attribute_list;
 pub mod bound;
 mod source;
@@ -27,7 +29,7 @@ pub const HTTP_DURATION_BUCKETS: [f64; 14] =
 #[derive(Clone, Debug)]
 pub struct HttpServerMetrics {
     duration: CachedHistogram,
-    active: CachedUpDownCounter,
+    active: active::ActiveRequests,
 }
 
 impl HttpServerMetrics {
@@ -42,7 +44,7 @@ impl HttpServerMetrics {
                     .with_boundaries(HTTP_DURATION_BUCKETS.to_vec())
                     .build(),
             ),
-            active: CachedUpDownCounter::new(
+            active: active::ActiveRequests::new(
                 meter
                     .i64_up_down_counter(metric::HTTP_SERVER_ACTIVE_REQUESTS)
                     .with_unit("{request}")
@@ -52,19 +54,6 @@ impl HttpServerMetrics {
         }
     }
 
-    /// Changes the active count of (`method`, `scheme`), found by their addresses.
-    fn count_active(&self, change: i64, method: &'static str, scheme: &'static str) {
-        let mut key = StaticKey::new();
-        key.text(Some(method));
-        key.text(Some(scheme));
-        self.active.add_keyed(change, &key, || {
-            let mut attributes = AttributeList::<2>::new();
-            attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method));
-            attributes.push(KeyValue::new(semconv::URL_SCHEME, scheme));
-            attributes
-        });
-    }
-
     /// Counts a request as active until the returned guard finishes or is dropped.
     pub fn start(
         self: &Arc<Self>,
@@ -72,9 +61,11 @@ impl HttpServerMetrics {
         scheme: &'static str,
         protocol_version: Option<&'static str>,
     ) -> ActiveServerRequest {
-        self.count_active(1, method, scheme);
+        let slot = active::ActiveRequests::slot(method, scheme);
+        self.active.add(1, slot, method, scheme);
         ActiveServerRequest(InFlight {
             metrics: Some(Arc::clone(self)),
+            slot,
             method,
             scheme,
             protocol_version,
@@ -87,14 +78,13 @@ impl HttpServerMetrics {
 /// One request in flight. [`ActiveServerRequest::finish`] records its duration; dropping it
 /// unfinished (the request was cancelled or the handler panicked) records it with
 /// `error.type` = `_OTHER`. Either way the active count goes down exactly once.
-///
-/// The server lifecycle carries it boxed, so that a request without metrics carries nothing.
 #[derive(Debug)]
 pub struct ActiveServerRequest(InFlight);
 
 #[derive(Debug)]
 struct InFlight {
     metrics: Option<Arc<HttpServerMetrics>>,
+    slot: active::Slot,
     method: &'static str,
     scheme: &'static str,
     protocol_version: Option<&'static str>,
@@ -122,63 +112,66 @@ impl ActiveServerRequest {
         self.0.route.as_deref()
     }
 
-    /// Records the request's duration with its outcome and stops counting it as active.
-    pub fn finish(mut self, outcome: RequestOutcome) {
+    /// Records the request's duration with its outcome and stops counting it as active; once:
+    /// later calls, and the drop, record nothing.
+    pub fn finish(&mut self, outcome: RequestOutcome) {
         self.record(outcome);
     }
 
     fn record(&mut self, outcome: RequestOutcome) {
-        let request = &mut self.0;
-        let Some(metrics) = request.metrics.take() else { return };
-        metrics.count_active(-1, request.method, request.scheme);
+        let request = &self.0;
+        let Some(metrics) = &request.metrics else { return };
+        metrics.active.add(-1, request.slot, request.method, request.scheme);
         let seconds = request.start.elapsed().as_secs_f64();
-        let (method, scheme, version) = (request.method, request.scheme, request.protocol_version);
-        let route = request.route.take();
-        let status = outcome.status;
-        let error_type = outcome.error_type;
-        // A set of `'static` texts (an interned route, a named error) is found by their addresses.
-        let key = static_text(route.as_ref()).zip(static_text(error_type.as_ref())).map(|(route, error)| {
-            let mut key = StaticKey::new();
-            key.text(Some(method));
-            key.text(Some(scheme));
-            key.number(status.map(i64::from));
-            key.text(route);
-            key.text(error);
-            key.text(version);
-            key
-        });
-        let attributes = move || {
+        // The attributes are made from references: only a thread's first request of a set needs
+        // them, and moving the texts around would cost every request.
+        let attributes = || {
             let mut attributes = AttributeList::<6>::new();
-            attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method));
-            attributes.push(KeyValue::new(semconv::URL_SCHEME, scheme));
-            if let Some(status) = status {
+            attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, request.method));
+            attributes.push(KeyValue::new(semconv::URL_SCHEME, request.scheme));
+            if let Some(status) = outcome.status {
                 attributes.push(KeyValue::new(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status)));
             }
-            if let Some(route) = route {
-                attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route));
+            if let Some(route) = &request.route {
+                attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route.clone()));
             }
-            if let Some(error_type) = error_type {
-                attributes.push(KeyValue::new(semconv::ERROR_TYPE, error_type));
+            if let Some(error_type) = &outcome.error_type {
+                attributes.push(KeyValue::new(semconv::ERROR_TYPE, error_type.clone()));
             }
-            if let Some(version) = version {
+            if let Some(version) = request.protocol_version {
                 attributes.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
             }
             attributes
         };
-        match key {
-            Some(key) => metrics.duration.record_keyed(seconds, &key, attributes),
-            None => metrics.duration.record(seconds, attributes().as_slice()),
+        let mut key = StaticKey::new();
+        key.text(Some(request.method));
+        key.text(Some(request.scheme));
+        key.number(outcome.status.map(i64::from));
+        let keyed = key_text(&mut key, request.route.as_ref()) && key_text(&mut key, outcome.error_type.as_ref());
+        key.text(request.protocol_version);
+        if keyed {
+            metrics.duration.record_keyed(seconds, &key, attributes);
+        } else {
+            metrics.duration.record(seconds, attributes().as_slice());
         }
+        self.0.metrics = None;
     }
 }
 
-/// An optional text as a [`StaticKey`] can name it: `Some(None)` for no text, `Some(text)` for
-/// a `'static` one, `None` for an owned one (whose address names nothing for long).
-fn static_text(text: Option<&Cow<'static, str>>) -> Option<Option<&'static str>> {
+/// Adds an optional text to `key`: a `'static` one (an interned route, a named error) by
+/// address, an owned one by value; `false` when an owned one is too long to key.
+#[inline]
+fn key_text(key: &mut StaticKey, text: Option<&Cow<'static, str>>) -> bool {
     match text {
-        None => Some(None),
-        Some(Cow::Borrowed(text)) => Some(Some(text)),
-        Some(Cow::Owned(_)) => None,
+        Some(Cow::Owned(text)) => key.inline_text(text),
+        Some(Cow::Borrowed(text)) => {
+            key.text(Some(text));
+            true
+        }
+        None => {
+            key.text(None);
+            true
+        }
     }
 }
 
@@ -256,12 +249,11 @@ impl HttpClientMetrics {
         let server = (!server_address.as_str().is_empty()).then_some((server_address, server_port));
         let mut key = StaticKey::new();
         key.text(Some(method));
-        let error = static_text(error_type.as_ref());
-        let keyed = server.as_ref().is_none_or(|(address, _)| key.inline_text(address.as_str())) && error.is_some();
+        let mut keyed = server.as_ref().is_none_or(|(address, _)| key.inline_text(address.as_str()));
         key.number(server_port.map(i64::from));
         key.text(scheme);
         key.number(status.map(i64::from));
-        key.text(error.flatten());
+        keyed = keyed && key_text(&mut key, error_type.as_ref());
         key.text(protocol_version);
         let attributes = move || {
             let mut attributes = AttributeList::<7>::new();

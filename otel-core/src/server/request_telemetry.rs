@@ -8,7 +8,6 @@
 //! standing. A gRPC call's span ends with the status its response head or trailers carried, and
 //! a call dropped before any is `CANCELLED`.
 
-use super::routes::RouteTemplate;
 use crate::metrics::{ActiveServerRequest, RequestOutcome};
 use crate::propagation::HeaderSource;
 use crate::semconv::http::{
@@ -18,6 +17,7 @@ use crate::semconv::rpc::{CallEnd, GrpcCall};
 use opentelemetry::trace::{SpanContext, SpanRef, TraceContextExt};
 use opentelemetry::{Context, ContextGuard};
 use std::borrow::Cow;
+use std::cell::Cell;
 
 /// Where the request is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,18 +49,43 @@ pub struct RequestTelemetry {
     /// Whether `http.route` is known (at start, or once the router told it).
     route_known: bool,
     status: Option<u16>,
-    /// What the end records beyond the span, boxed so that a request carries one pointer for it
-    /// (and none when there is nothing: an HTTP request without metrics).
-    tail: Option<Box<Tail>>,
+    /// What the end records beyond the span.
+    tail: Option<Tail>,
 }
 
-/// What a request's end records beyond its span.
+/// What a request's end records beyond its span, boxed: a request carries a pointer for it (and
+/// nothing when there is nothing: an HTTP request without metrics). Carried inline, it would be
+/// copied with the adapter's future at every move, which costs every request more than the box.
 #[derive(Debug)]
 enum Tail {
     /// An HTTP request's metrics.
-    Http(ActiveServerRequest),
+    Http(Box<ActiveServerRequest>),
     /// A gRPC call: its status and metric, instead of HTTP's.
-    Grpc(GrpcCall),
+    Grpc(Box<GrpcCall>),
+}
+
+thread_local! {
+    /// A finished request's metrics box, for the thread's next request: the box is then not
+    /// allocated and freed for every request.
+    static SPARE: Cell<Option<Box<ActiveServerRequest>>> = const { Cell::new(None) };
+}
+
+/// `metrics` in the thread's spare box, or a new one.
+#[inline]
+fn boxed(metrics: ActiveServerRequest) -> Box<ActiveServerRequest> {
+    match SPARE.try_with(Cell::take).ok().flatten() {
+        Some(mut spare) => {
+            *spare = metrics;
+            spare
+        }
+        None => Box::new(metrics),
+    }
+}
+
+/// Keeps a finished request's box as the thread's spare.
+#[inline]
+fn recycle(finished: Box<ActiveServerRequest>) {
+    let _ = SPARE.try_with(|spare| spare.set(Some(finished)));
 }
 
 /// How the request's span and metrics end.
@@ -98,14 +123,14 @@ impl RequestTelemetry {
             polling: false,
             route_known,
             status: None,
-            tail: metrics.map(|metrics| Box::new(Tail::Http(metrics))),
+            tail: metrics.map(|metrics| Tail::Http(boxed(metrics))),
         }
     }
 
     /// A gRPC call with a span (in `cx`).
     pub(crate) fn call(cx: Context, recording: bool, call: GrpcCall) -> Self {
         let mut telemetry = Self::started(cx, recording, None, true);
-        telemetry.tail = Some(Box::new(Tail::Grpc(call)));
+        telemetry.tail = Some(Tail::Grpc(Box::new(call)));
         telemetry
     }
 
@@ -185,8 +210,8 @@ impl RequestTelemetry {
         if phase == Phase::Done {
             return;
         }
-        let metrics = match self.tail.take().map(|tail| *tail) {
-            Some(Tail::Grpc(call)) => return self.end_call(call, &cx, ending),
+        let metrics = match self.tail.take() {
+            Some(Tail::Grpc(call)) => return self.end_call(*call, &cx, ending),
             Some(Tail::Http(metrics)) => Some(metrics),
             None => None,
         };
@@ -205,12 +230,13 @@ impl RequestTelemetry {
             }
             span.end();
         }
-        if let Some(metrics) = metrics {
+        if let Some(mut metrics) = metrics {
             let error_type = match failure {
                 Some((error_type, _)) => Some(Cow::Borrowed(error_type)),
                 None => self.status.and_then(server_error_type),
             };
             metrics.finish(RequestOutcome { status: self.status, error_type });
+            recycle(metrics);
         }
     }
 
@@ -259,23 +285,21 @@ impl RequestTelemetry {
     /// would record it.
     #[inline]
     pub(crate) fn wants_route(&self) -> bool {
-        !self.route_known
-            && self.phase != Phase::Done
-            && (self.recording || matches!(self.tail.as_deref(), Some(Tail::Http(_))))
+        !self.route_known && self.phase != Phase::Done && (self.recording || matches!(self.tail, Some(Tail::Http(_))))
     }
 
     /// The route the router matched, for the metrics.
-    pub(crate) fn set_route(&mut self, route: &RouteTemplate) {
+    pub(crate) fn set_route(&mut self, route: Cow<'static, str>) {
         self.route_known = true;
-        if let Some(Tail::Http(metrics)) = self.tail.as_deref_mut() {
-            metrics.set_route(route.to_static());
+        if let Some(Tail::Http(metrics)) = &mut self.tail {
+            metrics.set_route(route);
         }
     }
 
     /// The gRPC call this request is, if it is one.
     #[inline]
     pub(crate) fn grpc_mut(&mut self) -> Option<&mut GrpcCall> {
-        match self.tail.as_deref_mut() {
+        match &mut self.tail {
             Some(Tail::Grpc(call)) => Some(call),
             _ => None,
         }

@@ -7,6 +7,7 @@ use super::{ServerRequest, ServerResponse};
 use crate::config::{ContextPolicy, HttpServerConfig};
 use crate::hooks::{DefaultSpanName, RequestHook, ResponseHook, SpanNameFormatter};
 use crate::internal::span_start::{NewSpan, SamplingHint, start_span_named};
+use crate::metrics::bound::INLINE_TEXT_LEN;
 use crate::metrics::{HttpServerMetrics, RpcCallMetrics, RpcCallStart};
 use crate::propagation::{HeaderSource, Propagation, Traceparent};
 use crate::semconv::http::{HttpMethod, server_error_type};
@@ -249,13 +250,20 @@ impl<T, Q, P, N> ServerTelemetry<T, ServerHooks<Q, P, N>> {
         N: SpanNameFormatter<R::Native>,
     {
         let Some(template) = request.route().filter(|route| !route.is_empty()) else { return };
+        let Some(span) = telemetry.recording_span() else {
+            // Only the metric wants it: a short route the router handed over owned is keyed by
+            // value, so it is not interned.
+            let route = match template {
+                Cow::Owned(route) if route.len() <= INLINE_TEXT_LEN => Cow::Owned(route),
+                template => routes::route(&template).to_static(),
+            };
+            return telemetry.set_route(route);
+        };
         let route = routes::route(&template);
-        telemetry.set_route(&route);
-        if let Some(span) = telemetry.recording_span() {
-            let method = self.config.known_methods().normalize(request.method());
-            span.update_name(self.span_name(method, Some(&route), request.native()));
-            span.set_attribute(KeyValue::new(semconv::HTTP_ROUTE, route.to_static()));
-        }
+        let method = self.config.known_methods().normalize(request.method());
+        span.update_name(self.span_name(method, Some(&route), request.native()));
+        span.set_attribute(KeyValue::new(semconv::HTTP_ROUTE, route.to_static()));
+        telemetry.set_route(route.to_static());
     }
 
     /// Records the response head on the request's span: `http.response.status_code`, the

@@ -56,22 +56,38 @@ impl KnownMethods {
     }
 }
 
-/// The name among [`DEFAULT_METHODS`]. Byte patterns compile to a decision tree on the length
-/// and the bytes, inline; string patterns would call `memcmp` (every request does this).
+/// The name among [`DEFAULT_METHODS`].
 #[inline]
 fn default_method(method: &str) -> Option<&'static str> {
+    default_method_index(method).map(|index| DEFAULT_METHODS[index])
+}
+
+/// Where `method` is in [`DEFAULT_METHODS`]. Byte patterns compile to a decision tree on the
+/// length and the bytes, inline; string patterns would call `memcmp` (every request does this).
+#[inline]
+fn default_method_index(method: &str) -> Option<usize> {
     Some(match method.as_bytes() {
-        [b'G', b'E', b'T'] => "GET",
-        [b'P', b'O', b'S', b'T'] => "POST",
-        [b'P', b'U', b'T'] => "PUT",
-        [b'D', b'E', b'L', b'E', b'T', b'E'] => "DELETE",
-        [b'H', b'E', b'A', b'D'] => "HEAD",
-        [b'O', b'P', b'T', b'I', b'O', b'N', b'S'] => "OPTIONS",
-        [b'P', b'A', b'T', b'C', b'H'] => "PATCH",
-        [b'C', b'O', b'N', b'N', b'E', b'C', b'T'] => "CONNECT",
-        [b'T', b'R', b'A', b'C', b'E'] => "TRACE",
+        [b'G', b'E', b'T'] => 2,
+        [b'P', b'O', b'S', b'T'] => 6,
+        [b'P', b'U', b'T'] => 7,
+        [b'D', b'E', b'L', b'E', b'T', b'E'] => 1,
+        [b'H', b'E', b'A', b'D'] => 3,
+        [b'O', b'P', b'T', b'I', b'O', b'N', b'S'] => 4,
+        [b'P', b'A', b'T', b'C', b'H'] => 5,
+        [b'C', b'O', b'N', b'N', b'E', b'C', b'T'] => 0,
+        [b'T', b'R', b'A', b'C', b'E'] => 8,
         _ => return None,
     })
+}
+
+/// Methods [`standard_method_index`] numbers: the nine standard ones and `_OTHER`.
+pub(crate) const STANDARD_METHODS: usize = DEFAULT_METHODS.len() + 1;
+
+/// A number below [`STANDARD_METHODS`] for a normalized method that is one of the nine standard
+/// methods or `_OTHER`; `None` for a configured one outside them.
+#[inline]
+pub(crate) fn standard_method_index(method: &str) -> Option<usize> {
+    default_method_index(method).or_else(|| (method == OTHER_METHOD).then_some(DEFAULT_METHODS.len()))
 }
 
 /// The name among a configured set (out of line: the default set's check is inlined).
@@ -144,6 +160,16 @@ pub fn span_name(method: HttpMethod<'_>, target: Option<&str>) -> Cow<'static, s
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn standard_methods_are_numbered_by_their_place() {
+        for (index, method) in DEFAULT_METHODS.iter().enumerate() {
+            assert_eq!(standard_method_index(method), Some(index));
+        }
+        assert_eq!(standard_method_index(OTHER_METHOD), Some(STANDARD_METHODS - 1));
+        assert_eq!(standard_method_index("PROPFIND"), None);
+        assert_eq!(standard_method_index("get"), None);
+    }
 
     #[test]
     fn standard_methods_are_known_and_case_sensitive() {

@@ -16,6 +16,7 @@ pub use address::{HostPort, client_address, server_address};
 pub use client::{ClientRequest, protocol_version, record_client_failure, record_client_response};
 pub use headers::{DEFAULT_SENSITIVE_HEADERS, HeaderCapture, REDACTED, SensitiveHeaders};
 pub use method::{HttpMethod, KnownMethods, OTHER_METHOD, span_name};
+pub(crate) use method::{STANDARD_METHODS, standard_method_index};
 pub(crate) use server::{ip_text, record_failure, server_attributes};
 pub use status::{
     ERROR_TYPE_CANCELLED, ERROR_TYPE_OTHER, ERROR_TYPE_PANIC, client_error_type, server_error_type, status_code_str,
