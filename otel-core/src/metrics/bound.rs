@@ -484,17 +484,45 @@ mod cache {
         h ^ (h >> 29)
     }
 
-    /// A fast hash of the instrument and a [`StaticKey`]'s words: each word turned by its
-    /// place, summed, then mixed once. Over the whole array (words past the key's length are
-    /// zero), so it unrolls without a branch. It only spreads keys over the groups; equality is
-    /// checked in full.
+    /// A fast hash of the instrument and a [`StaticKey`]'s words in use: summed, each sum
+    /// turned, then mixed by two multiplications (one leaves keys that differ in a single small
+    /// number, a status code, crowded in a few groups). It only spreads keys over the groups;
+    /// equality is checked in full.
     fn hash_key(instrument: u64, key: &StaticKey) -> u64 {
-        let sum = key
-            .words
-            .iter()
-            .enumerate()
-            .fold(key.len as u64, |sum, (place, word)| sum.wrapping_add(word.rotate_left(place as u32 * 13)));
-        let h = (sum ^ instrument.wrapping_mul(K)).wrapping_mul(K);
-        h ^ (h >> 29)
+        let words = key.complete().unwrap_or(&[]);
+        let sum = words.iter().fold(instrument, |sum, word| sum.wrapping_add(*word).rotate_left(13));
+        let h = sum.wrapping_mul(K);
+        (h ^ (h >> 32)).wrapping_mul(K)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use std::collections::HashSet;
+
+        /// Keys that differ in one number (a status code) or one text spread over the groups
+        /// about as random ones would (128 keys fill 55 of 64 groups on average).
+        #[test]
+        fn similar_keys_spread_over_the_groups() {
+            let group = |key: &StaticKey| (hash_key(1, key) >> 58) as usize % SETS;
+            let by_status: HashSet<usize> = (100..228)
+                .map(|status| {
+                    let mut key = StaticKey::new();
+                    key.text(Some("GET"));
+                    key.number(Some(status));
+                    group(&key)
+                })
+                .collect();
+            assert!(by_status.len() >= 44, "{} groups", by_status.len());
+            let by_text: HashSet<usize> = (0..128)
+                .map(|n| {
+                    let mut key = StaticKey::new();
+                    key.inline_text(&format!("host-{n}.internal"));
+                    key.number(Some(443));
+                    group(&key)
+                })
+                .collect();
+            assert!(by_text.len() >= 44, "{} groups", by_text.len());
+        }
     }
 }
