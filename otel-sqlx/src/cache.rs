@@ -112,6 +112,17 @@ impl StatementCache {
     }
 }
 
+impl Described {
+    /// The summary when it is interned (then it is also the span name): a `'static` text that
+    /// the duration metric names by its address, without reading it.
+    pub(crate) fn static_summary(&self) -> Option<&'static str> {
+        match (&self.summary, &self.name) {
+            (Some(_), Cow::Borrowed(name)) => Some(name),
+            _ => None,
+        }
+    }
+}
+
 /// A `'static` copy of `name` (otel-core's bounded interner), so that spans take their name
 /// without allocating. Summaries are low-cardinality by design (operations and table names);
 /// past the bound, names are owned (one allocation per span).
@@ -149,6 +160,7 @@ mod tests {
         assert!(Arc::ptr_eq(&first, &second));
         assert_eq!(first.name, "SELECT users");
         assert!(matches!(first.name, Cow::Borrowed(_)), "interned");
+        assert_eq!(first.static_summary(), Some("SELECT users"));
         assert_eq!(first.text.as_str(), "SELECT * FROM users WHERE id = $1");
     }
 
@@ -168,6 +180,7 @@ mod tests {
         let described = cache.get("  ");
         assert_eq!(described.name, "mariadb");
         assert!(described.summary.is_none());
+        assert_eq!(described.static_summary(), None, "the name is the system's, not a summary");
         let long = cache.get("SELECT aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
         assert_eq!(long.text.as_str(), "SELECT aaaaaa...");
     }

@@ -83,8 +83,8 @@ where
         E: Execute<'q, DB>,
     {
         let mut query = RebuiltQuery::split(query);
-        let operation = self.start(query.sql.as_str());
-        if let Some(cx) = operation.as_ref().and_then(|op| op.comment_context()) {
+        let (operation, comment_context) = self.start_commented(query.sql.as_str());
+        if let Some(cx) = &comment_context {
             query.comment(cx);
         }
         (query, operation)

@@ -153,8 +153,9 @@ impl Drop for Pending<'_> {
 pub(crate) struct UseTime(Option<(Arc<Metrics>, Instant)>);
 
 impl UseTime {
-    pub(crate) fn start(metrics: Option<&Arc<Metrics>>) -> Self {
-        Self(metrics.map(|m| (Arc::clone(m), Instant::now())))
+    /// Starts timing the use of a connection obtained at `since`.
+    pub(crate) fn start(metrics: Option<&Arc<Metrics>>, since: Instant) -> Self {
+        Self(metrics.map(|m| (Arc::clone(m), since)))
     }
 }
 

@@ -55,9 +55,6 @@ pub(crate) struct Operation<'s, T: Tracer> {
     /// (into the query's boxed future, across its awaits); one allocation costs less than
     /// copying it each time (measured: about 600 instructions per query less).
     span: Option<Box<Started<T::Span>>>,
-    /// The context sqlcommenter writes into the statement: the span's, or its parent's when the
-    /// span does not record.
-    comment_context: Option<SpanContext>,
     described: Option<Arc<Described>>,
     /// When the operation started (only measured for the duration metric).
     start: Option<Instant>,
@@ -72,36 +69,47 @@ where
     /// Starts the operation for `sql` under the current context; `None` when there is nothing to
     /// record (no span may record, no metrics, no sqlcommenter).
     pub(crate) fn start(&self, sql: &str) -> Option<Operation<'_, T>> {
+        self.start_commented(sql).0
+    }
+
+    /// [`start`](Self::start), and the context sqlcommenter writes into the statement: the
+    /// span's, or its parent's when the span does not record; `None` when sqlcommenter is off,
+    /// there is no valid context, or the statement holds a comment of its own. Returned apart:
+    /// only the statement needs it, and the operation is moved through the query's future.
+    pub(crate) fn start_commented(&self, sql: &str) -> (Option<Operation<'_, T>>, Option<SpanContext>) {
         let parent = Context::current();
         let parent_span = parent.span();
         let parent_context = parent_span.span_context();
         let may_record = parent_context.is_sampled() || !self.require_sampled_parent;
         if !may_record && self.metrics.is_none() && !self.sqlcommenter {
-            return None;
+            return (None, None);
         }
         let described = self.cache.get(sql);
         let span = if may_record { self.start_span(&described, &parent, parent_context.is_sampled()) } else { None };
         if span.is_none() && self.metrics.is_none() && !self.sqlcommenter {
-            return None;
+            return (None, None);
         }
-        let comment_context = self.sqlcommenter.then(|| match &span {
-            Some(span) => span.span_context().clone(),
-            _ => parent_context.clone(),
-        });
+        let comment_context = self
+            .sqlcommenter
+            .then(|| match &span {
+                Some(span) => span.span_context().clone(),
+                _ => parent_context.clone(),
+            })
+            .filter(|cx| cx.is_valid() && !described.has_comment);
         let mut span = span.map(|span| Box::new(Started::Span(span)));
         if let Some(started) = span.as_deref_mut()
             && (self.request_hook.is_some() || self.response_hook.is_some())
         {
             self.hooked(started, sql, &described);
         }
-        Some(Operation {
+        let operation = Operation {
             shared: self,
             span,
-            comment_context,
             described: Some(described),
             start: self.metrics.as_ref().map(|_| Instant::now()),
             rows: 0,
-        })
+        };
+        (Some(operation), comment_context)
     }
 
     /// Puts a just-started span into a context, where hooks get it as a `SpanRef`, and runs the
@@ -226,13 +234,6 @@ where
             shared.wait_span(cx, wait);
         }
     }
-
-    /// The context sqlcommenter writes into the statement, when it is on, there is one, and the
-    /// statement holds no comment of its own.
-    pub(crate) fn comment_context(&self) -> Option<&SpanContext> {
-        let commented = self.described.as_ref().is_some_and(|d| d.has_comment);
-        self.comment_context.as_ref().filter(|cx| cx.is_valid() && !commented)
-    }
 }
 
 impl<T: Tracer> Operation<'_, T> {
@@ -302,12 +303,17 @@ impl<T: Tracer> Operation<'_, T> {
                 attributes
             };
             // A query without failure is found by its summary (the pool's system, namespace,
-            // server and port are fixed); anything else builds its attributes.
+            // server and port are fixed): an interned one by its address (two words to hash, no
+            // bytes to read), another by value; anything else builds its attributes.
             let mut key = StaticKey::new();
             let keyed = failure.is_none()
-                && match &described.summary {
-                    Some(summary) => key.inline_text(summary.as_str()),
-                    None => {
+                && match (described.static_summary(), &described.summary) {
+                    (Some(summary), _) => {
+                        key.text(Some(summary));
+                        true
+                    }
+                    (None, Some(summary)) => key.inline_text(summary.as_str()),
+                    (None, None) => {
                         key.text(None);
                         true
                     }

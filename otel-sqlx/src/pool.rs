@@ -160,9 +160,11 @@ pub(crate) async fn acquire<DB: Database, T>(
     let pending = shared.metrics.as_deref().map(Metrics::pending);
     let start = Instant::now();
     let connection = pool.acquire().await;
-    let wait = start.elapsed();
+    // One clock read ends the wait and starts the use.
+    let acquired = Instant::now();
     drop(pending);
-    (connection.map(|c| (c, UseTime::start(shared.metrics.as_ref()))), wait)
+    let wait = acquired.saturating_duration_since(start);
+    (connection.map(|c| (c, UseTime::start(shared.metrics.as_ref(), acquired))), wait)
 }
 
 /// Settings of a [`TracedPool`].

@@ -734,3 +734,40 @@ async fn metrics_cover_operations_and_the_pool() {
         ]
     );
 }
+
+#[tokio::test]
+async fn operation_durations_carry_the_summary_and_the_outcome() {
+    use otel_core::testing::MetricRecorder;
+
+    let (raw, flavor) = sqlite().await;
+    let meters = MetricRecorder::new();
+    let recorder = SpanRecorder::new();
+    let pool = traced(&raw, &flavor, &recorder, |b| b.meter_provider(meters.provider()));
+    // Summaries short and long (past the 32 bytes a key holds by value), twice each (the second
+    // finds the thread's handle), a failure, and a text without summary.
+    let long = "otel_sqlx_a_table_whose_name_is_long";
+    sqlx::query(AssertSqlSafe(format!("CREATE TABLE {long} (id INTEGER)"))).execute(&pool).await.unwrap();
+    for _ in 0..2 {
+        sqlx::query("SELECT 1").execute(&pool).await.unwrap();
+        sqlx::query(AssertSqlSafe(format!("SELECT id FROM {long}"))).fetch_all(&pool).await.unwrap();
+    }
+    sqlx::query("SELECT * FROM missing_table").execute(&pool).await.unwrap_err();
+    sqlx::query(";").execute(&pool).await.ok();
+    let namespace = flavor.base.iter().find(|kv| kv.key.as_str() == semconv::DB_NAMESPACE).unwrap();
+    let point = |attributes: &str, count: u64| {
+        (format!("db.namespace={} {attributes}", namespace.value).trim_end().to_owned(), count)
+    };
+    assert_eq!(
+        meters.histogram("db.client.operation.duration"),
+        [
+            point(&format!("db.query.summary=CREATE TABLE {long} db.system.name=sqlite"), 1),
+            point("db.query.summary=SELECT db.system.name=sqlite", 2),
+            point(
+                "db.query.summary=SELECT missing_table db.response.status_code=1 db.system.name=sqlite error.type=1",
+                1
+            ),
+            point(&format!("db.query.summary=SELECT {long} db.system.name=sqlite"), 2),
+            point("db.system.name=sqlite", 1),
+        ]
+    );
+}
