@@ -7,10 +7,11 @@
 
 use crate::sql::{Analysis, Dialect, analyze, truncate};
 use opentelemetry::StringValue;
+use otel_core::metrics::FixedHistogram;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 const SHARDS: usize = 16;
 
@@ -27,6 +28,9 @@ pub(crate) struct Described {
     pub(crate) text: StringValue,
     /// Whether the text holds a comment (sqlcommenter leaves it alone).
     pub(crate) has_comment: bool,
+    /// `db.client.operation.duration` bound to this statement's attributes without failure (the
+    /// pool's are fixed), on its first successful execution with metrics on.
+    pub(crate) duration: OnceLock<FixedHistogram>,
 }
 
 type Shard = RwLock<HashMap<u64, Arc<Described>, BuildHasherDefault<Prehashed>>>;
@@ -108,18 +112,7 @@ impl StatementCache {
             };
             (name, Some(summary))
         };
-        Described { sql, name, summary, text, has_comment }
-    }
-}
-
-impl Described {
-    /// The summary when it is interned (then it is also the span name): a `'static` text that
-    /// the duration metric names by its address, without reading it.
-    pub(crate) fn static_summary(&self) -> Option<&'static str> {
-        match (&self.summary, &self.name) {
-            (Some(_), Cow::Borrowed(name)) => Some(name),
-            _ => None,
-        }
+        Described { sql, name, summary, text, has_comment, duration: OnceLock::new() }
     }
 }
 
@@ -160,7 +153,6 @@ mod tests {
         assert!(Arc::ptr_eq(&first, &second));
         assert_eq!(first.name, "SELECT users");
         assert!(matches!(first.name, Cow::Borrowed(_)), "interned");
-        assert_eq!(first.static_summary(), Some("SELECT users"));
         assert_eq!(first.text.as_str(), "SELECT * FROM users WHERE id = $1");
     }
 
@@ -180,7 +172,6 @@ mod tests {
         let described = cache.get("  ");
         assert_eq!(described.name, "mariadb");
         assert!(described.summary.is_none());
-        assert_eq!(described.static_summary(), None, "the name is the system's, not a summary");
         let long = cache.get("SELECT aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
         assert_eq!(long.text.as_str(), "SELECT aaaaaa...");
     }

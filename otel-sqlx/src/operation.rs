@@ -7,7 +7,7 @@ use crate::metrics::Metrics;
 use opentelemetry::trace::{Span, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
-use otel_core::metrics::{AttributeList, StaticKey};
+use otel_core::metrics::AttributeList;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -302,24 +302,11 @@ impl<T: Tracer> Operation<'_, T> {
                 }
                 attributes
             };
-            // A query without failure is found by its summary (the pool's system, namespace,
-            // server and port are fixed): an interned one by its address (two words to hash, no
-            // bytes to read), another by value; anything else builds its attributes.
-            let mut key = StaticKey::new();
-            let keyed = failure.is_none()
-                && match (described.static_summary(), &described.summary) {
-                    (Some(summary), _) => {
-                        key.text(Some(summary));
-                        true
-                    }
-                    (None, Some(summary)) => key.inline_text(summary.as_str()),
-                    (None, None) => {
-                        key.text(None);
-                        true
-                    }
-                };
-            if keyed {
-                metrics.operation.record_keyed(start, &key, attributes);
+            // A query without failure records through its statement's bound handle (the pool's
+            // system, namespace, server and port are fixed); a failure builds its attributes.
+            if failure.is_none() {
+                let duration = described.duration.get_or_init(|| metrics.operation.bind(attributes().as_slice()));
+                duration.record(start.elapsed().as_secs_f64());
             } else {
                 metrics.operation.record(start, attributes().as_slice());
             }

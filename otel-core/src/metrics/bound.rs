@@ -45,6 +45,11 @@ impl<I> Cached<I> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Self { id: NEXT_ID.fetch_add(1, Ordering::Relaxed), instrument }
     }
+
+    /// The instrument, to bind an attribute set for good ([`FixedHistogram`]).
+    pub fn instrument(&self) -> &I {
+        &self.instrument
+    }
 }
 
 /// A histogram of seconds (or any `f64`) recorded through per-thread bound handles.

@@ -330,6 +330,13 @@ impl DbClientMetrics {
     ) {
         self.duration.record_keyed(start.elapsed().as_secs_f64(), key, attributes);
     }
+
+    /// The duration bound to `attributes` for good, for a caller that records one attribute set
+    /// many times and can keep the handle with it (a statement's successful executions): each
+    /// record is then a call on the handle, with no lookup.
+    pub fn bind(&self, attributes: &[KeyValue]) -> FixedHistogram {
+        FixedHistogram::new(self.duration.instrument(), attributes)
+    }
 }
 
 /// `rpc.server.call.duration` or `rpc.client.call.duration`, shared by the gRPC server and client
