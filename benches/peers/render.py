@@ -294,6 +294,11 @@ if any(data[fw][c]["ratio"] is not None for fw in ("axum", "actix") for c in CAS
 else:
     w("Not measured in this run (see below).")
 w("")
+# Measured by each crate's own benchmark, not by run.sh: written by hand, kept across runs.
+crate_figures = os.path.join(here, "metrics.md")
+if os.path.exists(crate_figures):
+    w(open(crate_figures).read().rstrip())
+    w("")
 w("## Not measured")
 w("")
 if missing:
