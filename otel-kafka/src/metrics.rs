@@ -22,7 +22,9 @@ use crate::messaging::{self, KAFKA, Server, TopicNames};
 use opentelemetry::metrics::Meter;
 use opentelemetry::{KeyValue, StringValue};
 use opentelemetry_semantic_conventions::{attribute as semconv, metric};
-use otel_core::metrics::{AttributeList, CachedCounter, CachedHistogram, HTTP_DURATION_BUCKETS, StaticKey};
+use otel_core::metrics::{
+    AttributeList, CachedCounter, CachedHistogram, HTTP_DURATION_BUCKETS, StaticKey, seconds_histogram,
+};
 use rdkafka::error::KafkaError;
 use std::fmt;
 use std::sync::Arc;
@@ -36,14 +38,12 @@ type Attributes = AttributeList<MAX_ATTRIBUTES>;
 
 /// `messaging.client.operation.duration` on `meter`.
 fn operation_duration(meter: &Meter) -> CachedHistogram {
-    CachedHistogram::new(
-        meter
-            .f64_histogram(metric::MESSAGING_CLIENT_OPERATION_DURATION)
-            .with_unit("s")
-            .with_description("Duration of messaging operation initiated by a producer or consumer client.")
-            .with_boundaries(HTTP_DURATION_BUCKETS.to_vec())
-            .build(),
-    )
+    CachedHistogram::new(seconds_histogram(
+        meter,
+        metric::MESSAGING_CLIENT_OPERATION_DURATION,
+        "Duration of messaging operation initiated by a producer or consumer client.",
+        &HTTP_DURATION_BUCKETS,
+    ))
 }
 
 /// A `{message}` counter on `meter`.
@@ -217,14 +217,12 @@ impl ConsumerMetrics {
     /// server, if known.
     pub(crate) fn new(meter: &Meter, group: Option<StringValue>, server: Option<Server>) -> Self {
         Self {
-            process: CachedHistogram::new(
-                meter
-                    .f64_histogram(metric::MESSAGING_PROCESS_DURATION)
-                    .with_unit("s")
-                    .with_description("Duration of processing operation.")
-                    .with_boundaries(HTTP_DURATION_BUCKETS.to_vec())
-                    .build(),
-            ),
+            process: CachedHistogram::new(seconds_histogram(
+                meter,
+                metric::MESSAGING_PROCESS_DURATION,
+                "Duration of processing operation.",
+                &HTTP_DURATION_BUCKETS,
+            )),
             consumed: message_counter(
                 meter,
                 metric::MESSAGING_CLIENT_CONSUMED_MESSAGES,

@@ -9,7 +9,7 @@
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Meter, ObservableUpDownCounter};
 use opentelemetry_semantic_conventions::{attribute as semconv, metric};
-use otel_core::metrics::{CachedCounter, DbClientMetrics, FixedHistogram, FixedUpDownCounter};
+use otel_core::metrics::{CachedCounter, DbClientMetrics, FixedHistogram, FixedUpDownCounter, seconds_histogram};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -79,12 +79,7 @@ impl Metrics {
             .build();
         // The pool metrics have one attribute, the pool's name: bound to it once.
         let histogram = |name: &'static str, description: &'static str| {
-            let histogram = meter
-                .f64_histogram(name)
-                .with_unit("s")
-                .with_description(description)
-                .with_boundaries(POOL_TIME_BUCKETS.to_vec())
-                .build();
+            let histogram = seconds_histogram(meter, name, description, &POOL_TIME_BUCKETS);
             FixedHistogram::new(&histogram, std::slice::from_ref(&pool))
         };
         Self {

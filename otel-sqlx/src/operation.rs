@@ -153,19 +153,7 @@ where
     fn attributes(&self, described: &Described) -> Vec<KeyValue> {
         // The start attributes, then room for the wait, the rows and a failure's two.
         let mut attributes = Vec::with_capacity(10);
-        attributes.push(KeyValue::new(semconv::DB_SYSTEM_NAME, self.system));
-        if let Some(namespace) = &self.namespace {
-            attributes.push(KeyValue::new(semconv::DB_NAMESPACE, namespace.clone()));
-        }
-        if let Some(address) = &self.server_address {
-            attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, address.clone()));
-        }
-        if let Some(port) = self.server_port {
-            attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
-        }
-        if let Some(summary) = &described.summary {
-            attributes.push(KeyValue::new(semconv::DB_QUERY_SUMMARY, summary.clone()));
-        }
+        self.query_attributes(described, &mut attributes);
         if self.query_text {
             attributes.push(KeyValue::new(semconv::DB_QUERY_TEXT, described.text.clone()));
         }
@@ -236,6 +224,18 @@ where
     }
 }
 
+impl<T: Tracer> Shared<T> {
+    /// What a query's span and its duration metric both record: the pool's system, namespace,
+    /// server and port, and the statement's summary.
+    fn query_attributes(&self, described: &Described, attributes: &mut impl Extend<KeyValue>) {
+        attributes.extend(Some(KeyValue::new(semconv::DB_SYSTEM_NAME, self.system)));
+        attributes.extend(self.namespace.clone().map(|namespace| KeyValue::new(semconv::DB_NAMESPACE, namespace)));
+        attributes.extend(self.server_address.clone().map(|address| KeyValue::new(semconv::SERVER_ADDRESS, address)));
+        attributes.extend(self.server_port.map(|port| KeyValue::new(semconv::SERVER_PORT, i64::from(port))));
+        attributes.extend(described.summary.clone().map(|summary| KeyValue::new(semconv::DB_QUERY_SUMMARY, summary)));
+    }
+}
+
 impl<T: Tracer> Operation<'_, T> {
     /// Counts returned rows.
     pub(crate) fn add_rows(&mut self, rows: u64) {
@@ -284,19 +284,7 @@ impl<T: Tracer> Operation<'_, T> {
             let shared = self.shared;
             let attributes = || {
                 let mut attributes = AttributeList::<7>::new();
-                attributes.push(KeyValue::new(semconv::DB_SYSTEM_NAME, shared.system));
-                if let Some(namespace) = &shared.namespace {
-                    attributes.push(KeyValue::new(semconv::DB_NAMESPACE, namespace.clone()));
-                }
-                if let Some(address) = &shared.server_address {
-                    attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, address.clone()));
-                }
-                if let Some(port) = shared.server_port {
-                    attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
-                }
-                if let Some(summary) = &described.summary {
-                    attributes.push(KeyValue::new(semconv::DB_QUERY_SUMMARY, summary.clone()));
-                }
+                shared.query_attributes(&described, &mut attributes);
                 if let Some(failure) = &failure {
                     attributes.extend(failure.attributes());
                 }

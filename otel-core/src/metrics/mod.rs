@@ -14,7 +14,7 @@ pub use bound::{CachedCounter, CachedHistogram, CachedUpDownCounter, FixedHistog
 pub use source::{MeterSource, global_meter_provider_installed};
 
 use crate::internal::recent;
-use opentelemetry::metrics::Meter;
+use opentelemetry::metrics::{Histogram, Meter};
 use opentelemetry::{KeyValue, StringValue};
 use opentelemetry_semantic_conventions::{attribute as semconv, metric};
 use std::borrow::Cow;
@@ -24,6 +24,17 @@ use std::time::Instant;
 /// The bucket boundaries the conventions recommend for HTTP and RPC durations, in seconds.
 pub const HTTP_DURATION_BUCKETS: [f64; 14] =
     [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0];
+
+/// A histogram of seconds with explicit bucket advice: how every duration metric of the
+/// conventions is made.
+pub fn seconds_histogram(
+    meter: &Meter,
+    name: &'static str,
+    description: &'static str,
+    buckets: &[f64],
+) -> Histogram<f64> {
+    meter.f64_histogram(name).with_unit("s").with_description(description).with_boundaries(buckets.to_vec()).build()
+}
 
 /// `http.server.request.duration` and `http.server.active_requests`.
 #[derive(Clone, Debug)]
@@ -36,14 +47,12 @@ impl HttpServerMetrics {
     /// Creates the instruments on `meter`.
     pub fn new(meter: &Meter) -> Self {
         Self {
-            duration: CachedHistogram::new(
-                meter
-                    .f64_histogram(metric::HTTP_SERVER_REQUEST_DURATION)
-                    .with_unit("s")
-                    .with_description("Duration of HTTP server requests.")
-                    .with_boundaries(HTTP_DURATION_BUCKETS.to_vec())
-                    .build(),
-            ),
+            duration: CachedHistogram::new(seconds_histogram(
+                meter,
+                metric::HTTP_SERVER_REQUEST_DURATION,
+                "Duration of HTTP server requests.",
+                &HTTP_DURATION_BUCKETS,
+            )),
             active: active::ActiveRequests::new(
                 meter
                     .i64_up_down_counter(metric::HTTP_SERVER_ACTIVE_REQUESTS)
@@ -222,14 +231,12 @@ impl HttpClientMetrics {
     /// Creates the instrument on `meter`.
     pub fn new(meter: &Meter) -> Self {
         Self {
-            duration: CachedHistogram::new(
-                meter
-                    .f64_histogram(metric::HTTP_CLIENT_REQUEST_DURATION)
-                    .with_unit("s")
-                    .with_description("Duration of HTTP client requests.")
-                    .with_boundaries(HTTP_DURATION_BUCKETS.to_vec())
-                    .build(),
-            ),
+            duration: CachedHistogram::new(seconds_histogram(
+                meter,
+                metric::HTTP_CLIENT_REQUEST_DURATION,
+                "Duration of HTTP client requests.",
+                &HTTP_DURATION_BUCKETS,
+            )),
         }
     }
 
@@ -299,14 +306,12 @@ impl DbClientMetrics {
     /// Creates the instrument on `meter`.
     pub fn new(meter: &Meter) -> Self {
         Self {
-            duration: CachedHistogram::new(
-                meter
-                    .f64_histogram(metric::DB_CLIENT_OPERATION_DURATION)
-                    .with_unit("s")
-                    .with_description("Duration of database client operations.")
-                    .with_boundaries(DB_DURATION_BUCKETS.to_vec())
-                    .build(),
-            ),
+            duration: CachedHistogram::new(seconds_histogram(
+                meter,
+                metric::DB_CLIENT_OPERATION_DURATION,
+                "Duration of database client operations.",
+                &DB_DURATION_BUCKETS,
+            )),
         }
     }
 
@@ -374,12 +379,7 @@ impl RpcCallMetrics {
     }
 
     fn new(meter: &Meter, name: &'static str, description: &'static str) -> Self {
-        let duration = meter
-            .f64_histogram(name)
-            .with_unit("s")
-            .with_description(description)
-            .with_boundaries(HTTP_DURATION_BUCKETS.to_vec())
-            .build();
+        let duration = seconds_histogram(meter, name, description, &HTTP_DURATION_BUCKETS);
         Self { duration: CachedHistogram::new(duration) }
     }
 
