@@ -226,7 +226,8 @@ fn finish_optional<T: Tracer, R>(mut operation: Operation<'_, T>, result: &Resul
 /// `&mut DB::Connection: Executor` would make the trait solver recurse through it when user code
 /// has that (common) bound with an unknown connection type (sqlx avoids it the same way).
 macro_rules! connection_executor {
-    ($db:ty) => {
+    ($db:ty, $cfg:meta) => {
+        #[cfg($cfg)] // on the impl, so that docs.rs shows the feature
         impl<'c, C, T> Executor<'c> for &'c mut TracedConnection<$db, C, T>
         where
             C: DerefMut<Target = <$db as Database>::Connection> + Send + std::fmt::Debug,
@@ -303,12 +304,10 @@ macro_rules! connection_executor {
     };
 }
 
-#[cfg(feature = "postgres")]
-connection_executor!(sqlx::Postgres);
-#[cfg(feature = "mysql")]
-connection_executor!(sqlx::MySql);
-#[cfg(feature = "sqlite")]
-connection_executor!(sqlx::Sqlite);
+connection_executor!(sqlx::Postgres, feature = "postgres");
+connection_executor!(sqlx::MySql, feature = "mysql");
+connection_executor!(sqlx::Sqlite, any(feature = "sqlite", feature = "sqlite-unbundled"));
+connection_executor!(sqlx::Any, feature = "any");
 
 /// A connection's result stream with its operation: rows counted, the first error recorded, the
 /// span ended when the stream ends or is dropped.

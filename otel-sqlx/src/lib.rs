@@ -22,6 +22,38 @@
 //! [`TracedPoolBuilder::request_hook`] and [`TracedPoolBuilder::response_hook`] add the
 //! application's own attributes from the statement ([`SqlRequest`]) and its outcome
 //! ([`SqlResponse`]).
+//!
+//! # Features
+//!
+//! As with sqlx, no database is on by default: turn on the ones the application uses.
+//!
+//! | feature | database | alias |
+//! |---|---|---|
+//! | `postgres` | PostgreSQL | `TracedPgPool` |
+//! | `mysql` | MySQL and MariaDB | `TracedMySqlPool` |
+//! | `sqlite` | SQLite, bundled (built from source) | `TracedSqlitePool` |
+//! | `sqlite-unbundled` | SQLite, the system's `libsqlite3` | `TracedSqlitePool` |
+//! | `any` | sqlx's `Any` driver: the database named by the URL at run time | `TracedAnyPool` |
+//!
+//! With `any`, call `sqlx::any::install_default_drivers()` before connecting (as with sqlx's
+//! `AnyPool`), with the drivers' features on too (here or in sqlx). The database is read from the
+//! URL's scheme (`postgres:`/`postgresql:`, `mysql:`/`mariadb:`, `sqlite:`), and the server,
+//! port and database from the URL, never its user or password.
+
+// docs.rs (`--cfg docsrs`): each feature-gated item shows the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// Without a database feature the crate builds but has nothing to trace: what serves the databases
+// is unused then.
+#![cfg_attr(
+    not(any(
+        feature = "postgres",
+        feature = "mysql",
+        feature = "sqlite",
+        feature = "sqlite-unbundled",
+        feature = "any"
+    )),
+    allow(dead_code, unused_imports, unused_macros)
+)]
 
 mod cache;
 mod commenter;
@@ -49,8 +81,28 @@ pub type TracedPgPool<T = opentelemetry::global::BoxedTracer> = TracedPool<sqlx:
 pub type TracedMySqlPool<T = opentelemetry::global::BoxedTracer> = TracedPool<sqlx::MySql, T>;
 
 /// A traced SQLite pool (`SqlitePool`).
-#[cfg(feature = "sqlite")]
+#[cfg(any(feature = "sqlite", feature = "sqlite-unbundled"))]
 pub type TracedSqlitePool<T = opentelemetry::global::BoxedTracer> = TracedPool<sqlx::Sqlite, T>;
+
+/// A traced pool of sqlx's `Any` driver (`AnyPool`): the database is the one the URL names.
+///
+/// Call `sqlx::any::install_default_drivers()` first, as for `AnyPool`. `db.system.name` and the
+/// SQL dialect come from the URL's scheme (`postgres:` or `postgresql:`, `mysql:` or `mariadb:`
+/// (MariaDB told apart by asking the server, as for MySQL), `sqlite:`; `other_sql` for any other),
+/// `server.address`, `server.port` (when not the default) and `db.namespace` from the URL.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), sqlx::Error> {
+/// use otel_sqlx::TracedAnyPool;
+///
+/// sqlx::any::install_default_drivers();
+/// let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite::memory:".into());
+/// let pool = TracedAnyPool::connect(&url).await?; // was: AnyPool::connect
+/// let one: i64 = sqlx::query_scalar("SELECT 1").fetch_one(&pool).await?; // span "SELECT"
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "any")]
+pub type TracedAnyPool<T = opentelemetry::global::BoxedTracer> = TracedPool<sqlx::Any, T>;
 
 // The README's examples are compiled as doctests, so they stay true.
 #[cfg(doctest)]

@@ -3,7 +3,7 @@
 
 use crate::cache::StatementCache;
 use crate::connection::{TracedConnection, TracedPoolConnection, TracedTransaction};
-use crate::database::TracedDatabase;
+use crate::database::{Target, TracedDatabase};
 use crate::hooks::{RequestHookFn, ResponseHookFn, SqlRequest, SqlResponse};
 use crate::metrics::{Metrics, PoolState, UseTime};
 use crate::operation::Shared;
@@ -68,14 +68,14 @@ impl<DB: Database, T> fmt::Debug for TracedPool<DB, T> {
 }
 
 impl<DB: TracedDatabase> TracedPool<DB> {
-    /// Opens a pool on `url` (as `Pool::connect`) and wraps it with default settings. On MySQL,
-    /// asks the server whether it is MariaDB.
+    /// Opens a pool on `url` (as `Pool::connect`) and wraps it with default settings. On MySQL
+    /// (typed or through `Any`), asks the server whether it is MariaDB.
     pub async fn connect(url: &str) -> Result<Self, Error> {
         TracedPoolBuilder::default().connect(url).await
     }
 
-    /// Wraps `pool` with default settings (MySQL pools are recorded as `mysql`; use
-    /// [`TracedPoolBuilder::wrap`] to detect MariaDB).
+    /// Wraps `pool` with default settings (MySQL pools are recorded as `mysql`, `Any` pools as
+    /// their URL's scheme says; use [`TracedPoolBuilder::wrap`] to detect MariaDB).
     pub fn new(pool: Pool<DB>) -> Self {
         TracedPoolBuilder::default().build(pool)
     }
@@ -102,7 +102,8 @@ impl<DB: Database, T> TracedPool<DB, T> {
         self.pool.close().await;
     }
 
-    /// `db.system.name` as recorded (`postgresql`, `mysql`, `mariadb` or `sqlite`).
+    /// `db.system.name` as recorded (`postgresql`, `mysql`, `mariadb` or `sqlite`; `other_sql` for
+    /// an `Any` pool on a driver the application installed itself).
     pub fn db_system_name(&self) -> &'static str {
         self.shared.system
     }
@@ -317,8 +318,9 @@ impl<DB, T> TracedPoolBuilder<DB, T> {
         self
     }
 
-    /// Records `db.system.name` = `mariadb` (true) or `mysql` (false) for a MySQL pool, instead
-    /// of asking the server (`connect` and `wrap` ask; `build` cannot).
+    /// Records `db.system.name` = `mariadb` (true) or `mysql` (false) for a MySQL pool (or an
+    /// `Any` pool on a `mysql:` or `mariadb:` URL), instead of asking the server (`connect` and
+    /// `wrap` ask; `build` cannot). No effect on other databases.
     pub fn mariadb(mut self, mariadb: bool) -> Self {
         self.mariadb = Some(mariadb);
         self
@@ -364,21 +366,20 @@ impl<DB, T> TracedPoolBuilder<DB, T> {
 impl<DB: TracedDatabase, T> TracedPoolBuilder<DB, T> {
     /// Wraps `pool`.
     pub fn build(self, pool: Pool<DB>) -> TracedPool<DB, T> {
-        let system = match self.mariadb {
-            Some(true) if DB::SYSTEM_NAME == "mysql" => "mariadb",
-            _ => DB::SYSTEM_NAME,
-        };
-        self.build_as(pool, system)
+        let target = DB::target(&pool.connect_options());
+        let system = self.mariadb.map_or(target.system, |mariadb| mysql_or_mariadb(target.system, mariadb));
+        self.build_as(pool, target, system)
     }
 
     /// Wraps `pool`, asking a MySQL server whether it is MariaDB (unless set with
     /// [`TracedPoolBuilder::mariadb`]).
     pub async fn wrap(self, pool: Pool<DB>) -> TracedPool<DB, T> {
-        if self.mariadb.is_some() {
-            return self.build(pool);
-        }
-        let system = DB::detect_system(&pool).await;
-        self.build_as(pool, system)
+        let target = DB::target(&pool.connect_options());
+        let system = match self.mariadb {
+            Some(mariadb) => mysql_or_mariadb(target.system, mariadb),
+            None => DB::detect_system(&pool, target.system).await,
+        };
+        self.build_as(pool, target, system)
     }
 
     /// Opens a pool on `url` (as `Pool::connect`) and wraps it as [`TracedPoolBuilder::wrap`] does.
@@ -387,14 +388,13 @@ impl<DB: TracedDatabase, T> TracedPoolBuilder<DB, T> {
         Ok(self.wrap(pool).await)
     }
 
-    fn build_as(self, pool: Pool<DB>, system: &'static str) -> TracedPool<DB, T> {
-        let server = DB::server(&pool.connect_options());
+    fn build_as(self, pool: Pool<DB>, target: Target, system: &'static str) -> TracedPool<DB, T> {
         let pool_name = self.pool_name.unwrap_or_else(|| {
-            let mut name = server.address.clone().unwrap_or_default();
-            if let Some(port) = server.port {
+            let mut name = target.address.clone().unwrap_or_default();
+            if let Some(port) = target.port {
                 name.push_str(&format!(":{port}"));
             }
-            if let Some(namespace) = &server.namespace {
+            if let Some(namespace) = &target.namespace {
                 if !name.is_empty() {
                     name.push('/');
                 }
@@ -413,9 +413,9 @@ impl<DB: TracedDatabase, T> TracedPoolBuilder<DB, T> {
         let shared = Shared {
             tracer: self.tracer,
             system,
-            namespace: server.namespace.map(text),
-            server_address: server.address.map(text),
-            server_port: server.port,
+            namespace: target.namespace.map(text),
+            server_address: target.address.map(text),
+            server_port: target.port,
             pool_name,
             query_text: self.query_text,
             returned_rows: self.returned_rows,
@@ -424,7 +424,7 @@ impl<DB: TracedDatabase, T> TracedPoolBuilder<DB, T> {
             sqlcommenter: self.sqlcommenter,
             cache: StatementCache::new(
                 self.statement_cache,
-                DB::DIALECT,
+                target.dialect,
                 system,
                 self.max_query_text,
                 self.sanitize_query_text,
@@ -434,5 +434,15 @@ impl<DB: TracedDatabase, T> TracedPoolBuilder<DB, T> {
             response_hook: self.response_hook,
         };
         TracedPool { pool, shared: Arc::new(shared), _state: state }
+    }
+}
+
+/// `db.system.name` of a MySQL-protocol `system` the application said is MariaDB or not; any
+/// other system as it is.
+fn mysql_or_mariadb(system: &'static str, mariadb: bool) -> &'static str {
+    match system {
+        "mysql" | "mariadb" if mariadb => "mariadb",
+        "mysql" | "mariadb" => "mysql",
+        _ => system,
     }
 }

@@ -1,5 +1,6 @@
-//! Real databases over loopback (PostgreSQL, MariaDB/MySQL) and SQLite in a temporary file: every
-//! test asserts the exported spans (names, kinds, complete attribute sets, statuses, parents).
+//! Real databases over loopback (PostgreSQL, MariaDB/MySQL) and SQLite in a temporary file, each
+//! through its typed pool and through sqlx's `Any` driver: every test asserts the exported spans
+//! (names, kinds, complete attribute sets, statuses, parents).
 //!
 //! PostgreSQL: `DATABASE_URL`, else `postgres://postgres@127.0.0.1:5432/test` (then user `root`).
 //! MariaDB/MySQL: `MYSQL_URL`, else `mysql://root@127.0.0.1:3306/test`. Start both with
@@ -66,6 +67,12 @@ fn base(system: &'static str, namespace: Option<&str>, address: Option<&str>, po
 }
 
 async fn postgres() -> (Pool<sqlx::Postgres>, Flavor) {
+    let (pool, flavor, _) = postgres_at().await;
+    (pool, flavor)
+}
+
+/// The PostgreSQL pool, its flavor, and the URL that reached it.
+async fn postgres_at() -> (Pool<sqlx::Postgres>, Flavor, String) {
     let candidates = match std::env::var("DATABASE_URL") {
         Ok(url) => vec![url],
         Err(_) => {
@@ -88,7 +95,7 @@ async fn postgres() -> (Pool<sqlx::Postgres>, Flavor) {
                     name_type: "TEXT",
                     system: "postgresql",
                 };
-                return (pool, flavor);
+                return (pool, flavor, url.clone());
             }
             Err(error) => last = Some(error),
         }
@@ -99,8 +106,12 @@ async fn postgres() -> (Pool<sqlx::Postgres>, Flavor) {
     );
 }
 
+fn mysql_url() -> String {
+    std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
+}
+
 async fn mariadb() -> (Pool<sqlx::MySql>, Flavor) {
-    let url = std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned());
+    let url = mysql_url();
     let pool = Pool::<sqlx::MySql>::connect(&url).await.unwrap_or_else(|error| {
         panic!(
             "MariaDB/MySQL is not reachable at {url} ({error}): start it with `scripts/services.sh start` \
@@ -124,9 +135,15 @@ async fn mariadb() -> (Pool<sqlx::MySql>, Flavor) {
 }
 
 async fn sqlite() -> (Pool<sqlx::Sqlite>, Flavor) {
+    let (url, flavor) = sqlite_file();
+    let pool = Pool::<sqlx::Sqlite>::connect(&url).await.expect("a SQLite file in the temporary directory");
+    (pool, flavor)
+}
+
+/// A new SQLite file's URL, and its flavor.
+fn sqlite_file() -> (String, Flavor) {
     let path = std::env::temp_dir().join(format!("{}.db", unique("otel_sqlx")));
     let url = format!("sqlite://{}?mode=rwc", path.display());
-    let pool = Pool::<sqlx::Sqlite>::connect(&url).await.expect("a SQLite file in the temporary directory");
     let flavor = Flavor {
         base: base("sqlite", Some(&path.to_string_lossy()), None, None),
         placeholder: question,
@@ -136,6 +153,41 @@ async fn sqlite() -> (Pool<sqlx::Sqlite>, Flavor) {
         name_type: "TEXT",
         system: "sqlite",
     };
+    (url, flavor)
+}
+
+// sqlx's `Any` driver on the same databases: the spans must be those of the typed pools (the
+// system, dialect, server and database read from the URL), except that PostgreSQL's database is
+// only the URL's (never the user's name).
+
+fn any_pool_options() -> sqlx::any::AnyPoolOptions {
+    sqlx::any::install_default_drivers();
+    sqlx::any::AnyPoolOptions::new()
+}
+
+async fn any_postgres() -> (Pool<sqlx::Any>, Flavor) {
+    let (typed, mut flavor, url) = postgres_at().await;
+    let options = typed.connect_options();
+    flavor.base = base(
+        "postgresql",
+        options.get_database(),
+        Some(options.get_host()),
+        Some(options.get_port()).filter(|&p| p != 5432),
+    );
+    let pool = any_pool_options().connect(&url).await.unwrap_or_else(|error| panic!("Any on {url}: {error}"));
+    (pool, flavor)
+}
+
+async fn any_mariadb() -> (Pool<sqlx::Any>, Flavor) {
+    let (_, flavor) = mariadb().await;
+    let url = mysql_url();
+    let pool = any_pool_options().connect(&url).await.unwrap_or_else(|error| panic!("Any on {url}: {error}"));
+    (pool, flavor)
+}
+
+async fn any_sqlite() -> (Pool<sqlx::Any>, Flavor) {
+    let (url, flavor) = sqlite_file();
+    let pool = any_pool_options().connect(&url).await.expect("a SQLite file in the temporary directory");
     (pool, flavor)
 }
 
@@ -515,10 +567,20 @@ macro_rules! database_tests {
                 sqlx::query(AssertSqlSafe(insert.clone())).bind(2_i32).bind("bob").execute(&pool).await.unwrap();
                 let rows = sqlx::query(AssertSqlSafe(select.clone())).bind(1_i32).fetch_all(&pool).await.unwrap();
                 assert_eq!(rows.len(), 2);
-                let error = sqlx::query(AssertSqlSafe(broken.clone())).bind(1_i32).fetch_all(&pool).await.unwrap_err();
+                let error = sqlx::query(AssertSqlSafe(broken.clone()))
+                    .bind(1_i32)
+                    .fetch_all(&pool)
+                    .await
+                    .map(|rows| rows.len())
+                    .unwrap_err();
                 assert!(matches!(error, sqlx::Error::Database(_)), "{error:?}");
                 // `fetch_one` finding no row: sqlx makes `RowNotFound` above the traced executor.
-                let error = sqlx::query(AssertSqlSafe(select.clone())).bind(9_i32).fetch_one(&pool).await.unwrap_err();
+                let error = sqlx::query(AssertSqlSafe(select.clone()))
+                    .bind(9_i32)
+                    .fetch_one(&pool)
+                    .await
+                    .map(drop)
+                    .unwrap_err();
                 assert!(matches!(error, sqlx::Error::RowNotFound), "{error:?}");
                 // On a pooled connection.
                 let mut conn = pool.acquire().await.unwrap();
@@ -529,8 +591,12 @@ macro_rules! database_tests {
                 let mut tx = pool.begin().await.unwrap();
                 let rows = sqlx::query(AssertSqlSafe(select.clone())).bind(1_i32).fetch_all(&mut *tx).await.unwrap();
                 assert_eq!(rows.len(), 2);
-                let error =
-                    sqlx::query(AssertSqlSafe(broken.clone())).bind(1_i32).fetch_all(&mut *tx).await.unwrap_err();
+                let error = sqlx::query(AssertSqlSafe(broken.clone()))
+                    .bind(1_i32)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map(|rows| rows.len())
+                    .unwrap_err();
                 assert!(matches!(error, sqlx::Error::Database(_)), "{error:?}");
                 tx.rollback().await.unwrap();
 
@@ -620,6 +686,67 @@ macro_rules! database_tests {
 database_tests!(postgresql, postgres, sqlx::Postgres);
 database_tests!(mariadb, mariadb, sqlx::MySql);
 database_tests!(sqlite, sqlite, sqlx::Sqlite);
+database_tests!(any_postgresql, any_postgres, sqlx::Any);
+database_tests!(any_mariadb, any_mariadb, sqlx::Any);
+database_tests!(any_sqlite, any_sqlite, sqlx::Any);
+
+#[tokio::test]
+async fn any_pools_take_the_system_from_the_url_and_mariadb_from_the_server() {
+    use otel_sqlx::TracedAnyPool;
+
+    let (postgres, _) = any_postgres().await;
+    assert_eq!(TracedAnyPool::new(postgres).db_system_name(), "postgresql");
+    let (sqlite, _) = any_sqlite().await;
+    assert_eq!(TracedAnyPool::new(sqlite).db_system_name(), "sqlite");
+    // `mysql:` says MySQL; the server says whether it is MariaDB.
+    let (mysql, flavor) = any_mariadb().await;
+    assert_eq!(TracedAnyPool::new(mysql.clone()).db_system_name(), "mysql");
+    assert_eq!(TracedAnyPool::builder().wrap(mysql.clone()).await.db_system_name(), flavor.system);
+    assert_eq!(TracedAnyPool::builder().mariadb(true).build(mysql).db_system_name(), "mariadb");
+    let connected = TracedAnyPool::connect(&mysql_url()).await.unwrap();
+    assert_eq!(connected.db_system_name(), flavor.system);
+}
+
+#[tokio::test]
+async fn an_any_pool_on_sqlite_in_memory_records_no_database_and_fails_with_the_result_code() {
+    use otel_sqlx::TracedAnyPool;
+
+    // One connection: each new connection of an in-memory URL is a new database.
+    let raw = any_pool_options().max_connections(1).connect("sqlite::memory:").await.unwrap();
+    let recorder = SpanRecorder::new();
+    let pool: TracedAnyPool<SdkTracer> = TracedAnyPool::builder()
+        .tracer_provider(recorder.provider())
+        .pool_wait_threshold(Duration::from_secs(60))
+        .build(raw);
+    let flavor = Flavor {
+        base: base("sqlite", None, None, None),
+        placeholder: question,
+        syntax_error: "1",
+        unique_violation: "1555",
+        missing_table: "1",
+        name_type: "TEXT",
+        system: "sqlite",
+    };
+    let sum: i64 = sqlx::query_scalar("SELECT ? + 1").bind(41_i64).fetch_one(&pool).await.unwrap();
+    assert_eq!(sum, 42);
+    let error = sqlx::query("SELECT id FROM missing_table").execute(&pool).await.unwrap_err();
+    assert!(matches!(error, sqlx::Error::Database(_)), "{error:?}");
+
+    let spans = recorder.spans();
+    spans.assert_count(2);
+    assert_query(spans.one("SELECT"), expected(&flavor, Some("SELECT"), "SELECT ? + 1", &[]), true)
+        .assert_status_unset();
+    let failure = [
+        KeyValue::new(semconv::DB_RESPONSE_STATUS_CODE, flavor.missing_table),
+        KeyValue::new(semconv::ERROR_TYPE, flavor.missing_table),
+    ];
+    assert_query(
+        spans.one("SELECT missing_table"),
+        expected(&flavor, Some("SELECT missing_table"), "SELECT id FROM missing_table", &failure),
+        true,
+    )
+    .assert_status_error();
+}
 
 #[tokio::test]
 async fn mariadb_is_detected_from_the_server_version() {
