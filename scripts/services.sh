@@ -44,15 +44,15 @@ start_redis() {
 }
 
 # Kafka: tansu 0.6, an Apache-Kafka-compatible broker, on 127.0.0.1:9092 with sqlite storage in
-# /var/lib/tansu (tests read KAFKA_BROKERS, default 127.0.0.1:9092). rdkafka builds librdkafka
-# itself (cmake-build), which needs cmake, libcurl and zlib headers: installed here because
-# `cargo clippy --workspace` compiles it too.
+# /var/lib/tansu (tests read KAFKA_BROKERS, default 127.0.0.1:9092). otel-kafka's default
+# `cmake-build` builds librdkafka, which needs cmake and zlib's headers: installed here because
+# the builds of the crate alone compile it too.
 KAFKA_DIR=/var/lib/tansu
 KAFKA_PORT=9092
 
 kafka_build_deps() {
     local missing=()
-    for package in cmake libcurl4-openssl-dev zlib1g-dev sqlite3; do
+    for package in cmake zlib1g-dev sqlite3; do
         dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
     done
     if [ ${#missing[@]} -gt 0 ]; then
@@ -103,6 +103,37 @@ stop_kafka() {
         rm -f "$KAFKA_DIR/tansu.pid"
         log "kafka: stopped"
     fi
+}
+
+# librdkafka as a system library, for otel-kafka's `dynamic-linking` feature (the test suite
+# builds with --all-features, which links it that way): built once from the sources rdkafka-sys
+# ships, so it is the version rdkafka requires, and installed in /usr/local.
+install_librdkafka() {
+    local version source build
+    version=$(cargo metadata --format-version 1 --locked | python3 -c '
+import json, sys
+sys_crate = next(p for p in json.load(sys.stdin)["packages"] if p["name"] == "rdkafka-sys")
+print(sys_crate["version"].split("+")[1], sys_crate["manifest_path"].rsplit("/", 1)[0] + "/librdkafka")') \
+        || { echo "cannot find rdkafka-sys's sources (cargo metadata failed)" >&2; return 1; }
+    source=${version#* }
+    version=${version% *}
+    if pkg-config --atleast-version "$version" rdkafka 2>/dev/null; then
+        log "librdkafka: $(pkg-config --modversion rdkafka) installed"
+        return 0
+    fi
+    command -v pkg-config >/dev/null || apt_install pkg-config
+    log "librdkafka: building $version in /usr/local (a few minutes, once)"
+    build=$(mktemp -d)
+    cmake -S "$source" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr/local \
+        -DRDKAFKA_BUILD_STATIC=OFF -DRDKAFKA_BUILD_EXAMPLES=OFF -DRDKAFKA_BUILD_TESTS=OFF \
+        -DWITH_SSL=OFF -DWITH_SASL=OFF -DWITH_ZSTD=OFF -DWITH_CURL=OFF -DENABLE_LZ4_EXT=OFF \
+        >"$build.log" 2>&1 \
+        && cmake --build "$build" --parallel "$(nproc)" >>"$build.log" 2>&1 \
+        && cmake --install "$build" >>"$build.log" 2>&1 \
+        || { echo "building librdkafka failed: see $build.log" >&2; return 1; }
+    ldconfig
+    rm -rf "$build" "$build.log"
+    pkg-config --atleast-version "$version" rdkafka
 }
 
 start_postgres() {
@@ -162,6 +193,7 @@ case "${1:-start}" in
         start_postgres
         start_mariadb
         start_kafka
+        install_librdkafka
         ;;
     stop-kafka)
         stop_kafka

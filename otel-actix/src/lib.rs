@@ -30,6 +30,9 @@
 //! and is renamed `{method} {route}` when the response arrives; a sampler therefore sees no
 //! `http.route` at start (except when the middleware wraps a single resource).
 
+// docs.rs (`--cfg docsrs`): each feature-gated item shows the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod body;
 #[cfg(feature = "awc")]
 pub mod client;

@@ -26,6 +26,9 @@
 //! Adapters depend on the `opentelemetry` API only; the SDK enters through the `setup` and
 //! `testing` features.
 
+// docs.rs (`--cfg docsrs`): each feature-gated item shows the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod config;
 pub mod hooks;
 #[doc(hidden)]

@@ -25,6 +25,9 @@
 //! operation name and type, destination, partition, offset, key when UTF-8, tombstone, client id,
 //! consumer group, `error.type`). Payloads are never recorded.
 
+// docs.rs (`--cfg docsrs`): each feature-gated item shows the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod base_producer;
 mod consumer;
 mod headers;

@@ -17,6 +17,9 @@
 //!   `error.type`; a nil reply is not an error. Error messages are never recorded (the server
 //!   echoes arguments into some of them).
 
+// docs.rs (`--cfg docsrs`): each feature-gated item shows the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod command;
 mod connection;
 mod error;

@@ -69,6 +69,9 @@
 //! - a request with the [`NoPropagation`] extension gets nothing injected: use it for third-party
 //!   hosts.
 
+// docs.rs (`--cfg docsrs`): each feature-gated item shows the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod attempt;
 mod error;
 mod extensions;

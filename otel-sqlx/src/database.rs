@@ -9,7 +9,7 @@ use futures_util::future::BoxFuture;
 use sqlx::{Connection, Database, Pool};
 
 /// A database `TracedPool` can trace: PostgreSQL (feature `postgres`), MySQL and MariaDB
-/// (feature `mysql`), SQLite (feature `sqlite` or `sqlite-unbundled`) and sqlx's `Any` driver
+/// (feature `mysql`), SQLite (feature `sqlite`) and sqlx's `Any` driver
 /// (feature `any`). Sealed.
 pub trait TracedDatabase: Database + private::Sealed {}
 
@@ -105,10 +105,10 @@ impl private::Sealed for sqlx::MySql {
     }
 }
 
-#[cfg(any(feature = "sqlite", feature = "sqlite-unbundled"))]
+#[cfg(feature = "sqlite")]
 impl TracedDatabase for sqlx::Sqlite {}
 
-#[cfg(any(feature = "sqlite", feature = "sqlite-unbundled"))]
+#[cfg(feature = "sqlite")]
 impl private::Sealed for sqlx::Sqlite {
     fn target(options: &sqlx::sqlite::SqliteConnectOptions) -> Target {
         // The database is a file: its path names it; an in-memory database has no name.

@@ -306,7 +306,7 @@ macro_rules! connection_executor {
 
 connection_executor!(sqlx::Postgres, feature = "postgres");
 connection_executor!(sqlx::MySql, feature = "mysql");
-connection_executor!(sqlx::Sqlite, any(feature = "sqlite", feature = "sqlite-unbundled"));
+connection_executor!(sqlx::Sqlite, feature = "sqlite");
 connection_executor!(sqlx::Any, feature = "any");
 
 /// A connection's result stream with its operation: rows counted, the first error recorded, the

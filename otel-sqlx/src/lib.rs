@@ -32,7 +32,6 @@
 //! | `postgres` | PostgreSQL | `TracedPgPool` |
 //! | `mysql` | MySQL and MariaDB | `TracedMySqlPool` |
 //! | `sqlite` | SQLite, bundled (built from source) | `TracedSqlitePool` |
-//! | `sqlite-unbundled` | SQLite, the system's `libsqlite3` | `TracedSqlitePool` |
 //! | `any` | sqlx's `Any` driver: the database named by the URL at run time | `TracedAnyPool` |
 //!
 //! With `any`, call `sqlx::any::install_default_drivers()` before connecting (as with sqlx's
@@ -45,13 +44,7 @@
 // Without a database feature the crate builds but has nothing to trace: what serves the databases
 // is unused then.
 #![cfg_attr(
-    not(any(
-        feature = "postgres",
-        feature = "mysql",
-        feature = "sqlite",
-        feature = "sqlite-unbundled",
-        feature = "any"
-    )),
+    not(any(feature = "postgres", feature = "mysql", feature = "sqlite", feature = "any")),
     allow(dead_code, unused_imports, unused_macros)
 )]
 
@@ -81,7 +74,7 @@ pub type TracedPgPool<T = opentelemetry::global::BoxedTracer> = TracedPool<sqlx:
 pub type TracedMySqlPool<T = opentelemetry::global::BoxedTracer> = TracedPool<sqlx::MySql, T>;
 
 /// A traced SQLite pool (`SqlitePool`).
-#[cfg(any(feature = "sqlite", feature = "sqlite-unbundled"))]
+#[cfg(feature = "sqlite")]
 pub type TracedSqlitePool<T = opentelemetry::global::BoxedTracer> = TracedPool<sqlx::Sqlite, T>;
 
 /// A traced pool of sqlx's `Any` driver (`AnyPool`): the database is the one the URL names.

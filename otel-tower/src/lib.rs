@@ -16,11 +16,14 @@
 //! let app: Router = Router::new()
 //!     .route("/users/{id}", get(|| async { "hello" }))
 //!     .route("/health", get(|| async { "ok" }))
-//!     .layer(OtelLayer::builder().config(HttpServerConfig::builder().exclude_path("/health")).build());
+//!     .layer(OtelLayer::builder().config(HttpServerConfig::builder().exclude_path("/health")).axum_body().build());
 //! ```
 //!
 //! Both layers use the `opentelemetry` API only: the tracer provider and propagator come from
 //! their builders or, by default, from `opentelemetry::global`.
+
+// docs.rs (`--cfg docsrs`): each feature-gated item shows the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body_end;
 pub mod client;
