@@ -64,7 +64,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tracing_subscriber::registry().with(bridge).init();
     }
 
-    let app = Router::new().route("/orders/{id}", get(order)).layer(OtelLayer::new());
+    let app = Router::new().route("/orders/{id}", get(order)).layer(OtelLayer::axum());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, app).await });

@@ -45,7 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         logs.with(otel_core::setup::logs::text_layer()).init();
     }
 
-    let app = Router::new().route("/users/{id}", get(user)).layer(OtelLayer::new());
+    let app = Router::new().route("/users/{id}", get(user)).layer(OtelLayer::axum());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, app).await });

@@ -66,7 +66,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/users/{id}", get(|| async { "ada\n" }))
         .route("/flaky", get(flaky))
-        .layer(OtelLayer::new());
+        .layer(OtelLayer::axum());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, app).await });

@@ -41,7 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .default_exporter(otel_core::setup::TracesExporter::Waterfall) // an OTLP endpoint still wins
         .install();
 
-    let app = Router::new().route("/upload", get(upload)).layer(OtelLayer::new());
+    let app = Router::new().route("/upload", get(upload)).layer(OtelLayer::axum());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, app).await });

@@ -24,12 +24,12 @@ use tower::{Layer, Service};
 ///
 /// let app: Router = Router::new()
 ///     .route("/users/{id}", get(|| async { "hello" }))
-///     .layer(OtelLayer::new());
+///     .layer(OtelLayer::axum());
 /// ```
 ///
-/// [`OtelLayer::new`] uses the global tracer provider and propagator (read when the layer is
-/// built, and per request, respectively) and the configuration from the environment;
-/// [`OtelLayer::builder`] sets each of them.
+/// [`OtelLayer::new`] (any service) and [`OtelLayer::axum`] (an axum `Router`) use the global
+/// tracer provider and propagator (read when the layer is built, and per request, respectively)
+/// and the configuration from the environment; [`OtelLayer::builder`] sets each of them.
 ///
 /// `R` reads the route ([`RouteExtractor`]); `M` is the response body type's [`BodyMode`]:
 /// [`Wrapped`] for any service, or [`AxumBody`](super::AxumBody)
@@ -72,6 +72,23 @@ impl OtelLayer {
 impl Default for OtelLayer {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(feature = "axum")]
+impl OtelLayer<BoxedTracer, ServerHooks, DefaultRoute, super::AxumBody> {
+    /// The layer for an axum `Router`: [`OtelLayer::new`] answering with axum's own body type
+    /// ([`OtelLayerBuilder::axum_body`]), so a request it passes through is not boxed again by
+    /// axum.
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use otel_tower::OtelLayer;
+    ///
+    /// let app: Router = Router::new().route("/users/{id}", get(|| async { "hello" })).layer(OtelLayer::axum());
+    /// ```
+    pub fn axum() -> Self {
+        OtelLayer::builder().axum_body().build()
     }
 }
 
