@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what is missing, starts the services the
-# tests need, then runs formatting, lints, docs and every test. `.ci/run` calls exactly this.
+# tests need, then runs formatting, lints, docs and every test, and checks the crates as they would
+# be published (scripts/packages.sh). `.ci/run` calls exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,3 +46,6 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --lock
 
 step "cargo test"
 cargo test --workspace --all-features --locked
+
+step "the crates as published (scripts/packages.sh)"
+bash scripts/packages.sh
