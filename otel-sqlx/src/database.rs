@@ -217,25 +217,9 @@ mod any {
         }
     }
 
-    /// Percent-decodes `text` (an invalid escape stays as written).
+    /// Percent-decodes a part of the URL (an invalid escape leaves it as written).
     fn decode(text: &str) -> String {
-        let bytes = text.as_bytes();
-        let mut decoded = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            let hex = |b: u8| (b as char).to_digit(16);
-            match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
-                (b'%', Some(high), Some(low)) => {
-                    decoded.push((high * 16 + low) as u8);
-                    i += 3;
-                }
-                (b, _, _) => {
-                    decoded.push(b);
-                    i += 1;
-                }
-            }
-        }
-        String::from_utf8_lossy(&decoded).into_owned()
+        otel_core::semconv::http::percent_decode(text).unwrap_or_else(|| text.to_owned())
     }
 
     #[cfg(test)]

@@ -19,7 +19,7 @@
 //! cannot deadlock on a current-thread runtime.
 
 use crate::config::{Env, report};
-use crate::setup::resource::percent_decode;
+use crate::semconv::http::percent_decode;
 use crate::setup::tls::{TlsFiles, TlsVariables};
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;

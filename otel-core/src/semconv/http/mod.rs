@@ -21,7 +21,7 @@ pub(crate) use server::{ip_text, record_failure, server_attributes};
 pub use status::{
     ERROR_TYPE_CANCELLED, ERROR_TYPE_OTHER, ERROR_TYPE_PANIC, client_error_type, server_error_type, status_code_str,
 };
-pub use url::{DEFAULT_SENSITIVE_QUERY_PARAMETERS, SensitiveQueryParameters, redact_query, redact_url};
+pub use url::{DEFAULT_SENSITIVE_QUERY_PARAMETERS, SensitiveQueryParameters, percent_decode, redact_query, redact_url};
 
 /// Whether `s` is an RFC 9110 token: the grammar of header names and method names.
 pub(crate) fn is_token(s: &str) -> bool {

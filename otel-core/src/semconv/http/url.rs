@@ -143,6 +143,29 @@ pub fn redact_url<'a>(url: &'a str, sensitive: &SensitiveQueryParameters) -> Cow
     Cow::Owned(out)
 }
 
+/// Decodes `%XX` escapes (a URL's parts, percent-encoded environment values); `None` for a broken
+/// escape or a result that is not UTF-8.
+pub fn percent_decode(value: &str) -> Option<String> {
+    if !value.contains('%') {
+        return Some(value.to_owned());
+    }
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
