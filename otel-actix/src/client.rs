@@ -37,11 +37,11 @@ use actix_web::http::{StatusCode, Version};
 use awc::error::{ConnectError, SendRequestError};
 use awc::{ClientRequest, ClientResponse, SendClientRequest};
 use opentelemetry::Context;
-use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::metrics::MeterProvider;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider};
 use otel_core::config::{HttpClientConfig, HttpClientConfigBuilder};
+use otel_core::global::GlobalTracer;
 use otel_core::hooks::{RequestHook, ResponseHook};
 use otel_core::internal::span_start::{NewSpan, SamplingHint, Started, start_span};
 use otel_core::metrics::{ClientRequestStart, HttpClientMetrics, MeterSource};
@@ -57,7 +57,7 @@ use std::task::Poll;
 
 /// How awc requests are traced: tracer, propagator, configuration and optional metrics.
 /// Build it once and reuse it (cloning is cheap).
-pub struct ClientTracing<T = BoxedTracer> {
+pub struct ClientTracing<T = GlobalTracer> {
     shared: Arc<ClientShared<T>>,
 }
 
@@ -111,7 +111,7 @@ impl<T> fmt::Debug for ClientTracing<T> {
 }
 
 impl ClientTracing {
-    /// The global tracer provider (as installed now) and propagator, configuration from the
+    /// The global tracer provider (as installed when each span starts) and propagator, configuration from the
     /// environment (`OTEL_INSTRUMENTATION_HTTP_CLIENT_CAPTURE_*`, ...).
     pub fn new() -> Self {
         Self::builder().build()
@@ -120,7 +120,7 @@ impl ClientTracing {
     /// A builder starting from the same defaults as [`ClientTracing::new`].
     pub fn builder() -> ClientTracingBuilder {
         ClientTracingBuilder {
-            tracer: global::tracer_provider().tracer_with_scope(scope()),
+            tracer: GlobalTracer::new(scope()),
             propagator: Propagation::Global,
             config: HttpClientConfig::builder(),
             metrics: MeterSource::Global,
@@ -134,7 +134,7 @@ impl ClientTracing {
         static CONFIG: OnceLock<HttpClientConfig> = OnceLock::new();
         Self {
             shared: Arc::new(ClientShared {
-                tracer: global::tracer_provider().tracer_with_scope(scope()),
+                tracer: GlobalTracer::new(scope()),
                 propagator: Propagation::Global,
                 config: CONFIG.get_or_init(HttpClientConfig::from_env).clone(),
                 metrics: global_metrics(),
@@ -163,7 +163,7 @@ fn global_metrics() -> Option<HttpClientMetrics> {
 }
 
 /// Configures a [`ClientTracing`].
-pub struct ClientTracingBuilder<T = BoxedTracer> {
+pub struct ClientTracingBuilder<T = GlobalTracer> {
     tracer: T,
     propagator: Propagation,
     config: HttpClientConfigBuilder,
@@ -277,7 +277,7 @@ impl ClientRequestExt for ClientRequest {
 }
 
 /// An awc request to be sent inside a CLIENT span.
-pub struct TracedClientRequest<T = BoxedTracer> {
+pub struct TracedClientRequest<T = GlobalTracer> {
     request: ClientRequest,
     tracing: ClientTracing<T>,
     template: Option<Cow<'static, str>>,

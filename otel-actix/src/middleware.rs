@@ -7,8 +7,8 @@ use crate::scope;
 use actix_web::HttpRequest;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
-use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::Tracer;
+use otel_core::global::GlobalTracer;
 use otel_core::hooks::{RequestHook, ResponseHook, SpanNameFormatter};
 use otel_core::server::{ServerHooks, ServerTelemetry, ServerTelemetryBuilder};
 use std::fmt;
@@ -40,7 +40,7 @@ use std::sync::Arc;
 /// is called (install yours first), and reads its configuration from the environment;
 /// [`OtelMiddleware::builder`] sets any of them in code. Cloning is cheap: build it once and
 /// clone it into the `HttpServer` factory.
-pub struct OtelMiddleware<T = BoxedTracer, H = ServerHooks> {
+pub struct OtelMiddleware<T = GlobalTracer, H = ServerHooks> {
     server: Arc<ServerTelemetry<T, H>>,
 }
 
@@ -100,7 +100,7 @@ impl Default for OtelMiddleware {
 ///     .build();
 /// # let _ = middleware;
 /// ```
-pub struct OtelMiddlewareBuilder<T = BoxedTracer, H = ServerHooks> {
+pub struct OtelMiddlewareBuilder<T = GlobalTracer, H = ServerHooks> {
     server: ServerTelemetryBuilder<T, H>,
 }
 

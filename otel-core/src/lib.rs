@@ -15,6 +15,8 @@
 //! - [`hooks`]: request hooks, response hooks and span-name formatters, one shape for every
 //!   adapter.
 //! - [`metrics`]: the metric instruments of the conventions.
+//! - [`global`]: the tracer of an adapter built without a provider, which follows the global
+//!   provider installed later or replaced.
 //!
 //! **For applications** (feature `setup`): [`setup`](mod@setup) installs the SDK from the
 //! standard `OTEL_*` variables; beside it the rate-limiting sampler, log correlation and the
@@ -30,6 +32,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod config;
+pub mod global;
 pub mod hooks;
 #[doc(hidden)]
 pub mod internal;

@@ -6,8 +6,8 @@ use crate::hooks::{HeadersView, OutgoingRecord};
 use crate::metrics::SendMetric;
 use crate::producer::{ErasedSpan, SendSpan, Shared, TracedProducerBuilder};
 use opentelemetry::Context;
-use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::Tracer;
+use otel_core::global::GlobalTracer;
 use rdkafka::ClientConfig;
 use rdkafka::client::{ClientContext, OAuthToken};
 use rdkafka::config::{FromClientConfigAndContext, RDKafkaLogLevel};
@@ -213,7 +213,7 @@ fn without_injected(headers: Option<OwnedHeaders>, user_count: Option<usize>) ->
 /// producer.flush(Duration::from_secs(5))?;
 /// # Ok(()) }
 /// ```
-pub struct TracedThreadedProducer<C = DefaultProducerContext, Part = NoCustomPartitioner, T = BoxedTracer>
+pub struct TracedThreadedProducer<C = DefaultProducerContext, Part = NoCustomPartitioner, T = GlobalTracer>
 where
     C: ProducerContext<Part> + 'static,
     Part: Partitioner,
@@ -318,7 +318,7 @@ where
 /// A [`BaseProducer`] whose every [`send`](Self::send) is a `send {topic}` PRODUCER span, as
 /// [`TracedThreadedProducer`]; the spans end when the caller's `poll` (through `Deref`) or
 /// `flush` serves the delivery reports.
-pub struct TracedBaseProducer<C = DefaultProducerContext, Part = NoCustomPartitioner, T = BoxedTracer>
+pub struct TracedBaseProducer<C = DefaultProducerContext, Part = NoCustomPartitioner, T = GlobalTracer>
 where
     C: ProducerContext<Part>,
     Part: Partitioner,

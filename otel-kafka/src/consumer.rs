@@ -9,12 +9,12 @@ use crate::metrics::{ConsumerMetrics, ProcessMetric};
 use crate::producer::DEFAULT_CLIENT_ID;
 use crate::scope;
 use futures_util::{Stream, StreamExt};
-use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::metrics::MeterProvider;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{FutureExt, Link, Span, SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
+use otel_core::global::GlobalTracer;
 use otel_core::hooks::{RequestHook, ResponseHook};
 use otel_core::internal::span_start::{NewSpan, SamplingHint, start_span};
 use otel_core::metrics::MeterSource;
@@ -60,7 +60,7 @@ pub enum ProcessParent {
 /// # async fn handle(_: &rdkafka::message::BorrowedMessage<'_>) -> Result<(), std::io::Error> { Ok(()) }
 /// # }
 /// ```
-pub struct ConsumerTracing<T = BoxedTracer> {
+pub struct ConsumerTracing<T = GlobalTracer> {
     shared: Arc<Shared<T>>,
 }
 
@@ -429,7 +429,7 @@ impl Drop for ProcessSpan<'_> {
 /// producer's span ([`ProcessParent::Producer`]) and record the queue time; no consumer group or
 /// client id unless given (or read from the configuration); no hooks; metrics with the global
 /// meter provider (when one is installed).
-pub struct ConsumerTracingBuilder<T = BoxedTracer> {
+pub struct ConsumerTracingBuilder<T = GlobalTracer> {
     tracer: T,
     propagator: Propagation,
     group: Option<StringValue>,
@@ -446,7 +446,7 @@ pub struct ConsumerTracingBuilder<T = BoxedTracer> {
 impl Default for ConsumerTracingBuilder {
     fn default() -> Self {
         Self {
-            tracer: global::tracer_provider().tracer_with_scope(scope()),
+            tracer: GlobalTracer::new(scope()),
             propagator: Propagation::Global,
             group: None,
             client_id: None,
@@ -631,7 +631,7 @@ impl<T> ConsumerTracingBuilder<T> {
 /// }
 /// # }
 /// ```
-pub struct TracedConsumer<C = DefaultConsumerContext, R = DefaultRuntime, T = BoxedTracer>
+pub struct TracedConsumer<C = DefaultConsumerContext, R = DefaultRuntime, T = GlobalTracer>
 where
     C: ConsumerContext + 'static,
 {
@@ -709,7 +709,7 @@ where
 
 /// A consumed message and the tracing that processes it. Dereferences to the `BorrowedMessage`
 /// (`payload()`, `key()`, `headers()` as usual).
-pub struct TracedMessage<'a, T = BoxedTracer> {
+pub struct TracedMessage<'a, T = GlobalTracer> {
     message: BorrowedMessage<'a>,
     tracing: &'a ConsumerTracing<T>,
 }

@@ -7,12 +7,12 @@ use crate::messaging::{self, TopicNames};
 use crate::metrics::{ProducerMetrics, SendMetric};
 use crate::scope;
 use crate::send_future::SendFuture;
-use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::metrics::MeterProvider;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{Span, SpanContext, SpanKind, SpanRef, Status, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
+use otel_core::global::GlobalTracer;
 use otel_core::hooks::{RequestHook, ResponseHook};
 use otel_core::internal::span_start::{NewSpan, SamplingHint, start_bare_span};
 use otel_core::metrics::MeterSource;
@@ -53,7 +53,7 @@ pub(crate) const DEFAULT_CLIENT_ID: &str = "rdkafka";
 ///     .await; // span "send orders", traceparent in the record's headers
 /// # Ok(()) }
 /// ```
-pub struct TracedFutureProducer<C = DefaultClientContext, R = DefaultRuntime, T = BoxedTracer>
+pub struct TracedFutureProducer<C = DefaultClientContext, R = DefaultRuntime, T = GlobalTracer>
 where
     C: ClientContext + 'static,
 {
@@ -476,7 +476,7 @@ impl<S: EndSpan> Drop for SendSpan<S> {
 /// Defaults: the global tracer provider and propagator; no `messaging.client.id` unless a
 /// configuration or id is given; no hooks; metrics with the global meter provider (when one is
 /// installed).
-pub struct TracedProducerBuilder<T = BoxedTracer> {
+pub struct TracedProducerBuilder<T = GlobalTracer> {
     tracer: T,
     propagator: Propagation,
     client_id: Option<StringValue>,
@@ -489,7 +489,7 @@ pub struct TracedProducerBuilder<T = BoxedTracer> {
 impl Default for TracedProducerBuilder {
     fn default() -> Self {
         Self {
-            tracer: global::tracer_provider().tracer_with_scope(scope()),
+            tracer: GlobalTracer::new(scope()),
             propagator: Propagation::Global,
             client_id: None,
             server: None,
@@ -595,7 +595,7 @@ impl<T> TracedProducerBuilder<T> {
 }
 
 /// The builder's former name, kept for existing code.
-pub type TracedFutureProducerBuilder<T = BoxedTracer> = TracedProducerBuilder<T>;
+pub type TracedFutureProducerBuilder<T = GlobalTracer> = TracedProducerBuilder<T>;
 
 #[cfg(test)]
 mod tests {

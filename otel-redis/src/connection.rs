@@ -3,10 +3,10 @@
 
 use crate::error::{Failure, classify, server_failure};
 use crate::query::{Described, command_text, pipeline_name, pipeline_text};
-use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::trace::{Span, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, InstrumentationScope, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
+use otel_core::global::GlobalTracer;
 use otel_core::hooks::{RequestHook, ResponseHook};
 use otel_core::metrics::{AttributeList, DbClientMetrics, MeterSource, StaticKey};
 use pin_project_lite::pin_project;
@@ -66,7 +66,7 @@ type ResponseHookFn = Arc<dyn for<'a> ResponseHook<RedisResponse<'a>>>;
 /// let _: () = con.set("greeting", "hello").await?; // span "SET", text "SET greeting ?"
 /// # Ok(()) }
 /// ```
-pub struct TracedConnection<C, T = BoxedTracer> {
+pub struct TracedConnection<C, T = GlobalTracer> {
     inner: C,
     shared: Arc<Shared<T>>,
 }
@@ -142,7 +142,7 @@ impl<C, T> TracedConnection<C, T> {
 /// Defaults: the global tracer provider; `db.query.text` recorded (values replaced by `?`),
 /// capped at 2048 bytes; spans also without a sampled parent (the sampler decides); no hooks; no
 /// metrics.
-pub struct TracedConnectionBuilder<T = BoxedTracer> {
+pub struct TracedConnectionBuilder<T = GlobalTracer> {
     tracer: T,
     server_address: Option<StringValue>,
     server_port: Option<u16>,
@@ -157,7 +157,7 @@ pub struct TracedConnectionBuilder<T = BoxedTracer> {
 impl Default for TracedConnectionBuilder {
     fn default() -> Self {
         Self {
-            tracer: global::tracer_provider().tracer_with_scope(scope()),
+            tracer: GlobalTracer::new(scope()),
             server_address: None,
             server_port: None,
             query_text: None,

@@ -3,12 +3,12 @@
 use crate::attempt::Attempt;
 use crate::extensions::{NoPropagation, UrlTemplate, record_attempt, resend_count};
 use http::{Extensions, HeaderMap};
-use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::metrics::MeterProvider;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{Span, SpanKind, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, InstrumentationScope};
 use otel_core::config::{HttpClientConfig, HttpClientConfigBuilder};
+use otel_core::global::GlobalTracer;
 use otel_core::hooks::{RequestHook, ResponseHook};
 use otel_core::metrics::ClientRequestStart;
 use otel_core::metrics::{HttpClientMetrics, MeterSource};
@@ -37,7 +37,7 @@ fn scope() -> InstrumentationScope {
 /// `T` is the tracer (the global one by default), `Req` and `Res` the request and response
 /// hooks (`()`, no hook, by default). See the [crate documentation](crate) for what each span
 /// holds and when it ends.
-pub struct OtelMiddleware<T = BoxedTracer, Req = (), Res = ()> {
+pub struct OtelMiddleware<T = GlobalTracer, Req = (), Res = ()> {
     tracer: T,
     propagator: Propagation,
     config: HttpClientConfig,
@@ -57,7 +57,7 @@ impl OtelMiddleware {
     /// A builder, starting from the global tracer provider and propagator.
     pub fn builder() -> OtelMiddlewareBuilder {
         OtelMiddlewareBuilder {
-            tracer: global::tracer_provider().tracer_with_scope(scope()),
+            tracer: GlobalTracer::new(scope()),
             propagator: Propagation::Global,
             config: HttpClientConfig::builder(),
             request_hook: (),
@@ -96,7 +96,7 @@ impl<T, Req, Res> std::fmt::Debug for OtelMiddleware<T, Req, Res> {
 ///     .metrics(true)
 ///     .build();
 /// ```
-pub struct OtelMiddlewareBuilder<T = BoxedTracer, Req = (), Res = ()> {
+pub struct OtelMiddlewareBuilder<T = GlobalTracer, Req = (), Res = ()> {
     tracer: T,
     propagator: Propagation,
     config: HttpClientConfigBuilder,

@@ -6,8 +6,8 @@
 
 use crate::metrics::UseTime;
 use crate::operation::Shared;
-use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::Tracer;
+use otel_core::global::GlobalTracer;
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, Error, Transaction};
 use std::fmt;
@@ -22,7 +22,7 @@ use std::sync::Arc;
 /// It dereferences to the driver's connection for its own methods; a function that takes
 /// `&mut PgConnection` still accepts `&mut *conn` (by deref coercion) but its queries are then
 /// not traced: take `impl sqlx::Executor<'_, Database = Postgres>` to keep them traced.
-pub struct TracedConnection<DB: Database, C, T = BoxedTracer> {
+pub struct TracedConnection<DB: Database, C, T = GlobalTracer> {
     inner: C,
     shared: Arc<Shared<T>>,
     _use_time: UseTime,
@@ -65,7 +65,7 @@ impl<DB: Database, C: fmt::Debug, T> fmt::Debug for TracedConnection<DB, C, T> {
 
 /// A connection taken from a [`crate::TracedPool`]; `&mut *conn` is a traced executor. It goes
 /// back to the pool when dropped.
-pub struct TracedPoolConnection<DB: Database, T = BoxedTracer>(TracedConnection<DB, PoolConnection<DB>, T>);
+pub struct TracedPoolConnection<DB: Database, T = GlobalTracer>(TracedConnection<DB, PoolConnection<DB>, T>);
 
 impl<DB: Database, T> TracedPoolConnection<DB, T> {
     pub(crate) fn new(connection: TracedConnection<DB, PoolConnection<DB>, T>) -> Self {
@@ -101,7 +101,7 @@ impl<DB: Database, T> fmt::Debug for TracedPoolConnection<DB, T> {
 /// A transaction begun by [`crate::TracedPool::begin`]; `&mut *tx` is a traced executor.
 /// [`TracedTransaction::commit`] and [`TracedTransaction::rollback`] are `COMMIT` and `ROLLBACK`
 /// spans. Dropped without either, sqlx rolls it back (no span records that).
-pub struct TracedTransaction<DB: Database, T = BoxedTracer>(TracedConnection<DB, Transaction<'static, DB>, T>);
+pub struct TracedTransaction<DB: Database, T = GlobalTracer>(TracedConnection<DB, Transaction<'static, DB>, T>);
 
 impl<DB: Database, T> TracedTransaction<DB, T> {
     pub(crate) fn new(connection: TracedConnection<DB, Transaction<'static, DB>, T>) -> Self {

@@ -67,15 +67,15 @@ pub use pool::{TracedPool, TracedPoolBuilder};
 
 /// A traced PostgreSQL pool (`PgPool`).
 #[cfg(feature = "postgres")]
-pub type TracedPgPool<T = opentelemetry::global::BoxedTracer> = TracedPool<sqlx::Postgres, T>;
+pub type TracedPgPool<T = otel_core::global::GlobalTracer> = TracedPool<sqlx::Postgres, T>;
 
 /// A traced MySQL or MariaDB pool (`MySqlPool`).
 #[cfg(feature = "mysql")]
-pub type TracedMySqlPool<T = opentelemetry::global::BoxedTracer> = TracedPool<sqlx::MySql, T>;
+pub type TracedMySqlPool<T = otel_core::global::GlobalTracer> = TracedPool<sqlx::MySql, T>;
 
 /// A traced SQLite pool (`SqlitePool`).
 #[cfg(feature = "sqlite")]
-pub type TracedSqlitePool<T = opentelemetry::global::BoxedTracer> = TracedPool<sqlx::Sqlite, T>;
+pub type TracedSqlitePool<T = otel_core::global::GlobalTracer> = TracedPool<sqlx::Sqlite, T>;
 
 /// A traced pool of sqlx's `Any` driver (`AnyPool`): the database is the one the URL names.
 ///
@@ -95,7 +95,7 @@ pub type TracedSqlitePool<T = opentelemetry::global::BoxedTracer> = TracedPool<s
 /// # Ok(()) }
 /// ```
 #[cfg(feature = "any")]
-pub type TracedAnyPool<T = opentelemetry::global::BoxedTracer> = TracedPool<sqlx::Any, T>;
+pub type TracedAnyPool<T = otel_core::global::GlobalTracer> = TracedPool<sqlx::Any, T>;
 
 // The README's examples are compiled as doctests, so they stay true.
 #[cfg(doctest)]

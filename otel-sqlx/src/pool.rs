@@ -7,9 +7,9 @@ use crate::database::{Target, TracedDatabase};
 use crate::hooks::{RequestHookFn, ResponseHookFn, SqlRequest, SqlResponse};
 use crate::metrics::{Metrics, PoolState, UseTime};
 use crate::operation::Shared;
-use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::trace::{Tracer, TracerProvider};
 use opentelemetry::{Context, InstrumentationScope, StringValue};
+use otel_core::global::GlobalTracer;
 use otel_core::hooks::{RequestHook, ResponseHook};
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, Error, Pool, Transaction};
@@ -44,7 +44,7 @@ const DEFAULT_STATEMENT_CACHE: usize = 1024;
 ///     .await?;
 /// # Ok(()) }
 /// ```
-pub struct TracedPool<DB: Database, T = BoxedTracer> {
+pub struct TracedPool<DB: Database, T = GlobalTracer> {
     pub(crate) pool: Pool<DB>,
     pub(crate) shared: Arc<Shared<T>>,
     /// What the connection-count gauges read (they hold it weakly).
@@ -174,7 +174,7 @@ pub(crate) async fn acquire<DB: Database, T>(
 /// parameters, else with its inline literals replaced by `?`), capped at 2048 bytes; no `db.response.returned_rows`; spans also without a sampled parent
 /// (the sampler decides); pool waits of 10 ms or more as spans; sqlcommenter off; 1024 statement
 /// texts cached; no hooks; metrics to the global meter provider when one is installed.
-pub struct TracedPoolBuilder<DB, T = BoxedTracer> {
+pub struct TracedPoolBuilder<DB, T = GlobalTracer> {
     tracer: T,
     query_text: bool,
     max_query_text: usize,
@@ -195,7 +195,7 @@ pub struct TracedPoolBuilder<DB, T = BoxedTracer> {
 impl<DB> Default for TracedPoolBuilder<DB> {
     fn default() -> Self {
         Self {
-            tracer: global::tracer_provider().tracer_with_scope(scope()),
+            tracer: GlobalTracer::new(scope()),
             query_text: true,
             max_query_text: DEFAULT_MAX_QUERY_TEXT,
             sanitize_query_text: false,

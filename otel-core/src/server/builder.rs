@@ -4,11 +4,11 @@
 
 use super::telemetry::{ServerHooks, ServerTelemetry};
 use crate::config::{HttpServerConfig, HttpServerConfigBuilder};
+use crate::global::GlobalTracer;
 use crate::internal::span_start::SamplingHint;
 use crate::metrics::{HttpServerMetrics, MeterSource, RpcCallMetrics};
 use crate::propagation::Propagation;
 use opentelemetry::InstrumentationScope;
-use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::metrics::MeterProvider;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TracerProvider;
@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 /// Builds a [`ServerTelemetry`]. Its type changes as hooks are plugged in, so that the lifecycle
 /// calls them without boxing.
-pub struct ServerTelemetryBuilder<T = BoxedTracer, H = ServerHooks> {
+pub struct ServerTelemetryBuilder<T = GlobalTracer, H = ServerHooks> {
     scope: InstrumentationScope,
     tracer: T,
     config: HttpServerConfigBuilder,
@@ -46,11 +46,11 @@ impl<T, H> fmt::Debug for ServerTelemetryBuilder<T, H> {
 
 impl ServerTelemetry {
     /// A builder whose spans and metrics carry the adapter's instrumentation `scope`, with the
-    /// defaults: the global tracer provider (taken now) and propagator (read per request), the
+    /// defaults: the global tracer provider ([`GlobalTracer`]: as installed when each span starts) and propagator (read per request), the
     /// configuration from the environment, no hooks, metrics to the global meter provider.
     pub fn builder(scope: InstrumentationScope) -> ServerTelemetryBuilder {
         ServerTelemetryBuilder {
-            tracer: global::tracer_provider().tracer_with_scope(scope.clone()),
+            tracer: GlobalTracer::new(scope.clone()),
             scope,
             config: HttpServerConfig::builder(),
             propagation: Propagation::Global,

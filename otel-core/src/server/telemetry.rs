@@ -5,6 +5,7 @@ use super::request_telemetry::RequestTelemetry;
 use super::routes::{self, RouteTemplate};
 use super::{ServerRequest, ServerResponse};
 use crate::config::{ContextPolicy, HttpServerConfig};
+use crate::global::GlobalTracer;
 use crate::hooks::{DefaultSpanName, RequestHook, ResponseHook, SpanNameFormatter};
 use crate::internal::span_start::{NewSpan, SamplingHint, start_span_named};
 use crate::metrics::bound::INLINE_TEXT_LEN;
@@ -12,7 +13,6 @@ use crate::metrics::{HttpServerMetrics, RpcCallMetrics, RpcCallStart};
 use crate::propagation::{HeaderSource, Propagation, Traceparent};
 use crate::semconv::http::{HttpMethod, server_error_type};
 use crate::semconv::rpc::{self, GrpcCall, RpcMethod, Side};
-use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{Link, SpanContext, SpanKind, SpanRef, Status, TraceContextExt, TraceFlags, Tracer};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
@@ -34,7 +34,7 @@ pub struct ServerHooks<Q = (), P = (), N = DefaultSpanName> {
 /// Everything one server layer or middleware shares across its requests, built once by
 /// [`ServerTelemetryBuilder`](super::ServerTelemetryBuilder): tracer, configuration,
 /// propagator, hooks, metrics.
-pub struct ServerTelemetry<T = BoxedTracer, H = ServerHooks> {
+pub struct ServerTelemetry<T = GlobalTracer, H = ServerHooks> {
     pub(crate) tracer: T,
     pub(crate) config: HttpServerConfig,
     pub(crate) propagation: Propagation,

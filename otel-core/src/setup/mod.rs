@@ -298,7 +298,7 @@ impl Setup {
         global::set_text_map_propagator(propagator::from_env(&self.env));
         let guard = self.build_guard();
         if let Some(provider) = &guard.tracer_provider {
-            global::set_tracer_provider(provider.clone());
+            crate::global::set_tracer_provider(provider.clone());
         }
         if let Some(provider) = &guard.meter_provider {
             global::set_meter_provider(provider.clone());

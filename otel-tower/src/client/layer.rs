@@ -8,12 +8,12 @@ use crate::scope;
 use http::Request;
 use opentelemetry::Context;
 use opentelemetry::KeyValue;
-use opentelemetry::global::{self, BoxedTracer};
 use opentelemetry::metrics::MeterProvider;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use otel_core::config::{HttpClientConfig, HttpClientConfigBuilder};
+use otel_core::global::GlobalTracer;
 use otel_core::hooks::{RequestHook, ResponseHook};
 use otel_core::internal::span_start::{NewSpan, SamplingHint, Started, start_span};
 use otel_core::metrics::{ClientRequestStart, HttpClientMetrics, MeterSource, RpcCallMetrics, RpcCallStart};
@@ -88,7 +88,7 @@ impl UrlTemplate {
 /// (`http::Response<B>`), before the span ends (a gRPC call's span goes on to its trailers).
 /// Neither is called for a span that does not record; the response hook is not called when the
 /// call fails or is dropped before its response.
-pub struct OtelClientLayer<T = BoxedTracer, E = DefaultErrorType, H = ClientHooks> {
+pub struct OtelClientLayer<T = GlobalTracer, E = DefaultErrorType, H = ClientHooks> {
     shared: Arc<ClientShared<T, E, H>>,
 }
 
@@ -141,7 +141,7 @@ impl OtelClientLayer {
     /// A builder to set the tracer provider, propagator, configuration and options.
     pub fn builder() -> OtelClientLayerBuilder {
         OtelClientLayerBuilder {
-            tracer: global::tracer_provider().tracer_with_scope(scope()),
+            tracer: GlobalTracer::new(scope()),
             config: HttpClientConfig::builder(),
             propagation: Propagation::Global,
             error_type: DefaultErrorType,
@@ -160,7 +160,7 @@ impl Default for OtelClientLayer {
 }
 
 /// Builds an [`OtelClientLayer`].
-pub struct OtelClientLayerBuilder<T = BoxedTracer, E = DefaultErrorType, H = ClientHooks> {
+pub struct OtelClientLayerBuilder<T = GlobalTracer, E = DefaultErrorType, H = ClientHooks> {
     tracer: T,
     config: HttpClientConfigBuilder,
     propagation: Propagation,
@@ -312,7 +312,7 @@ impl<S, T, E, H> Layer<S> for OtelClientLayer<T, E, H> {
 }
 
 /// The service an [`OtelClientLayer`] wraps around a client.
-pub struct OtelClientService<S, T = BoxedTracer, E = DefaultErrorType, H = ClientHooks> {
+pub struct OtelClientService<S, T = GlobalTracer, E = DefaultErrorType, H = ClientHooks> {
     inner: S,
     shared: Arc<ClientShared<T, E, H>>,
 }

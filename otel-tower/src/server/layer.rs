@@ -6,8 +6,8 @@ use super::request::TowerRequest;
 use super::route::{DefaultRoute, RouteExtractor};
 use crate::scope;
 use http::{Request, Response};
-use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::Tracer;
+use otel_core::global::GlobalTracer;
 use otel_core::hooks::{RequestHook, ResponseHook, SpanNameFormatter};
 use otel_core::server::{ServerHooks, ServerTelemetry, ServerTelemetryBuilder};
 use std::fmt;
@@ -28,13 +28,13 @@ use tower::{Layer, Service};
 /// ```
 ///
 /// [`OtelLayer::new`] (any service) and [`OtelLayer::axum`] (an axum `Router`) use the global
-/// tracer provider and propagator (read when the layer is built, and per request, respectively)
-/// and the configuration from the environment; [`OtelLayer::builder`] sets each of them.
+/// tracer provider and propagator (as installed when each request starts) and the configuration
+/// from the environment; [`OtelLayer::builder`] sets each of them.
 ///
 /// `R` reads the route ([`RouteExtractor`]); `M` is the response body type's [`BodyMode`]:
 /// [`Wrapped`] for any service, or [`AxumBody`](super::AxumBody)
 /// (`OtelLayerBuilder::axum_body`) for an axum router.
-pub struct OtelLayer<T = BoxedTracer, H = ServerHooks, R = DefaultRoute, M = Wrapped> {
+pub struct OtelLayer<T = GlobalTracer, H = ServerHooks, R = DefaultRoute, M = Wrapped> {
     shared: Arc<Shared<T, H, R>>,
     mode: PhantomData<fn() -> M>,
 }
@@ -76,7 +76,7 @@ impl Default for OtelLayer {
 }
 
 #[cfg(feature = "axum")]
-impl OtelLayer<BoxedTracer, ServerHooks, DefaultRoute, super::AxumBody> {
+impl OtelLayer<GlobalTracer, ServerHooks, DefaultRoute, super::AxumBody> {
     /// The layer for an axum `Router`: [`OtelLayer::new`] answering with axum's own body type
     /// ([`OtelLayerBuilder::axum_body`]), so a request it passes through is not boxed again by
     /// axum.
@@ -121,7 +121,7 @@ pub(crate) struct Shared<T, H, R> {
 ///     .build();
 /// let app: axum::Router = axum::Router::new().layer(layer);
 /// ```
-pub struct OtelLayerBuilder<T = BoxedTracer, H = ServerHooks, R = DefaultRoute, M = Wrapped> {
+pub struct OtelLayerBuilder<T = GlobalTracer, H = ServerHooks, R = DefaultRoute, M = Wrapped> {
     server: ServerTelemetryBuilder<T, H>,
     route: R,
     https: bool,
@@ -214,7 +214,7 @@ impl<S, T, H, R, M> Layer<S> for OtelLayer<T, H, R, M> {
 }
 
 /// The service an [`OtelLayer`] wraps around another.
-pub struct OtelService<S, T = BoxedTracer, H = ServerHooks, R = DefaultRoute, M = Wrapped> {
+pub struct OtelService<S, T = GlobalTracer, H = ServerHooks, R = DefaultRoute, M = Wrapped> {
     inner: S,
     shared: Arc<Shared<T, H, R>>,
     mode: PhantomData<fn() -> M>,
