@@ -1,0 +1,78 @@
+//! A connection wrapped with no tracer provider, before any SDK is installed, traces once one is
+//! installed (issue #28): its tracer resolves the global provider when each span starts. A binary
+//! of its own with a single test: the global provider is the whole process's.
+//!
+//! Redis on 127.0.0.1:6379 (REDIS_URL overrides it).
+
+use opentelemetry::trace::{FutureExt, SpanKind, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::{Context, global};
+use otel_core::testing::SpanRecorder;
+use otel_redis::TracedConnection;
+use redis::AsyncCommands;
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+fn unreachable(url: &str, error: impl std::fmt::Display) -> ! {
+    panic!(
+        "Redis is not reachable at {url} ({error}). Start it with `scripts/services.sh start` \
+         (or `redis-server --daemonize yes --port 6379 --save '' --appendonly no`), or set REDIS_URL."
+    )
+}
+
+#[tokio::test]
+async fn a_connection_wrapped_before_the_sdk_is_installed_traces_once_it_is() {
+    let url = redis_url();
+    let client = redis::Client::open(url.as_str()).unwrap_or_else(|e| unreachable(&url, e));
+    let mut con = TracedConnection::multiplexed(&client).await.unwrap_or_else(|e| unreachable(&url, e));
+    // The control: a connection whose tracer was taken from the global provider when it was
+    // built, as adapters did before issue #28. It must stay silent, or this test could not tell.
+    let inner = client.get_multiplexed_async_connection().await.unwrap_or_else(|e| unreachable(&url, e));
+    let mut captured = TracedConnection::builder().tracer_provider(&global::tracer_provider()).build(inner);
+
+    // Before installation: the no-op tracer, nothing to export, and nothing the connection may
+    // keep.
+    let key = format!("otel-redis:late-global:{}", std::process::id());
+    let _: () = con.set(&key, "before").await.unwrap();
+    let _: String = captured.get(&key).await.unwrap();
+
+    let recorder = SpanRecorder::new();
+    global::set_tracer_provider(recorder.provider().clone());
+    let tracer = recorder.provider().tracer("test");
+
+    let cx = Context::current_with_span(tracer.start("parent"));
+    async {
+        let _: () = con.set(&key, "after").await.unwrap();
+        let got: String = con.get(&key).await.unwrap();
+        assert_eq!(got, "after");
+    }
+    .with_context(cx.clone())
+    .await;
+    cx.span().end();
+
+    let control = Context::current_with_span(tracer.start("control"));
+    let _: String = captured.get(&key).with_context(control.clone()).await.unwrap();
+    control.span().end();
+    let _: () = con.del(&key).await.unwrap();
+
+    let spans = recorder.spans();
+    let parent = spans.one("parent");
+    let control = spans.one("control");
+    for name in ["SET", "GET"] {
+        spans
+            .one(name)
+            .assert_kind(SpanKind::Client)
+            .assert_child_of(&parent)
+            .assert_status_unset()
+            .assert_attr("db.system.name", "redis")
+            .assert_attr("db.operation.name", name);
+    }
+    // Neither the commands before installation nor the control's were exported: the parents,
+    // SET, GET and the unparented DEL.
+    spans.one("DEL").assert_root();
+    spans.assert_count(5);
+    for span in spans.iter() {
+        assert_ne!(span.parent_span_id(), control.span_id(), "the control connection traced {:?}", span.name());
+    }
+}
