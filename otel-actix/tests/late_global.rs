@@ -1,0 +1,37 @@
+//! A middleware built with no tracer provider, before the SDK is installed, traces once it is
+//! (issue #28): it resolves the global provider when each span starts, not when it is built. A
+//! binary of its own, with one test, since the global provider and propagator are the process's.
+
+use actix_web::{App, test, web};
+use opentelemetry::global;
+use opentelemetry::trace::{SpanKind, TraceContextExt as _};
+use otel_actix::OtelMiddleware;
+use otel_core::propagation::StrictTraceContextPropagator;
+use otel_core::testing::{SpanRecorder, remote_context};
+
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+#[actix_web::test]
+async fn a_middleware_built_before_the_sdk_is_installed_traces_with_it() {
+    // Built while nothing is installed: the global provider is the no-op one.
+    let otel = OtelMiddleware::new();
+
+    let recorder = SpanRecorder::new();
+    global::set_tracer_provider(recorder.provider().clone());
+    global::set_text_map_propagator(StrictTraceContextPropagator::new());
+
+    let app = test::init_service(App::new().wrap(otel).route("/users/{id}", web::get().to(|| async { "user" }))).await;
+    let request = test::TestRequest::get().uri("/users/7").insert_header(("traceparent", TRACEPARENT)).to_request();
+    let response = test::call_service(&app, request).await;
+    assert!(response.status().is_success());
+    assert_eq!(test::read_body(response).await, "user");
+
+    let caller = remote_context(TRACEPARENT).span().span_context().clone();
+    recorder
+        .spans()
+        .assert_count(1)
+        .one("GET /users/{id}")
+        .assert_kind(SpanKind::Server)
+        .assert_remote_parent(&caller)
+        .assert_status_unset();
+}
