@@ -128,13 +128,15 @@ impl ClientTracing {
         }
     }
 
-    /// What `send_traced` uses: the global provider and propagator, with the environment's
-    /// configuration read once per process.
+    /// What `send_traced` uses: the global provider and propagator (one [`GlobalTracer`] for the
+    /// process, which follows the provider), with the environment's configuration read once per
+    /// process.
     fn global() -> Self {
         static CONFIG: OnceLock<HttpClientConfig> = OnceLock::new();
+        static TRACER: OnceLock<GlobalTracer> = OnceLock::new();
         Self {
             shared: Arc::new(ClientShared {
-                tracer: GlobalTracer::new(scope()),
+                tracer: TRACER.get_or_init(|| GlobalTracer::new(scope())).clone(),
                 propagator: Propagation::Global,
                 config: CONFIG.get_or_init(HttpClientConfig::from_env).clone(),
                 metrics: global_metrics(),

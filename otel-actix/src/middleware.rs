@@ -36,8 +36,8 @@ use std::sync::Arc;
 /// # }
 /// ```
 ///
-/// [`OtelMiddleware::new`] uses the global tracer provider and propagator, as installed when it
-/// is called (install yours first), and reads its configuration from the environment;
+/// [`OtelMiddleware::new`] uses the global tracer provider and propagator, as installed when each
+/// request starts, and reads its configuration from the environment;
 /// [`OtelMiddleware::builder`] sets any of them in code. Cloning is cheap: build it once and
 /// clone it into the `HttpServer` factory.
 pub struct OtelMiddleware<T = GlobalTracer, H = ServerHooks> {

@@ -39,8 +39,12 @@ where
 }
 
 /// The tracer of an adapter built without a tracer provider: the global provider's, as installed
-/// when each span starts (see the [module](self) for how that stays free of locks).
-pub struct GlobalTracer {
+/// when each span starts (see the [module](self) for how that stays free of locks). Clones share
+/// what they resolved.
+#[derive(Clone)]
+pub struct GlobalTracer(Arc<Inner>);
+
+struct Inner {
     scope: InstrumentationScope,
     resolved: ArcSwapOption<Resolved>,
 }
@@ -54,15 +58,15 @@ struct Resolved {
 impl GlobalTracer {
     /// A tracer with the adapter's instrumentation `scope`, resolved on its first span.
     pub fn new(scope: InstrumentationScope) -> Self {
-        Self { scope, resolved: ArcSwapOption::empty() }
+        Self(Arc::new(Inner { scope, resolved: ArcSwapOption::empty() }))
     }
 }
 
 impl fmt::Debug for GlobalTracer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GlobalTracer")
-            .field("scope", &self.scope.name())
-            .field("resolved", &self.resolved.load().is_some())
+            .field("scope", &self.0.scope.name())
+            .field("resolved", &self.0.resolved.load().is_some())
             .finish()
     }
 }
@@ -71,21 +75,22 @@ impl Tracer for GlobalTracer {
     type Span = BoxedSpan;
 
     fn build_with_context(&self, builder: SpanBuilder, parent_cx: &Context) -> BoxedSpan {
+        let Inner { scope, resolved: slot } = &*self.0;
         let generation = GENERATION.load(Ordering::Acquire);
-        if let Some(resolved) = &*self.resolved.load()
+        if let Some(resolved) = &*slot.load()
             && resolved.generation == generation
         {
             let span = resolved.tracer.build_with_context(builder, parent_cx);
             if usable(&span, parent_cx) == Some(false) {
                 // Shut down since: this span is lost, the next one resolves again.
-                self.resolved.store(None);
+                slot.store(None);
             }
             return span;
         }
-        let tracer = global::tracer_provider().tracer_with_scope(self.scope.clone());
+        let tracer = global::tracer_provider().tracer_with_scope(scope.clone());
         let span = tracer.build_with_context(builder, parent_cx);
         if usable(&span, parent_cx) == Some(true) {
-            self.resolved.store(Some(Arc::new(Resolved { generation, tracer })));
+            slot.store(Some(Arc::new(Resolved { generation, tracer })));
         }
         span
     }

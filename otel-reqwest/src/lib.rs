@@ -6,7 +6,7 @@
 //! use otel_reqwest::OtelMiddleware;
 //! use reqwest_middleware::ClientBuilder;
 //!
-//! // Uses the global tracer provider and propagator: install them before building the client.
+//! // Uses the global tracer provider and propagator, as installed when each request is sent.
 //! let client = ClientBuilder::new(reqwest::Client::new()).with(OtelMiddleware::default()).build();
 //! ```
 //!
