@@ -4,22 +4,14 @@
 //!
 //! Redis on 127.0.0.1:6379 (REDIS_URL overrides it).
 
+mod support;
+
 use opentelemetry::trace::{FutureExt, SpanKind, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, global};
 use otel_core::testing::SpanRecorder;
 use otel_redis::TracedConnection;
 use redis::AsyncCommands;
-
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-fn unreachable(url: &str, error: impl std::fmt::Display) -> ! {
-    panic!(
-        "Redis is not reachable at {url} ({error}). Start it with `scripts/services.sh start` \
-         (or `redis-server --daemonize yes --port 6379 --save '' --appendonly no`), or set REDIS_URL."
-    )
-}
+use support::{redis_url, unreachable};
 
 #[tokio::test]
 async fn a_connection_wrapped_before_the_sdk_is_installed_traces_once_it_is() {

@@ -1,6 +1,8 @@
 //! otel-redis against a real Redis on 127.0.0.1 (REDIS_URL overrides it), and against Redis
 //! instances these tests start themselves (password-protected, restarted).
 
+mod support;
+
 use opentelemetry::trace::{FutureExt, SpanKind, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{Sampler, SdkTracer};
@@ -11,17 +13,7 @@ use redis::aio::{ConnectionManager, MultiplexedConnection};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-fn unreachable(url: &str, error: impl std::fmt::Display) -> ! {
-    panic!(
-        "Redis is not reachable at {url} ({error}). Start it with `scripts/services.sh start` \
-         (or `redis-server --daemonize yes --port 6379 --save '' --appendonly no`), or set REDIS_URL."
-    )
-}
+use support::{redis_url, unreachable};
 
 /// A client and a plain multiplexed connection to the test server.
 async fn plain_connection() -> (redis::Client, MultiplexedConnection) {

@@ -5,6 +5,8 @@
 //! PostgreSQL: `DATABASE_URL`, else `postgres://postgres@127.0.0.1:5432/test` (then user `root`).
 //! Start it with `scripts/services.sh start`.
 
+mod support;
+
 use opentelemetry::trace::{FutureExt, SpanKind, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, global};
 use opentelemetry_semantic_conventions::attribute as semconv;
@@ -13,12 +15,7 @@ use otel_sqlx::{TracedPgPool, TracedPool};
 
 /// The default pool, connected (and wrapped) with no SDK installed.
 async fn connect() -> TracedPgPool {
-    let candidates = match std::env::var("DATABASE_URL") {
-        Ok(url) => vec![url],
-        Err(_) => {
-            vec!["postgres://postgres@127.0.0.1:5432/test".to_owned(), "postgres://root@127.0.0.1:5432/test".to_owned()]
-        }
-    };
+    let candidates = support::postgres_candidates();
     let mut last = None;
     for url in &candidates {
         match TracedPgPool::connect(url).await {

@@ -6,6 +6,8 @@
 //! MariaDB/MySQL: `MYSQL_URL`, else `mysql://root@127.0.0.1:3306/test`. Start both with
 //! `scripts/services.sh start`. Each test creates its own uniquely named tables.
 
+mod support;
+
 use futures_util::TryStreamExt;
 use opentelemetry::trace::{FutureExt, SpanKind, SpanRef, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue, Value};
@@ -73,12 +75,7 @@ async fn postgres() -> (Pool<sqlx::Postgres>, Flavor) {
 
 /// The PostgreSQL pool, its flavor, and the URL that reached it.
 async fn postgres_at() -> (Pool<sqlx::Postgres>, Flavor, String) {
-    let candidates = match std::env::var("DATABASE_URL") {
-        Ok(url) => vec![url],
-        Err(_) => {
-            vec!["postgres://postgres@127.0.0.1:5432/test".to_owned(), "postgres://root@127.0.0.1:5432/test".to_owned()]
-        }
-    };
+    let candidates = support::postgres_candidates();
     let mut last = None;
     for url in &candidates {
         match Pool::<sqlx::Postgres>::connect(url).await {
