@@ -94,8 +94,14 @@ def gated_items(src):
             item = ITEM.match(lines[j]) if j < len(lines) else None
             if item:
                 kind, rest = item.groups()
-                names = re.findall(r"\w+", rest.split("{", 1)[-1]) if kind == "use" else [re.match(r"\w+", rest).group()]
-                yield f"{path}:{j + 1}", kind, names[-1] if kind == "use" and "{" not in rest else names[0]
+                if kind != "use":
+                    names = [re.match(r"\w+", rest).group()]
+                elif "{" in rest:  # `pub use a::{B, C};`: each name
+                    names = re.findall(r"\w+", rest.split("{", 1)[1])
+                else:  # `pub use a::b::C;`: the last segment
+                    names = re.findall(r"\w+", rest)[-1:]
+                for name in names:
+                    yield f"{path}:{j + 1}", kind, name
 
 
 def documented_with_note(doc, crate, kind, name):

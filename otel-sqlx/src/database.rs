@@ -50,13 +50,20 @@ const POSTGRES_PORT: u16 = 5432;
 #[cfg(any(feature = "mysql", feature = "any"))]
 const MYSQL_PORT: u16 = 3306;
 
-/// `db.system.name` from a server's answer to `SELECT VERSION()`.
-#[cfg(any(feature = "mysql", feature = "any"))]
-fn mysql_or_mariadb(version: Result<String, sqlx::Error>) -> &'static str {
-    match version {
-        Ok(version) if version.contains("MariaDB") => "mariadb",
-        _ => "mysql",
+/// `db.system.name` of a server speaking MySQL's protocol: `mariadb` when it is one, else `mysql`;
+/// any other `system` as it is.
+pub(crate) fn mysql_or_mariadb(system: &'static str, mariadb: bool) -> &'static str {
+    match system {
+        "mysql" | "mariadb" if mariadb => "mariadb",
+        "mysql" | "mariadb" => "mysql",
+        _ => system,
     }
+}
+
+/// Whether a server's answer to `SELECT VERSION()` names MariaDB.
+#[cfg(any(feature = "mysql", feature = "any"))]
+fn says_mariadb(version: Result<String, sqlx::Error>) -> bool {
+    version.is_ok_and(|version| version.contains("MariaDB"))
 }
 
 #[cfg(feature = "postgres")]
@@ -100,8 +107,10 @@ impl private::Sealed for sqlx::MySql {
         }
     }
 
-    fn detect_system<'p>(pool: &'p Pool<Self>, _system: &'static str) -> BoxFuture<'p, &'static str> {
-        Box::pin(async move { mysql_or_mariadb(sqlx::query_scalar("SELECT VERSION()").fetch_one(pool).await) })
+    fn detect_system<'p>(pool: &'p Pool<Self>, system: &'static str) -> BoxFuture<'p, &'static str> {
+        Box::pin(async move {
+            mysql_or_mariadb(system, says_mariadb(sqlx::query_scalar("SELECT VERSION()").fetch_one(pool).await))
+        })
     }
 }
 
@@ -135,9 +144,9 @@ impl private::Sealed for sqlx::Any {
 
     fn detect_system<'p>(pool: &'p Pool<Self>, system: &'static str) -> BoxFuture<'p, &'static str> {
         match system {
-            "mysql" | "mariadb" => {
-                Box::pin(async move { mysql_or_mariadb(sqlx::query_scalar("SELECT VERSION()").fetch_one(pool).await) })
-            }
+            "mysql" | "mariadb" => Box::pin(async move {
+                mysql_or_mariadb(system, says_mariadb(sqlx::query_scalar("SELECT VERSION()").fetch_one(pool).await))
+            }),
             _ => Box::pin(std::future::ready(system)),
         }
     }

@@ -3,7 +3,7 @@
 
 use crate::cache::StatementCache;
 use crate::connection::{TracedConnection, TracedPoolConnection, TracedTransaction};
-use crate::database::{Target, TracedDatabase};
+use crate::database::{Target, TracedDatabase, mysql_or_mariadb};
 use crate::hooks::{RequestHookFn, ResponseHookFn, SqlRequest, SqlResponse};
 use crate::metrics::{Metrics, PoolState, UseTime};
 use crate::operation::Shared;
@@ -434,15 +434,5 @@ impl<DB: TracedDatabase, T> TracedPoolBuilder<DB, T> {
             response_hook: self.response_hook,
         };
         TracedPool { pool, shared: Arc::new(shared), _state: state }
-    }
-}
-
-/// `db.system.name` of a MySQL-protocol `system` the application said is MariaDB or not; any
-/// other system as it is.
-fn mysql_or_mariadb(system: &'static str, mariadb: bool) -> &'static str {
-    match system {
-        "mysql" | "mariadb" if mariadb => "mariadb",
-        "mysql" | "mariadb" => "mysql",
-        _ => system,
     }
 }
