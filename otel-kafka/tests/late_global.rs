@@ -1,7 +1,7 @@
 //! Issue #28: a producer and a consumer built with the global defaults BEFORE the SDK is
-//! installed trace once it is, against a real broker (tansu on 127.0.0.1:9092, KAFKA_BROKERS
-//! overrides it). A binary of its own, with one test: the global tracer provider is the whole
-//! process's.
+//! installed trace and record metrics once it is, against a real broker (tansu on 127.0.0.1:9092,
+//! KAFKA_BROKERS overrides it). A binary of its own, with one test: the global tracer and meter
+//! providers are the whole process's.
 
 mod support;
 
@@ -9,12 +9,20 @@ use opentelemetry::Context;
 use opentelemetry::global;
 use opentelemetry::trace::{FutureExt, SpanKind, TraceContextExt, Tracer, TracerProvider};
 use otel_core::propagation::StrictTraceContextPropagator;
-use otel_core::testing::SpanRecorder;
+use otel_core::testing::{MetricRecorder, SpanRecorder};
 use otel_kafka::{ConsumerTracing, TracedConsumer, TracedFutureProducer};
 use rdkafka::consumer::Consumer;
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use support::*;
+
+/// The metric attributes of the first bootstrap server of `brokers` (`[proto://]host:port`).
+fn server(brokers: &str) -> String {
+    let first = brokers.split(',').next().expect("a broker").trim();
+    let first = first.split_once("://").map_or(first, |(_, rest)| rest);
+    let (host, port) = first.rsplit_once(':').expect("host:port");
+    format!("server.address={host} server.port={port}")
+}
 
 /// The `traceparent` header of `message`, if any, as text.
 fn traceparent(message: &impl Message) -> Option<String> {
@@ -48,8 +56,11 @@ async fn a_producer_and_consumer_built_before_the_sdk_is_installed_trace_once_it
     let record = FutureRecord::to(&topic).key("before").payload("1");
     producer.send(record, WAIT).await.expect("delivered");
 
+    // Installed with opentelemetry's own calls, as most applications do.
     let recorder = SpanRecorder::new();
+    let metrics = MetricRecorder::new();
     global::set_tracer_provider(recorder.provider().clone());
+    global::set_meter_provider(metrics.provider().clone());
     let tracer = recorder.provider().tracer("test");
     let parent = Context::current_with_span(tracer.start("parent"));
 
@@ -75,6 +86,19 @@ async fn a_producer_and_consumer_built_before_the_sdk_is_installed_trace_once_it
         .assert_attr("messaging.kafka.offset", delivery.offset);
     let (parent_context, send_context) = (parent_span.span_context().clone(), send.span_context().clone());
     drop(spans);
+
+    // That send is measured: one message sent and one send operation, on the topic's partition
+    // and the producer's bootstrap server. Neither the send before installation nor the control's
+    // is: no tracer had been resolved since installation when the control sent.
+    let server = server(&brokers);
+    let destination =
+        format!("messaging.destination.name={topic} messaging.destination.partition.id={}", delivery.partition);
+    let sent = format!("{destination} messaging.operation.name=send messaging.system=kafka {server}");
+    assert_eq!(metrics.sum_u64("messaging.client.sent.messages"), [(sent, 1)]);
+    let send_operation = format!(
+        "{destination} messaging.operation.name=send messaging.operation.type=send messaging.system=kafka {server}"
+    );
+    assert_eq!(metrics.histogram("messaging.client.operation.duration"), [(send_operation, 1)]);
 
     // In order on the topic's one partition: "before", "captured", "after".
     let before = tokio::time::timeout(WAIT, consumer.recv()).await.expect("in time").expect("a message");
@@ -112,8 +136,27 @@ async fn a_producer_and_consumer_built_before_the_sdk_is_installed_trace_once_it
         .one(&format!("process {topic}"))
         .assert_kind(SpanKind::Consumer)
         .assert_child_of(&spans.one(&format!("send {topic}")))
-        .assert_attr("messaging.consumer.group.name", group)
+        .assert_attr("messaging.consumer.group.name", group.clone())
         .assert_attr("messaging.kafka.message.key", "after")
         .assert_attr("messaging.kafka.offset", delivery.offset);
     assert_eq!(process.span_context(), &inside, "the process span is current inside the handler");
+
+    // Both processings are measured, each message consumed once: the consumer's, with its group
+    // and bootstrap server; the control's (its tracer was captured, its meter is the global one),
+    // built with neither.
+    let point = |operation: &str, consumer: bool| {
+        let (group, server) = match consumer {
+            true => (format!("messaging.consumer.group.name={group} "), format!(" {server}")),
+            false => (String::new(), String::new()),
+        };
+        format!("{group}{destination} messaging.operation.name={operation} messaging.system=kafka{server}")
+    };
+    assert_eq!(
+        metrics.histogram("messaging.process.duration"),
+        [(point("process", true), 1), (point("process", false), 1)]
+    );
+    assert_eq!(
+        metrics.sum_u64("messaging.client.consumed.messages"),
+        [(point("poll", true), 1), (point("poll", false), 1)]
+    );
 }

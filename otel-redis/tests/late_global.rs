@@ -1,6 +1,7 @@
-//! A connection wrapped with no tracer provider, before any SDK is installed, traces once one is
-//! installed (issue #28): its tracer resolves the global provider when each span starts. A binary
-//! of its own with a single test: the global provider is the whole process's.
+//! A connection wrapped with no tracer or meter provider, before any SDK is installed, traces and
+//! records metrics once one is installed (issue #28): it resolves the global providers when each
+//! command starts, not when it is built. A binary of its own with a single test: the global
+//! providers are the whole process's.
 //!
 //! Redis on 127.0.0.1:6379 (REDIS_URL overrides it).
 
@@ -8,7 +9,7 @@ mod support;
 
 use opentelemetry::trace::{FutureExt, SpanKind, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, global};
-use otel_core::testing::SpanRecorder;
+use otel_core::testing::{MetricRecorder, SpanRecorder};
 use otel_redis::TracedConnection;
 use redis::AsyncCommands;
 use support::{redis_url, unreachable};
@@ -29,8 +30,11 @@ async fn a_connection_wrapped_before_the_sdk_is_installed_traces_once_it_is() {
     let _: () = con.set(&key, "before").await.unwrap();
     let _: String = captured.get(&key).await.unwrap();
 
+    // Installed with opentelemetry's own calls, as most applications do.
     let recorder = SpanRecorder::new();
+    let metrics = MetricRecorder::new();
     global::set_tracer_provider(recorder.provider().clone());
+    global::set_meter_provider(metrics.provider().clone());
     let tracer = recorder.provider().tracer("test");
 
     let cx = Context::current_with_span(tracer.start("parent"));
@@ -42,6 +46,14 @@ async fn a_connection_wrapped_before_the_sdk_is_installed_traces_once_it_is() {
     .with_context(cx.clone())
     .await;
     cx.span().end();
+    // One point per command since installation, nothing from the commands before it (the
+    // connection's server: 127.0.0.1 on the default port, which the conventions leave out).
+    let point = |operation: &str, count| {
+        let attributes =
+            format!("db.namespace=0 db.operation.name={operation} db.system.name=redis server.address=127.0.0.1");
+        (attributes, count)
+    };
+    assert_eq!(metrics.histogram("db.client.operation.duration"), [point("GET", 1), point("SET", 1)]);
 
     let control = Context::current_with_span(tracer.start("control"));
     let _: String = captured.get(&key).with_context(control.clone()).await.unwrap();
@@ -67,4 +79,11 @@ async fn a_connection_wrapped_before_the_sdk_is_installed_traces_once_it_is() {
     for span in spans.iter() {
         assert_ne!(span.parent_span_id(), control.span_id(), "the control connection traced {:?}", span.name());
     }
+    // The control took only its tracer at build time: its meter is the global one, so its GET is
+    // measured too (without a server: it was built on a bare connection), beside the DEL.
+    let control_get = "db.namespace=0 db.operation.name=GET db.system.name=redis".to_owned();
+    assert_eq!(
+        metrics.histogram("db.client.operation.duration"),
+        [point("DEL", 1), (control_get, 1), point("GET", 1), point("SET", 1)]
+    );
 }
