@@ -45,14 +45,16 @@ start_redis() {
 
 # Kafka: tansu 0.6, an Apache-Kafka-compatible broker, on 127.0.0.1:9092 with sqlite storage in
 # /var/lib/tansu (tests read KAFKA_BROKERS, default 127.0.0.1:9092). otel-kafka's default
-# `cmake-build` builds librdkafka, which needs cmake and zlib's headers: installed here because
-# the builds of the crate alone compile it too.
+# `cmake-build` builds librdkafka, which needs cmake and the headers of zlib and libcurl (librdkafka
+# 2.12's CMake build defines WITH_OAUTHBEARER_OIDC as 0 and tests it with #ifdef, so it includes
+# curl's header even with curl off): installed here because the builds of the crate alone compile
+# it too, and install_librdkafka below builds it the same way.
 KAFKA_DIR=/var/lib/tansu
 KAFKA_PORT=9092
 
 kafka_build_deps() {
     local missing=()
-    for package in cmake zlib1g-dev sqlite3; do
+    for package in cmake zlib1g-dev libcurl4-openssl-dev sqlite3; do
         dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
     done
     if [ ${#missing[@]} -gt 0 ]; then

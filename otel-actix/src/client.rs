@@ -44,7 +44,7 @@ use otel_core::config::{HttpClientConfig, HttpClientConfigBuilder};
 use otel_core::global::GlobalTracer;
 use otel_core::hooks::{RequestHook, ResponseHook};
 use otel_core::internal::span_start::{NewSpan, SamplingHint, Started, start_span};
-use otel_core::metrics::{ClientRequestStart, HttpClientMetrics, MeterSource};
+use otel_core::metrics::{ClientRequestStart, HttpClientMetrics, Instruments, MeterSource};
 use otel_core::propagation::Propagation;
 use otel_core::semconv::http::{self as semconv_http, client_error_type};
 use pin_project_lite::pin_project;
@@ -65,7 +65,7 @@ struct ClientShared<T> {
     tracer: T,
     propagator: Propagation,
     config: HttpClientConfig,
-    metrics: Option<HttpClientMetrics>,
+    metrics: Instruments<HttpClientMetrics>,
     sampling: SamplingHint,
     hooks: Hooks,
 }
@@ -105,7 +105,7 @@ impl<T> fmt::Debug for ClientTracing<T> {
         f.debug_struct("ClientTracing")
             .field("config", &self.shared.config)
             .field("propagator", &self.shared.propagator)
-            .field("metrics", &self.shared.metrics.is_some())
+            .field("metrics", &self.shared.metrics)
             .finish_non_exhaustive()
     }
 }
@@ -128,18 +128,21 @@ impl ClientTracing {
         }
     }
 
-    /// What `send_traced` uses: the global provider and propagator (one [`GlobalTracer`] for the
-    /// process, which follows the provider), with the environment's configuration read once per
-    /// process.
+    /// What `send_traced` uses: the global providers and propagator (one [`GlobalTracer`] and one
+    /// set of instruments for the process, which follow the providers), with the environment's
+    /// configuration read once per process.
     fn global() -> Self {
         static CONFIG: OnceLock<HttpClientConfig> = OnceLock::new();
         static TRACER: OnceLock<GlobalTracer> = OnceLock::new();
+        static METRICS: OnceLock<Instruments<HttpClientMetrics>> = OnceLock::new();
         Self {
             shared: Arc::new(ClientShared {
                 tracer: TRACER.get_or_init(|| GlobalTracer::new(scope())).clone(),
                 propagator: Propagation::Global,
                 config: CONFIG.get_or_init(HttpClientConfig::from_env).clone(),
-                metrics: global_metrics(),
+                metrics: METRICS
+                    .get_or_init(|| MeterSource::Global.instruments(scope(), HttpClientMetrics::new))
+                    .clone(),
                 sampling: SamplingHint::new(false),
                 hooks: Hooks::default(),
             }),
@@ -151,17 +154,6 @@ impl Default for ClientTracing {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// `send_traced`'s metrics: made once, on the first request after a global meter provider is
-/// installed (none before).
-fn global_metrics() -> Option<HttpClientMetrics> {
-    static METRICS: OnceLock<HttpClientMetrics> = OnceLock::new();
-    if let Some(metrics) = METRICS.get() {
-        return Some(metrics.clone());
-    }
-    let meter = MeterSource::Global.meter(&scope())?;
-    Some(METRICS.get_or_init(|| HttpClientMetrics::new(&meter)).clone())
 }
 
 /// Configures a [`ClientTracing`].
@@ -239,7 +231,7 @@ impl<T> ClientTracingBuilder<T> {
                 tracer: self.tracer,
                 propagator: self.propagator,
                 config: self.config.build(),
-                metrics: self.metrics.meter(&scope()).as_ref().map(HttpClientMetrics::new),
+                metrics: self.metrics.instruments(scope(), HttpClientMetrics::new),
                 sampling: SamplingHint::new(false),
                 hooks: self.hooks,
             }),
@@ -363,7 +355,7 @@ impl ClientSpan {
         });
         let metrics = shared
             .metrics
-            .clone()
+            .with(HttpClientMetrics::clone)
             .map(|metrics| (metrics, ClientRequestStart::now(method.as_str(), host, uri.port_u16(), scheme)));
         shared.propagator.inject_into(&cx, &mut ActixHeaderInjector(request.headers_mut()));
         let mut response_hook = None;

@@ -15,8 +15,8 @@
 //! - [`hooks`]: request hooks, response hooks and span-name formatters, one shape for every
 //!   adapter.
 //! - [`metrics`]: the metric instruments of the conventions.
-//! - [`global`]: the tracer of an adapter built without a provider, which follows the global
-//!   provider installed later or replaced.
+//! - [`global`]: the tracer and the metric instruments of an adapter built without providers,
+//!   which follow the global providers installed later or replaced.
 //!
 //! **For applications** (feature `setup`): [`setup`](mod@setup) installs the SDK from the
 //! standard `OTEL_*` variables; beside it the rate-limiting sampler, log correlation and the

@@ -136,11 +136,12 @@ where
 {
     let key = record.key.map(ToBytes::to_bytes);
     let user_headers = record.headers.as_ref().map(Headers::count);
-    // Counted as sent unless the record comes back rejected.
-    let metric = shared.start_owned_metric();
     let parent = Context::current();
     let mut span = shared.start(&parent, record.topic, record.partition, key, record.payload.is_some());
     shared.inject(&parent, span.span_context(), &mut record.headers);
+    // Counted as sent unless the record comes back rejected; after the span, which tells the
+    // global meter to look after an installation.
+    let metric = shared.start_owned_metric();
     shared.run_request_hook(&mut span, || OutgoingRecord {
         topic: record.topic,
         partition: record.partition,

@@ -17,7 +17,7 @@ use opentelemetry_semantic_conventions::attribute as semconv;
 use otel_core::global::GlobalTracer;
 use otel_core::hooks::{RequestHook, ResponseHook};
 use otel_core::internal::span_start::{NewSpan, SamplingHint, start_span};
-use otel_core::metrics::MeterSource;
+use otel_core::metrics::{Instruments, MeterSource};
 use otel_core::propagation::Propagation;
 use otel_core::semconv::http::ERROR_TYPE_PANIC;
 use rdkafka::ClientConfig;
@@ -97,8 +97,8 @@ struct Shared<T> {
     receive_names: TopicNames,
     request_hook: Option<ProcessRequestHook>,
     response_hook: Option<ProcessResponseHook>,
-    /// `None` when metrics are off: then no metric work per message.
-    metrics: Option<ConsumerMetrics>,
+    /// Off, or none installed: then no metric work per message.
+    metrics: Instruments<ConsumerMetrics>,
 }
 
 impl ConsumerTracing {
@@ -187,8 +187,6 @@ where
         // Read once: a `BorrowedMessage` checks the topic's UTF-8 on every call.
         let topic = message.topic();
         let (name, destination) = shared.names.get(topic);
-        // Sampled or not: the message is delivered to the application, and its processing timed.
-        let metric = shared.metrics.as_ref().map(|metrics| metrics.start_message(topic, message.partition()));
         let span = NewSpan::new(name, SpanKind::Consumer);
         // The span links to the message's creation context in either mode, also when that context
         // is its parent (the messaging conventions: SHOULD), so a backend finds the producer the
@@ -208,13 +206,16 @@ where
                 start_span(&shared.tracer, span, current, &shared.hint, || shared.attributes(message, destination))
             }
         });
-        ProcessSpan { cx: started.cx, recording: started.recording, ended: false, metric }
+        // Sampled or not: the message is delivered to the application, and its processing timed
+        // (from after the span: the first span after an installation tells the global meter to
+        // look).
+        let metric = shared.metrics.with(|metrics| metrics.start_message(topic, message.partition()));
+        ProcessSpan { cx: started.cx, recording: started.recording, ended: false, metric, metrics: &shared.metrics }
     }
 
     fn start_batch<M: Message>(&self, messages: &[M]) -> ProcessSpan<'_> {
         let shared = &*self.shared;
         let topic = messages.first().map(Message::topic).filter(|t| messages.iter().all(|m| m.topic() == *t));
-        let metric = shared.metrics.as_ref().map(|metrics| shared.start_batch_metric(metrics, messages, topic));
         let name = match topic {
             Some(topic) => format!("process {topic}"),
             None => "process".to_owned(),
@@ -233,7 +234,8 @@ where
         };
         let started =
             Context::map_current(|current| start_span(&shared.tracer, span, current, &shared.hint, attributes));
-        ProcessSpan { cx: started.cx, recording: started.recording, ended: false, metric }
+        let metric = shared.metrics.with(|metrics| shared.start_batch_metric(metrics, messages, topic));
+        ProcessSpan { cx: started.cx, recording: started.recording, ended: false, metric, metrics: &shared.metrics }
     }
 }
 
@@ -241,12 +243,12 @@ impl<T> Shared<T> {
     /// Counts a batch's messages as consumed (one point per run of messages of the same topic and
     /// partition) and starts timing its processing: with the topic when it has only one, and the
     /// partition when it has only one of that topic.
-    fn start_batch_metric<'s, M: Message>(
+    fn start_batch_metric<M: Message>(
         &self,
-        metrics: &'s ConsumerMetrics,
+        metrics: &ConsumerMetrics,
         messages: &[M],
         topic: Option<&str>,
-    ) -> ProcessMetric<'s> {
+    ) -> ProcessMetric {
         let mut rest = messages;
         while let Some(first) = rest.first() {
             let same = |m: &M| m.partition() == first.partition() && m.topic() == first.topic();
@@ -311,13 +313,10 @@ impl<T: Tracer> Shared<T> {
         let mut attributes = Vec::with_capacity(12);
         let mut failure = None;
         messaging::operation_named(&mut attributes, "poll", "receive");
-        match received {
+        let outcome = match received {
             Ok(message) => {
                 let topic = message.topic();
                 let (name, destination) = self.receive_names.get(topic);
-                if let Some(metrics) = &self.metrics {
-                    metrics.received(elapsed, Ok((topic, message.partition())));
-                }
                 builder.name = name;
                 attributes.push(KeyValue::new(semconv::MESSAGING_DESTINATION_NAME, destination));
                 attributes.push(messaging::partition(message.partition()));
@@ -325,18 +324,19 @@ impl<T: Tracer> Shared<T> {
                 if let Some(link) = self.creation_link(message) {
                     builder = builder.with_links(vec![link]);
                 }
+                Ok((topic, message.partition()))
             }
             Err(error) => {
-                if let Some(metrics) = &self.metrics {
-                    metrics.received(elapsed, Err(error));
-                }
                 let (error_type, status) = messaging::kafka_failure(error);
                 attributes.push(error_type);
                 failure = Some(status);
+                Err(error)
             }
-        }
+        };
         self.client(&mut attributes);
         let mut span = builder.with_attributes(attributes).start_with_context(&self.tracer, &Context::current());
+        // After the span: the first span after an installation tells the global meter to look.
+        self.metrics.with(|metrics| metrics.received(elapsed, outcome));
         if let Some(status) = failure {
             span.set_status(status);
         }
@@ -367,7 +367,8 @@ struct ProcessSpan<'s> {
     cx: Context,
     recording: bool,
     ended: bool,
-    metric: Option<ProcessMetric<'s>>,
+    metric: Option<ProcessMetric>,
+    metrics: &'s Instruments<ConsumerMetrics>,
 }
 
 impl ProcessSpan<'_> {
@@ -380,7 +381,7 @@ impl ProcessSpan<'_> {
     ) {
         self.ended = true;
         if let Some(metric) = self.metric.take() {
-            metric.finish(error_type);
+            self.metrics.with(|metrics| metric.finish(metrics, error_type));
         }
         if !self.recording {
             return;
@@ -409,7 +410,7 @@ impl Drop for ProcessSpan<'_> {
         let panicking = std::thread::panicking();
         if let Some(metric) = self.metric.take() {
             // As the span: `panic` for a panic, nothing for processing that was cancelled.
-            metric.finish(panicking.then_some(ERROR_TYPE_PANIC));
+            self.metrics.with(|metrics| metric.finish(metrics, panicking.then_some(ERROR_TYPE_PANIC)));
         }
         if !self.recording {
             return;
@@ -558,7 +559,7 @@ impl<T> ConsumerTracingBuilder<T> {
     /// Records `messaging.process.duration` and `messaging.client.consumed.messages` (and, with
     /// [`receive_spans`](Self::receive_spans), the receive's `messaging.client.operation.duration`)
     /// for every message, sampled or not, with the global meter provider (`true`, the default;
-    /// nothing is recorded while no meter provider is installed when the tracing is built), or not
+    /// nothing is recorded while no meter provider is installed), or not
     /// at all (`false`: no metric work per message).
     pub fn metrics(mut self, enabled: bool) -> Self {
         self.meter = MeterSource::enabled(enabled);
@@ -573,10 +574,9 @@ impl<T> ConsumerTracingBuilder<T> {
 
     /// The tracing, for use with any consumer.
     pub fn build(self) -> ConsumerTracing<T> {
-        let metrics = self
-            .meter
-            .meter(&scope())
-            .map(|meter| ConsumerMetrics::new(&meter, self.group.clone(), self.server.clone()));
+        let (group, server) = (self.group.clone(), self.server.clone());
+        let metrics =
+            self.meter.instruments(scope(), move |meter| ConsumerMetrics::new(meter, group.clone(), server.clone()));
         let shared = Shared {
             tracer: self.tracer,
             propagator: self.propagator,

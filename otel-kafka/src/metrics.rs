@@ -266,11 +266,11 @@ impl ConsumerMetrics {
     }
 
     /// Counts a message handed to the application and starts timing its processing, now.
-    pub(crate) fn start_message(&self, topic: &str, partition: i32) -> ProcessMetric<'_> {
+    pub(crate) fn start_message(&self, topic: &str, partition: i32) -> ProcessMetric {
         let (destination_name, kept) = self.destination(topic);
         self.count_consumed(1, destination_name.clone(), kept, partition);
         let partition = Some(partition);
-        ProcessMetric { metrics: self, start: Instant::now(), kept, destination: Some(destination_name), partition }
+        ProcessMetric { start: Instant::now(), kept, destination: Some(destination_name), partition }
     }
 
     fn count_consumed(&self, count: u64, destination_name: StringValue, kept: bool, partition: i32) {
@@ -284,7 +284,7 @@ impl ConsumerMetrics {
 
     /// Starts timing a process operation, now, on a batch: the topic when the batch has only
     /// one, and the partition when it has only one of that topic.
-    pub(crate) fn start_process(&self, topic: Option<&str>, partition: Option<i32>) -> ProcessMetric<'_> {
+    pub(crate) fn start_process(&self, topic: Option<&str>, partition: Option<i32>) -> ProcessMetric {
         let (destination_name, kept) = match (topic, partition) {
             (Some(topic), Some(_)) => {
                 let (destination_name, kept) = self.destination(topic);
@@ -292,7 +292,7 @@ impl ConsumerMetrics {
             }
             (topic, _) => (topic.map(|topic| self.names.destination(topic)), false),
         };
-        ProcessMetric { metrics: self, start: Instant::now(), kept, destination: destination_name, partition }
+        ProcessMetric { start: Instant::now(), kept, destination: destination_name, partition }
     }
 
     /// Records a receive (`poll`) that took `elapsed`: the message's topic and partition, or the
@@ -321,8 +321,7 @@ impl ConsumerMetrics {
 }
 
 /// A process operation being timed for `messaging.process.duration`.
-pub(crate) struct ProcessMetric<'a> {
-    metrics: &'a ConsumerMetrics,
+pub(crate) struct ProcessMetric {
     start: Instant,
     /// A message (or batch) of one partition of the first topic.
     kept: bool,
@@ -330,12 +329,11 @@ pub(crate) struct ProcessMetric<'a> {
     partition: Option<i32>,
 }
 
-impl ProcessMetric<'_> {
-    /// Records the duration, with `error.type` when processing failed (the value the span gets:
-    /// the error's type name, or `panic`).
-    pub(crate) fn finish(self, error_type: Option<&'static str>) {
+impl ProcessMetric {
+    /// Records the duration on `metrics`, with `error.type` when processing failed (the value the
+    /// span gets: the error's type name, or `panic`).
+    pub(crate) fn finish(self, metrics: &ConsumerMetrics, error_type: Option<&'static str>) {
         let elapsed = self.start.elapsed().as_secs_f64();
-        let metrics = self.metrics;
         let attributes = || {
             let mut attributes = metrics.attributes("process", self.destination, self.partition);
             attributes.extend(error_type.map(|error_type| KeyValue::new(semconv::ERROR_TYPE, error_type)));

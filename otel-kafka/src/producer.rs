@@ -15,7 +15,7 @@ use opentelemetry_semantic_conventions::attribute as semconv;
 use otel_core::global::GlobalTracer;
 use otel_core::hooks::{RequestHook, ResponseHook};
 use otel_core::internal::span_start::{NewSpan, SamplingHint, start_bare_span};
-use otel_core::metrics::MeterSource;
+use otel_core::metrics::{Instruments, MeterSource};
 use otel_core::propagation::Propagation;
 use rdkafka::ClientConfig;
 use rdkafka::client::{ClientContext, DefaultClientContext};
@@ -94,8 +94,8 @@ pub(crate) struct Shared<T> {
     names: TopicNames,
     request_hook: Option<SendRequestHook>,
     response_hook: Option<SendResponseHook>,
-    /// `None` when metrics are off: then no metric work per record.
-    metrics: Option<Arc<ProducerMetrics>>,
+    /// Off, or none installed: then no metric work per record.
+    metrics: Instruments<Arc<ProducerMetrics>>,
 }
 
 impl TracedFutureProducer {
@@ -225,7 +225,7 @@ where
     /// this, and finds the rest when the outcome is known.
     #[inline]
     pub(crate) fn start_timing(&self) -> Option<Instant> {
-        self.metrics.is_some().then(Instant::now)
+        self.metrics.active().then(Instant::now)
     }
 
     /// Records the send to `topic` started at `start`, now that its outcome is known: see
@@ -238,24 +238,20 @@ where
         error: Option<&KafkaError>,
         sent: bool,
     ) {
-        if let Some(metrics) = &self.metrics {
-            metrics.send_finished(start, topic, partition, error, sent);
-        }
+        self.metrics.with(|metrics| metrics.send_finished(start, topic, partition, error, sent));
     }
 
     /// Records a send to `topic` given up while librdkafka had the record: see
     /// [`ProducerMetrics::send_abandoned`].
     pub(crate) fn record_abandoned(&self, topic: &str) {
-        if let Some(metrics) = &self.metrics {
-            metrics.send_abandoned(topic);
-        }
+        self.metrics.with(|metrics| metrics.send_abandoned(topic));
     }
 
     /// Starts timing the send of a record whose outcome arrives in a callback, when metrics are
     /// on: the metric travels with the record, so it holds the instruments.
     #[inline]
     pub(crate) fn start_owned_metric(&self) -> Option<SendMetric> {
-        self.metrics.as_ref().map(|metrics| SendMetric::start(Arc::clone(metrics)))
+        self.metrics.with(|metrics| SendMetric::start(Arc::clone(metrics)))
     }
 
     fn attributes(
@@ -559,7 +555,7 @@ impl<T> TracedProducerBuilder<T> {
 
     /// Records `messaging.client.sent.messages` and `messaging.client.operation.duration` (for
     /// every record, sampled or not) with the global meter provider (`true`, the default; nothing
-    /// is recorded while no meter provider is installed when the producer is built), or not at
+    /// is recorded while no meter provider is installed), or not at
     /// all (`false`: no metric work per record).
     pub fn metrics(mut self, enabled: bool) -> Self {
         self.meter = MeterSource::enabled(enabled);
@@ -578,8 +574,9 @@ impl<T> TracedProducerBuilder<T> {
     }
 
     pub(crate) fn shared(self) -> Arc<Shared<T>> {
+        let server = self.server.clone();
         let metrics =
-            self.meter.meter(&scope()).map(|meter| Arc::new(ProducerMetrics::new(&meter, self.server.clone())));
+            self.meter.instruments(scope(), move |meter| Arc::new(ProducerMetrics::new(meter, server.clone())));
         Arc::new(Shared {
             tracer: self.tracer,
             propagator: self.propagator,

@@ -140,13 +140,15 @@ where
                     // headers (the record is worked on in place: every move of it is a copy).
                     let key = record.key.map(ToBytes::to_bytes);
                     let shared = this.producer.shared();
-                    this.started = shared.start_timing();
                     let span = &mut this.span;
                     // The current context is borrowed, not cloned.
                     Context::map_current(|parent| {
                         *span = shared.start(parent, record.topic, record.partition, key, record.payload.is_some());
                         shared.inject(parent, span.span_context(), &mut record.headers);
                     });
+                    // After the span: the first span after an installation tells the global
+                    // meter to look.
+                    this.started = shared.start_timing();
                     // Outside the borrow of the current context: a hook may attach one.
                     shared.run_request_hook(span, || OutgoingRecord {
                         topic: record.topic,

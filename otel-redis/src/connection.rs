@@ -8,7 +8,7 @@ use opentelemetry::{Context, InstrumentationScope, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use otel_core::global::GlobalTracer;
 use otel_core::hooks::{RequestHook, ResponseHook};
-use otel_core::metrics::{AttributeList, DbClientMetrics, MeterSource, StaticKey};
+use otel_core::metrics::{AttributeList, DbClientMetrics, Instruments, MeterSource, StaticKey};
 use pin_project_lite::pin_project;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, ConnectionAddr, ConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult, Value};
@@ -97,7 +97,7 @@ struct Shared<T> {
     require_sampled_parent: bool,
     request_hook: Option<RequestHookFn>,
     response_hook: Option<ResponseHookFn>,
-    metrics: Option<DbClientMetrics>,
+    metrics: Instruments<DbClientMetrics>,
 }
 
 impl<C> TracedConnection<C> {
@@ -271,7 +271,7 @@ impl<T> TracedConnectionBuilder<T> {
             require_sampled_parent: self.require_sampled_parent,
             request_hook: self.request_hook,
             response_hook: self.response_hook,
-            metrics: self.metrics.meter(&scope()).as_ref().map(DbClientMetrics::new),
+            metrics: self.metrics.instruments(scope(), DbClientMetrics::new),
         };
         TracedConnection { inner, shared: Arc::new(shared) }
     }
@@ -309,7 +309,7 @@ where
         let mut traced = Context::map_current(|parent| {
             let parent_sampled = parent.span().span_context().is_sampled();
             let may_record = parent_sampled || !self.require_sampled_parent;
-            if !may_record && self.metrics.is_none() {
+            if !may_record && !self.metrics.active() {
                 return None;
             }
             // One table lookup per command; the name, text and procedure all reuse it.
@@ -323,7 +323,7 @@ where
                 (None, RedisRequest::Command(_)) => Cow::Borrowed("COMMAND"),
             };
             let metric = || {
-                self.metrics.as_ref().map(|_| Metric {
+                self.metrics.active().then(|| Metric {
                     start: Instant::now(),
                     name: name.clone(),
                     namespace: db_namespace(db),
@@ -492,7 +492,7 @@ where
             None => {}
         }
         operation.span = None;
-        if let (Some(metrics), Some(metric)) = (&self.metrics, operation.metric.take()) {
+        if let Some(metric) = operation.metric.take() {
             let Metric { start, name, namespace } = metric;
             let attributes = || {
                 let mut attributes = AttributeList::<7>::new();
@@ -512,7 +512,7 @@ where
             };
             // A known command without failure is found by its name and namespace (this
             // connection's server and port are fixed); anything else builds its attributes.
-            match (&name, &failure) {
+            self.metrics.with(|metrics| match (&name, &failure) {
                 (Cow::Borrowed(command), None) => {
                     let mut key = StaticKey::new();
                     key.text(Some(command));
@@ -523,7 +523,7 @@ where
                     }
                 }
                 _ => metrics.record(start, attributes().as_slice()),
-            }
+            });
         }
     }
 }

@@ -9,7 +9,7 @@ use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt;
 use otel_core::config::HttpClientConfig;
 use otel_core::hooks::ResponseHook;
-use otel_core::metrics::{ClientRequestStart, HttpClientMetrics};
+use otel_core::metrics::{ClientRequestStart, HttpClientMetrics, Instruments};
 use otel_core::semconv::http::{client_error_type, protocol_version, record_client_failure, record_client_response};
 use reqwest::Response;
 use std::borrow::Cow;
@@ -38,7 +38,7 @@ impl Attempt {
         result: &reqwest_middleware::Result<Response>,
         config: &HttpClientConfig,
         response_hook: &impl ResponseHook<Response>,
-        metrics: Option<&HttpClientMetrics>,
+        metrics: &Instruments<HttpClientMetrics>,
     ) {
         // The unsampled request without metrics has nothing to record: no call at all.
         if self.span.is_some() || self.metric.is_some() {
@@ -51,7 +51,7 @@ impl Attempt {
         result: &reqwest_middleware::Result<Response>,
         config: &HttpClientConfig,
         response_hook: &impl ResponseHook<Response>,
-        metrics: Option<&HttpClientMetrics>,
+        metrics: &Instruments<HttpClientMetrics>,
     ) {
         if let Some(cx) = self.span.take() {
             let span = cx.span();
@@ -69,7 +69,7 @@ impl Attempt {
             }
             span.end();
         }
-        if let (Some(metrics), Some(metric)) = (metrics, self.metric.take()) {
+        if let Some(metric) = self.metric.take() {
             let (status, error_type, protocol_version) = match result {
                 Ok(response) => {
                     let status = response.status().as_u16();
@@ -77,7 +77,7 @@ impl Attempt {
                 }
                 Err(error) => (None, Some(Cow::Borrowed(error_type(error))), None),
             };
-            metrics.finish(metric, status, error_type, protocol_version);
+            metrics.with(|metrics| metrics.finish(metric, status, error_type, protocol_version));
         }
     }
 }

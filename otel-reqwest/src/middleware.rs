@@ -11,7 +11,7 @@ use otel_core::config::{HttpClientConfig, HttpClientConfigBuilder};
 use otel_core::global::GlobalTracer;
 use otel_core::hooks::{RequestHook, ResponseHook};
 use otel_core::metrics::ClientRequestStart;
-use otel_core::metrics::{HttpClientMetrics, MeterSource};
+use otel_core::metrics::{HttpClientMetrics, Instruments, MeterSource};
 use otel_core::propagation::Propagation;
 use otel_core::semconv::http::{ClientRequest, span_name};
 use reqwest::{Request, Response};
@@ -43,7 +43,7 @@ pub struct OtelMiddleware<T = GlobalTracer, Req = (), Res = ()> {
     config: HttpClientConfig,
     request_hook: Req,
     response_hook: Res,
-    metrics: Option<HttpClientMetrics>,
+    metrics: Instruments<HttpClientMetrics>,
 }
 
 impl Default for OtelMiddleware {
@@ -72,7 +72,7 @@ impl<T, Req, Res> std::fmt::Debug for OtelMiddleware<T, Req, Res> {
         f.debug_struct("OtelMiddleware")
             .field("propagator", &self.propagator)
             .field("config", &self.config)
-            .field("metrics", &self.metrics.is_some())
+            .field("metrics", &self.metrics)
             .finish_non_exhaustive()
     }
 }
@@ -190,7 +190,7 @@ impl<T, Req, Res> OtelMiddlewareBuilder<T, Req, Res> {
             config: self.config.build(),
             request_hook: self.request_hook,
             response_hook: self.response_hook,
-            metrics: self.metrics.meter(&scope()).as_ref().map(HttpClientMetrics::new),
+            metrics: self.metrics.instruments(scope(), HttpClientMetrics::new),
         }
     }
 }
@@ -211,7 +211,7 @@ where
             Err(_) => true,
         };
         record_attempt(extensions, resend_count, failed);
-        attempt.finish(&result, &self.config, &self.response_hook, self.metrics.as_ref());
+        attempt.finish(&result, &self.config, &self.response_hook, &self.metrics);
         result
     }
 
@@ -220,17 +220,17 @@ where
         let parent = Context::current();
         let template = extensions.get::<UrlTemplate>().map(UrlTemplate::as_str);
         let method = self.config.known_methods().normalize(request.method().as_str());
-        let metric = self.metrics.as_ref().map(|_| {
-            let described = describe(request, template, resend_count);
-            ClientRequestStart::now(method.as_str(), described.host, described.port, described.scheme)
-        });
-
         let mut builder = self.tracer.span_builder(span_name(method, template)).with_kind(SpanKind::Client);
         let for_sampler = sampler_may_sample(&parent);
         if for_sampler {
             builder.attributes = Some(describe(request, template, resend_count).attributes(&self.config));
         }
         let mut span = self.tracer.build_with_context(builder, &parent);
+        // After the span: the first span after an installation tells the global meter to look.
+        let metric = self.metrics.active().then(|| {
+            let described = describe(request, template, resend_count);
+            ClientRequestStart::now(method.as_str(), described.host, described.port, described.scheme)
+        });
 
         let propagate = extensions.get::<NoPropagation>().is_none();
         if span.is_recording() {

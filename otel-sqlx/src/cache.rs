@@ -7,7 +7,7 @@
 
 use crate::sql::{Analysis, Dialect, analyze, truncate};
 use opentelemetry::StringValue;
-use otel_core::metrics::FixedHistogram;
+use otel_core::metrics::BoundDuration;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -30,7 +30,7 @@ pub(crate) struct Described {
     pub(crate) has_comment: bool,
     /// `db.client.operation.duration` bound to this statement's attributes without failure (the
     /// pool's are fixed), on its first successful execution with metrics on.
-    pub(crate) duration: OnceLock<FixedHistogram>,
+    pub(crate) duration: OnceLock<BoundDuration>,
 }
 
 type Shard = RwLock<HashMap<u64, Arc<Described>, BuildHasherDefault<Prehashed>>>;

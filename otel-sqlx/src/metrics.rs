@@ -42,11 +42,10 @@ pub(crate) struct Metrics {
 }
 
 impl Metrics {
-    /// Creates the instruments; the gauges read `state` while it lives (they hold it weakly, so a
-    /// dropped pool is not kept open by its metrics).
-    pub(crate) fn new(meter: &Meter, pool_name: opentelemetry::StringValue, state: &Arc<dyn PoolState>) -> Self {
+    /// Creates the instruments; the gauges read the pool's state while it lives (they hold it
+    /// weakly, so a dropped pool is not kept open by its metrics).
+    pub(crate) fn new(meter: &Meter, pool_name: opentelemetry::StringValue, weak: Weak<dyn PoolState>) -> Self {
         let pool = KeyValue::new(semconv::DB_CLIENT_CONNECTION_POOL_NAME, pool_name);
-        let weak: Weak<dyn PoolState> = Arc::downgrade(state);
         let (name, count_state) = (pool.clone(), weak.clone());
         let count = meter
             .i64_observable_up_down_counter(metric::DB_CLIENT_CONNECTION_COUNT)
@@ -116,9 +115,9 @@ impl Metrics {
     }
 
     /// Counts one request waiting for a connection until the guard drops.
-    pub(crate) fn pending(&self) -> Pending<'_> {
+    pub(crate) fn pending(self: &Arc<Self>) -> Pending {
         self.pending.add(1);
-        Pending(self)
+        Pending(Arc::clone(self))
     }
 
     pub(crate) fn waited(&self, wait: Duration, timed_out: bool) {
@@ -134,9 +133,9 @@ impl Metrics {
 }
 
 /// One request waiting for a connection.
-pub(crate) struct Pending<'a>(&'a Metrics);
+pub(crate) struct Pending(Arc<Metrics>);
 
-impl Drop for Pending<'_> {
+impl Drop for Pending {
     fn drop(&mut self) {
         self.0.pending.add(-1);
     }
@@ -149,8 +148,8 @@ pub(crate) struct UseTime(Option<(Arc<Metrics>, Instant)>);
 
 impl UseTime {
     /// Starts timing the use of a connection obtained at `since`.
-    pub(crate) fn start(metrics: Option<&Arc<Metrics>>, since: Instant) -> Self {
-        Self(metrics.map(|m| (Arc::clone(m), since)))
+    pub(crate) fn start(metrics: Option<Arc<Metrics>>, since: Instant) -> Self {
+        Self(metrics.map(|m| (m, since)))
     }
 }
 

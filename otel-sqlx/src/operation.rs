@@ -7,7 +7,7 @@ use crate::metrics::Metrics;
 use opentelemetry::trace::{Span, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, StringValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
-use otel_core::metrics::AttributeList;
+use otel_core::metrics::{AttributeList, Instruments};
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -35,7 +35,7 @@ pub(crate) struct Shared<T> {
     pub(crate) wait_threshold: Duration,
     pub(crate) sqlcommenter: bool,
     pub(crate) cache: StatementCache,
-    pub(crate) metrics: Option<Arc<Metrics>>,
+    pub(crate) metrics: Instruments<Arc<Metrics>>,
     pub(crate) request_hook: Option<RequestHookFn>,
     pub(crate) response_hook: Option<ResponseHookFn>,
 }
@@ -81,12 +81,12 @@ where
         let parent_span = parent.span();
         let parent_context = parent_span.span_context();
         let may_record = parent_context.is_sampled() || !self.require_sampled_parent;
-        if !may_record && self.metrics.is_none() && !self.sqlcommenter {
+        if !may_record && !self.sqlcommenter && !self.metrics.active() {
             return (None, None);
         }
         let described = self.cache.get(sql);
         let span = if may_record { self.start_span(&described, &parent, parent_context.is_sampled()) } else { None };
-        if span.is_none() && self.metrics.is_none() && !self.sqlcommenter {
+        if span.is_none() && !self.sqlcommenter && !self.metrics.active() {
             return (None, None);
         }
         let comment_context = self
@@ -106,7 +106,7 @@ where
             shared: self,
             span,
             described: Some(described),
-            start: self.metrics.as_ref().map(|_| Instant::now()),
+            start: self.metrics.active().then(Instant::now),
             rows: 0,
         };
         (Some(operation), comment_context)
@@ -177,9 +177,7 @@ where
     /// Records a pool wait that ended now: the wait metric, and for a wait past the threshold a
     /// wait span under `parent` (when the parent records).
     pub(crate) fn waited(&self, parent: &Context, wait: Duration, timed_out: bool) {
-        if let Some(metrics) = &self.metrics {
-            metrics.waited(wait, timed_out);
-        }
+        self.metrics.with(|metrics| metrics.waited(wait, timed_out));
         if wait >= self.wait_threshold && parent.span().is_recording() {
             self.wait_span(parent, wait);
         }
@@ -195,9 +193,7 @@ where
     /// child span.
     pub(crate) fn acquired(&mut self, wait: Duration, timed_out: bool) {
         let shared = self.shared;
-        if let Some(metrics) = &shared.metrics {
-            metrics.waited(wait, timed_out);
-        }
+        shared.metrics.with(|metrics| metrics.waited(wait, timed_out));
         let Some(started) = self.span.as_deref_mut() else { return };
         match started {
             Started::Span(span) if wait < shared.wait_threshold => {
@@ -280,7 +276,7 @@ impl<T: Tracer> Operation<'_, T> {
                 }
             }
         }
-        if let (Some(metrics), Some(start)) = (&self.shared.metrics, self.start) {
+        if let Some(start) = self.start {
             let shared = self.shared;
             let attributes = || {
                 let mut attributes = AttributeList::<7>::new();
@@ -292,12 +288,14 @@ impl<T: Tracer> Operation<'_, T> {
             };
             // A query without failure records through its statement's bound handle (the pool's
             // system, namespace, server and port are fixed); a failure builds its attributes.
-            if failure.is_none() {
-                let duration = described.duration.get_or_init(|| metrics.operation.bind(attributes().as_slice()));
-                duration.record(start.elapsed().as_secs_f64());
-            } else {
-                metrics.operation.record(start, attributes().as_slice());
-            }
+            shared.metrics.with(|metrics| {
+                if failure.is_none() {
+                    let bound = described.duration.get_or_init(|| metrics.operation.bind(attributes().as_slice()));
+                    metrics.operation.record_bound(bound, start, attributes);
+                } else {
+                    metrics.operation.record(start, attributes().as_slice());
+                }
+            });
         }
     }
 

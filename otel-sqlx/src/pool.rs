@@ -15,7 +15,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Database, Error, Pool, Transaction};
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 /// Default cap of `db.query.text`, in bytes.
@@ -158,14 +158,14 @@ pub(crate) async fn acquire<DB: Database, T>(
     shared: &Shared<T>,
     pool: &Pool<DB>,
 ) -> (Result<(PoolConnection<DB>, UseTime), Error>, Duration) {
-    let pending = shared.metrics.as_deref().map(Metrics::pending);
+    let pending = shared.metrics.with(|metrics| metrics.pending());
     let start = Instant::now();
     let connection = pool.acquire().await;
     // One clock read ends the wait and starts the use.
     let acquired = Instant::now();
     drop(pending);
     let wait = acquired.saturating_duration_since(start);
-    (connection.map(|c| (c, UseTime::start(shared.metrics.as_ref(), acquired))), wait)
+    (connection.map(|c| (c, UseTime::start(shared.metrics.with(Arc::clone), acquired))), wait)
 }
 
 /// Settings of a [`TracedPool`].
@@ -403,12 +403,16 @@ impl<DB: TracedDatabase, T> TracedPoolBuilder<DB, T> {
             if name.is_empty() { system.to_owned() } else { name }
         });
         let pool_name = StringValue::from(Arc::<str>::from(pool_name));
-        let meter = self.meter.meter(&scope());
-        let state: Option<Arc<dyn PoolState>> = meter.as_ref().map(|_| Arc::new(pool.clone()) as _);
-        let metrics = meter
-            .as_ref()
-            .zip(state.as_ref())
-            .map(|(meter, state)| Arc::new(Metrics::new(meter, pool_name.clone(), state)));
+        // The gauges read the pool through this, weakly: the pool's handles keep it.
+        let state: Option<Arc<dyn PoolState>> = (!self.meter.is_off()).then(|| Arc::new(pool.clone()) as _);
+        let weak_state: Weak<dyn PoolState> = match &state {
+            Some(state) => Arc::downgrade(state),
+            None => Weak::<Pool<DB>>::new(),
+        };
+        let name = pool_name.clone();
+        let metrics = self
+            .meter
+            .instruments(scope(), move |meter| Arc::new(Metrics::new(meter, name.clone(), weak_state.clone())));
         let text = |value: String| StringValue::from(Arc::<str>::from(value));
         let shared = Shared {
             tracer: self.tracer,

@@ -19,7 +19,7 @@ probe_a=$(allocations bare-probe)
 printf '%-18s %14s %12s\n' scenario instructions allocations
 printf '%-18s %14s %12s\n' bare "$base_i" "$base_a"
 printf '%-18s %14s %12s\n' bare-probe "$probe_i" "$probe_a"
-for s in noop sampled unsampled sampled-metrics unsampled-metrics unsampled-parent excluded excluded-probe global; do
+for s in noop sampled unsampled sampled-metrics unsampled-metrics unsampled-parent excluded excluded-probe global global-metrics; do
     i=$(per_request "$s")
     a=$(allocations "$s")
     if [ "$s" = excluded-probe ]; then

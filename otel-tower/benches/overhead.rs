@@ -6,7 +6,8 @@
 //! Scenarios: `bare`, `bare-probe` (no `traceparent`: the baseline of `excluded-probe`), `noop` (axum with a layer that does nothing), `sampled` (always-on), `unsampled` (always-off), `unsampled-parent`
 //! (parent-based, incoming flags 00), `excluded` (the URL is excluded), `excluded-probe`
 //! (excluded, and no `traceparent`, as a health probe sends), `global` (sampled, the
-//! layer built with `OtelLayer::new()` on the global provider and propagator),
+//! layer built with `OtelLayer::new()` on the global provider and propagator), `global-metrics`
+//! (as `global`, with a global meter provider too: what `otel_core::setup` installs),
 //! `sampled-metrics` and `unsampled-metrics` (as `sampled` and `unsampled`, with the layer's
 //! metrics recorded through `.meter_provider()` on an SDK meter provider whose only reader is a
 //! periodic reader with a day's interval, which never exports during the run: the recording
@@ -95,6 +96,13 @@ fn app(scenario: &str) -> App {
         "global" => {
             let provider = provider(Sampler::AlwaysOn);
             opentelemetry::global::set_tracer_provider(provider.clone());
+            opentelemetry::global::set_text_map_propagator(StrictTraceContextPropagator::new());
+            ((router().layer(OtelLayer::new()), Some(provider)), SAMPLED)
+        }
+        "global-metrics" => {
+            let provider = provider(Sampler::AlwaysOn);
+            opentelemetry::global::set_tracer_provider(provider.clone());
+            opentelemetry::global::set_meter_provider(meters.insert(meter_provider()).clone());
             opentelemetry::global::set_text_map_propagator(StrictTraceContextPropagator::new());
             ((router().layer(OtelLayer::new()), Some(provider)), SAMPLED)
         }

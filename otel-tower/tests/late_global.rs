@@ -1,6 +1,7 @@
-//! Layers built with no tracer provider, before the SDK is installed, trace once it is (issue
-//! #28): they resolve the global provider when each span starts, not when they are built. A
-//! binary of its own, with one test, since the global provider and propagator are the process's.
+//! Layers built with no tracer or meter provider, before the SDK is installed, trace and record
+//! metrics once it is (issue #28): they resolve the global providers when each operation starts,
+//! not when they are built. A binary of its own, with one test, since the global providers and
+//! propagator are the process's.
 
 mod support;
 
@@ -13,7 +14,7 @@ use opentelemetry::Context;
 use opentelemetry::global;
 use opentelemetry::trace::{FutureExt, SpanKind, TraceContextExt, Tracer, TracerProvider};
 use otel_core::propagation::StrictTraceContextPropagator;
-use otel_core::testing::{SpanRecorder, remote_context};
+use otel_core::testing::{MetricRecorder, SpanRecorder, remote_context};
 use otel_tower::{OtelClientLayer, OtelLayer};
 use support::{get_request, raw_client, send, serve};
 use tower::ServiceExt;
@@ -30,8 +31,11 @@ async fn layers_built_before_the_sdk_is_installed_trace_with_it() {
     let app = Router::new().route("/users/{id}", get(|| async { "ada" })).layer(OtelLayer::axum());
     let client = tower::ServiceBuilder::new().layer(OtelClientLayer::new()).service(raw_client());
 
+    // Installed with opentelemetry's own calls, as most applications do.
     let recorder = SpanRecorder::new();
+    let metrics = MetricRecorder::new();
     global::set_tracer_provider(recorder.provider().clone());
+    global::set_meter_provider(metrics.provider().clone());
     global::set_text_map_propagator(StrictTraceContextPropagator::new());
 
     // (a) The server layer: a SERVER span under the caller's remote parent.
@@ -42,6 +46,15 @@ async fn layers_built_before_the_sdk_is_installed_trace_with_it() {
     response.into_body().collect().await.unwrap();
     let spans = recorder.spans();
     spans.one("GET /users/{id}").assert_kind(SpanKind::Server).assert_remote_parent(&caller).assert_status_unset();
+    assert_eq!(
+        metrics.histogram("http.server.request.duration"),
+        [(
+            "http.request.method=GET http.response.status_code=200 http.route=/users/{id} \
+             network.protocol.version=1.1 url.scheme=http"
+                .to_owned(),
+            1
+        )]
+    );
 
     // (b) The client layer: a CLIENT span under the current span, its context on the wire.
     recorder.reset();
@@ -58,4 +71,7 @@ async fn layers_built_before_the_sdk_is_installed_trace_with_it() {
     let parent = spans.one("parent");
     let client = spans.one("GET").assert_kind(SpanKind::Client).assert_child_of(&parent).assert_status_unset();
     assert_eq!(sent, format!("00-{}-{}-01", client.trace_id(), client.span_id()), "the traceparent the server saw");
+    let recorded = metrics.histogram("http.client.request.duration");
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert!(recorded[0].0.starts_with("http.request.method=GET http.response.status_code=200"), "{recorded:?}");
 }

@@ -46,6 +46,11 @@ impl<I> Cached<I> {
         Self { id: NEXT_ID.fetch_add(1, Ordering::Relaxed), instrument }
     }
 
+    /// The number that tells this instrument apart from every other made in the process.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     /// The instrument, to bind an attribute set for good ([`FixedHistogram`]).
     pub fn instrument(&self) -> &I {
         &self.instrument

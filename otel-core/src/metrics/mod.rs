@@ -11,13 +11,15 @@ mod source;
 
 pub use attribute_list::AttributeList;
 pub use bound::{CachedCounter, CachedHistogram, CachedUpDownCounter, FixedHistogram, FixedUpDownCounter, StaticKey};
-pub use source::{MeterSource, global_meter_provider_installed};
+pub(crate) use source::records;
+pub use source::{Instruments, MeterSource, global_meter_provider_installed};
 
 use crate::internal::recent;
 use opentelemetry::metrics::{Histogram, Meter};
 use opentelemetry::{KeyValue, StringValue};
 use opentelemetry_semantic_conventions::{attribute as semconv, metric};
 use std::borrow::Cow;
+use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -338,9 +340,41 @@ impl DbClientMetrics {
 
     /// The duration bound to `attributes` for good, for a caller that records one attribute set
     /// many times and can keep the handle with it (a statement's successful executions): each
-    /// record is then a call on the handle, with no lookup.
-    pub fn bind(&self, attributes: &[KeyValue]) -> FixedHistogram {
-        FixedHistogram::new(self.duration.instrument(), attributes)
+    /// [`record_bound`](Self::record_bound) is then a call on the handle, with no lookup.
+    pub fn bind(&self, attributes: &[KeyValue]) -> BoundDuration {
+        BoundDuration {
+            instrument: self.duration.id(),
+            histogram: FixedHistogram::new(self.duration.instrument(), attributes),
+        }
+    }
+
+    /// Records one operation that started at `start` through `bound`, when it was bound on these
+    /// instruments; else (bound on instruments since rebuilt for another meter provider) like
+    /// [`record_keyed`](Self::record_keyed) without a key, with `attributes`.
+    pub fn record_bound<const N: usize>(
+        &self,
+        bound: &BoundDuration,
+        start: Instant,
+        attributes: impl FnOnce() -> AttributeList<N>,
+    ) {
+        if bound.instrument == self.duration.id() {
+            bound.histogram.record(start.elapsed().as_secs_f64());
+        } else {
+            self.record(start, attributes().as_slice());
+        }
+    }
+}
+
+/// `db.client.operation.duration` bound to one attribute set by [`DbClientMetrics::bind`].
+pub struct BoundDuration {
+    /// The instrument it was bound on.
+    instrument: u64,
+    histogram: FixedHistogram,
+}
+
+impl fmt::Debug for BoundDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoundDuration").field("instrument", &self.instrument).finish_non_exhaustive()
     }
 }
 

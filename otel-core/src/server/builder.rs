@@ -2,6 +2,7 @@
 //! names ([`server_builder_options!`](crate::server_builder_options) writes them on each adapter's
 //! own builder).
 
+use super::telemetry::ServerMetrics;
 use super::telemetry::{ServerHooks, ServerTelemetry};
 use crate::config::{HttpServerConfig, HttpServerConfigBuilder};
 use crate::global::GlobalTracer;
@@ -143,14 +144,17 @@ impl<T, H> ServerTelemetryBuilder<T, H> {
     /// Builds the shared state, reading the environment once; `adapter` selects the adapter's
     /// own `OTEL_RUST_<ADAPTER>_EXCLUDED_URLS` unless the configuration names another.
     pub fn build(self, adapter: &str) -> ServerTelemetry<T, H> {
-        let meter = self.metrics.meter(&self.scope);
+        let grpc = self.grpc;
+        let metrics = self.metrics.instruments(self.scope, move |meter| ServerMetrics {
+            http: Arc::new(HttpServerMetrics::new(meter)),
+            rpc: grpc.then(|| RpcCallMetrics::server(meter)),
+        });
         ServerTelemetry {
             tracer: self.tracer,
             config: self.config.default_adapter(adapter).build(),
             propagation: self.propagation,
             hooks: self.hooks,
-            metrics: meter.as_ref().map(|meter| Arc::new(HttpServerMetrics::new(meter))),
-            rpc_metrics: meter.as_ref().filter(|_| self.grpc).map(RpcCallMetrics::server),
+            metrics,
             grpc: self.grpc,
             sampling: SamplingHint::new(self.attributes_for_sampler),
             traceresponse: self.traceresponse,

@@ -9,7 +9,7 @@ use crate::global::GlobalTracer;
 use crate::hooks::{DefaultSpanName, RequestHook, ResponseHook, SpanNameFormatter};
 use crate::internal::span_start::{NewSpan, SamplingHint, start_span_named};
 use crate::metrics::bound::INLINE_TEXT_LEN;
-use crate::metrics::{HttpServerMetrics, RpcCallMetrics, RpcCallStart};
+use crate::metrics::{HttpServerMetrics, Instruments, RpcCallMetrics, RpcCallStart};
 use crate::propagation::{HeaderSource, Propagation, Traceparent};
 use crate::semconv::http::{HttpMethod, server_error_type};
 use crate::semconv::rpc::{self, GrpcCall, RpcMethod, Side};
@@ -31,6 +31,12 @@ pub struct ServerHooks<Q = (), P = (), N = DefaultSpanName> {
     pub(crate) span_name: N,
 }
 
+/// A server's instruments: HTTP always, RPC when gRPC calls get the RPC conventions.
+pub(crate) struct ServerMetrics {
+    pub(crate) http: Arc<HttpServerMetrics>,
+    pub(crate) rpc: Option<RpcCallMetrics>,
+}
+
 /// Everything one server layer or middleware shares across its requests, built once by
 /// [`ServerTelemetryBuilder`](super::ServerTelemetryBuilder): tracer, configuration,
 /// propagator, hooks, metrics.
@@ -39,8 +45,7 @@ pub struct ServerTelemetry<T = GlobalTracer, H = ServerHooks> {
     pub(crate) config: HttpServerConfig,
     pub(crate) propagation: Propagation,
     pub(crate) hooks: H,
-    pub(crate) metrics: Option<Arc<HttpServerMetrics>>,
-    pub(crate) rpc_metrics: Option<RpcCallMetrics>,
+    pub(crate) metrics: Instruments<ServerMetrics>,
     /// Whether gRPC calls get the RPC conventions.
     pub(crate) grpc: bool,
     pub(crate) sampling: SamplingHint,
@@ -52,7 +57,7 @@ impl<T, H> fmt::Debug for ServerTelemetry<T, H> {
         f.debug_struct("ServerTelemetry")
             .field("config", &self.config)
             .field("propagation", &self.propagation)
-            .field("metrics", &self.metrics.is_some())
+            .field("metrics", &self.metrics)
             .field("traceresponse", &self.traceresponse)
             .field("grpc", &self.grpc)
             .finish_non_exhaustive()
@@ -167,7 +172,8 @@ impl<T, Q, P, N> ServerTelemetry<T, ServerHooks<Q, P, N>> {
         if started.recording {
             self.hooks.request.on_request(&started.cx.span(), request.native());
         }
-        let metric = self.rpc_metrics.as_ref().map(|metrics| (metrics.clone(), RpcCallStart::now(None)));
+        let metric =
+            self.metrics.with(|metrics| metrics.rpc.clone()).flatten().map(|rpc| (rpc, RpcCallStart::now(None)));
         if !started.recording && metric.is_none() {
             // Nothing will record the call's end: only its context is carried.
             return RequestTelemetry::started(started.cx, false, None, true);
@@ -200,8 +206,8 @@ impl<T, Q, P, N> ServerTelemetry<T, ServerHooks<Q, P, N>> {
         if started.recording {
             self.hooks.request.on_request(&started.cx.span(), request.native());
         }
-        let metrics = self.metrics.as_ref().map(|metrics| {
-            let mut active = metrics.start(method.as_str(), request.scheme(), request.protocol_version());
+        let metrics = self.metrics.with(|metrics| {
+            let mut active = metrics.http.start(method.as_str(), request.scheme(), request.protocol_version());
             if let Some(route) = route() {
                 active.set_route(route.to_static());
             }

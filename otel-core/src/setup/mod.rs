@@ -301,7 +301,7 @@ impl Setup {
             crate::global::set_tracer_provider(provider.clone());
         }
         if let Some(provider) = &guard.meter_provider {
-            global::set_meter_provider(provider.clone());
+            crate::global::set_meter_provider(provider.clone());
         }
         guard
     }

@@ -186,8 +186,8 @@ impl ClientGuard {
         error_type: Option<Cow<'static, str>>,
         protocol_version: Option<&'static str>,
     ) {
-        if let (Some(metrics), Some(metric)) = (&shared.metrics, self.metric.take()) {
-            metrics.finish(metric, status, error_type, protocol_version);
+        if let Some(metric) = self.metric.take() {
+            shared.metrics.with(|metrics| metrics.http.finish(metric, status, error_type, protocol_version));
         }
     }
 }

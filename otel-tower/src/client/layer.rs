@@ -16,7 +16,9 @@ use otel_core::config::{HttpClientConfig, HttpClientConfigBuilder};
 use otel_core::global::GlobalTracer;
 use otel_core::hooks::{RequestHook, ResponseHook};
 use otel_core::internal::span_start::{NewSpan, SamplingHint, Started, start_span};
-use otel_core::metrics::{ClientRequestStart, HttpClientMetrics, MeterSource, RpcCallMetrics, RpcCallStart};
+use otel_core::metrics::{
+    ClientRequestStart, HttpClientMetrics, Instruments, MeterSource, RpcCallMetrics, RpcCallStart,
+};
 use otel_core::propagation::Propagation;
 use otel_core::semconv::http::{ClientRequest, HostPort, span_name};
 use otel_core::semconv::rpc::{self, GrpcCall, RpcMethod, Side};
@@ -110,10 +112,15 @@ pub(crate) struct ClientShared<T, E, H> {
     pub(crate) config: HttpClientConfig,
     propagation: Propagation,
     pub(crate) error_type: E,
-    pub(crate) metrics: Option<HttpClientMetrics>,
-    rpc_metrics: Option<RpcCallMetrics>,
+    pub(crate) metrics: Instruments<ClientMetrics>,
     sampling: SamplingHint,
     origin: Option<Origin>,
+}
+
+/// A client's instruments: `http.client.request.duration` and `rpc.client.call.duration`.
+pub(crate) struct ClientMetrics {
+    pub(crate) http: HttpClientMetrics,
+    rpc: RpcCallMetrics,
 }
 
 /// The request and response hooks of an [`OtelClientLayer`]: `()` for none (the default, which
@@ -259,7 +266,10 @@ impl<T, E, H> OtelClientLayerBuilder<T, E, H> {
 
     /// Builds the layer, reading the environment once.
     pub fn build(self) -> OtelClientLayer<T, E, H> {
-        let meter = self.metrics.meter(&scope());
+        let metrics = self.metrics.instruments(scope(), |meter| ClientMetrics {
+            http: HttpClientMetrics::new(meter),
+            rpc: RpcCallMetrics::client(meter),
+        });
         OtelClientLayer {
             shared: Arc::new(ClientShared {
                 tracer: self.tracer,
@@ -267,8 +277,7 @@ impl<T, E, H> OtelClientLayerBuilder<T, E, H> {
                 config: self.config.build(),
                 propagation: self.propagation,
                 error_type: self.error_type,
-                metrics: meter.as_ref().map(HttpClientMetrics::new),
-                rpc_metrics: meter.as_ref().map(RpcCallMetrics::client),
+                metrics,
                 sampling: SamplingHint::new(self.attributes_at_start),
                 origin: self.origin,
             }),
@@ -406,7 +415,7 @@ where
             }
             .attributes(&self.config)
         });
-        let metric = self.metrics.as_ref().map(|_| {
+        let metric = self.metrics.active().then(|| {
             let port = destination.host.port.or_else(|| default_port(destination.scheme));
             ClientRequestStart::now(method.as_str(), destination.host.host, port, destination.scheme)
         });
@@ -436,9 +445,9 @@ where
             }
             attributes
         });
-        let metric = self.rpc_metrics.as_ref().map(|metrics| {
+        let metric = self.metrics.with(|metrics| {
             let server = (!host.is_empty()).then(|| (host.to_owned().into(), port));
-            (metrics.clone(), RpcCallStart::now(server))
+            (metrics.rpc.clone(), RpcCallStart::now(server))
         });
         if !started.recording && metric.is_none() {
             return (started, None);
