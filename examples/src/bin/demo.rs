@@ -1,8 +1,10 @@
-//! The demo: three services in one process, one distributed trace per request, on the terminal.
+//! The demo: services in one process, one distributed trace per request, on the terminal, and a
+//! summary of their metrics at the end.
 //!
 //! ```text
-//! cargo run --bin demo            # fires a few requests, prints their waterfalls, exits
-//! cargo run --bin demo -- --serve # keeps serving on 127.0.0.1:8080 (gateway), 8081, 8082
+//! cargo run --bin demo               # fires a few requests, prints their waterfalls, exits
+//! cargo run --bin demo -- --services # PostgreSQL, a Redis cache and a Kafka topic too
+//! cargo run --bin demo -- --serve    # keeps serving on 127.0.0.1:8080 (gateway), 8081, 8082
 //! ```
 //!
 //! With `OTEL_EXPORTER_OTLP_ENDPOINT` set (see `deploy/`), the traces go to a collector instead.
@@ -14,7 +16,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use otel_core::propagation::StrictTraceContextPropagator;
 use otel_core::setup::waterfall::Waterfall;
 use otel_core::setup::{Setup, TracesExporter};
-use otel_examples::demo::{Demo, Ports, Providers};
+use otel_examples::demo::{Backends, Demo, MetricsSummary, Ports, Providers};
 use std::io::IsTerminal;
 use std::time::Duration;
 use tracing_subscriber::EnvFilter;
@@ -24,6 +26,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let serve = std::env::args().any(|arg| arg == "--serve");
+    let services = std::env::args().any(|arg| arg == "--services");
 
     // Log lines carry the trace and span ids of the request they belong to.
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,actix_server=warn"));
@@ -52,12 +55,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         gateway: provider("api-gateway"),
         documents: provider("document-service"),
         ml: provider("ml-service"),
+        indexer: provider("indexer"),
     };
+    // Every adapter records its metrics with the global meter provider, read back at the end.
+    let metrics = MetricsSummary::new();
+    otel_core::global::set_meter_provider(metrics.provider().clone());
 
-    let demo = Demo::start(&providers, if serve { Ports::FIXED } else { Ports::ANY }).await?;
+    let backends = if services {
+        Backends::services().await.unwrap_or_else(|missing| {
+            eprintln!("--services: cannot reach {}.", missing.join(", "));
+            eprintln!("Start them with `scripts/services.sh start`; running the embedded demo instead.\n");
+            Backends::embedded()
+        })
+    } else {
+        Backends::embedded()
+    };
+    let database = if backends.redis.is_some() { "PostgreSQL" } else { "SQLite in memory" };
+    let demo = Demo::start(&providers, if serve { Ports::FIXED } else { Ports::ANY }, backends).await?;
     eprintln!("api-gateway      http://{}  (axum + otel-tower)", demo.gateway);
-    eprintln!("document-service http://{}  (actix-web + otel-actix)", demo.documents);
+    eprintln!("document-service http://{}  (actix-web + otel-actix; otel-sqlx on {database})", demo.documents);
     eprintln!("ml-service       http://{}  (axum + otel-tower)", demo.ml);
+    if demo.services {
+        eprintln!("indexer          (otel-kafka consumer of the stored documents; otel-redis caches lookups)");
+    }
 
     let outcomes = demo
         .run_scenario(|outcome| {
@@ -66,6 +86,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             providers.flush();
             let _ = waterfall.flush(Duration::from_secs(2));
             let note = if outcome.request.contains("/health") { "  (excluded by configuration: no trace)" } else { "" };
+            // The three uploads sent at once print together, after the first.
             eprintln!("\n^ {} -> {}{note}\n", outcome.request, outcome.status);
         })
         .await;
@@ -82,11 +103,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     providers.flush();
     let _ = waterfall.flush_all(Duration::from_secs(2));
-    for provider in [&providers.gateway, &providers.documents, &providers.ml] {
+    for provider in providers.all() {
         let _ = provider.shutdown();
     }
     demo.stop();
     let failed = outcomes.iter().filter(|o| o.status >= 500).count();
-    eprintln!("{} requests, {failed} failed on purpose (the corrupt scan)", outcomes.len());
+    eprintln!("{} requests, {failed} failed on purpose (the corrupt scan)\n", outcomes.len());
+    metrics.collect();
+    eprint!("{}", metrics.text());
     Ok(())
 }

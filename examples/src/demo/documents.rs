@@ -1,9 +1,12 @@
-//! `document-service` (actix-web + otel-actix): runs the document pipeline as custom spans and
-//! calls `ml-service` (reqwest + otel-reqwest) to embed the chunks.
+//! `document-service` (actix-web + otel-actix): runs the document pipeline as custom spans, calls
+//! `ml-service` (reqwest + otel-reqwest) to embed the chunks, and stores the result (otel-sqlx).
+//! With `--services`, lookups go through a Redis cache (otel-redis) and each stored document is
+//! announced on a Kafka topic (otel-kafka) for the indexer.
 
-use super::Upload;
 use super::ml::{EmbedRequest, EmbedResponse};
 use super::pipeline::{StepError, attribute, event, step};
+use super::store::{Store, Stored};
+use super::{Backends, DOCUMENTS_TOPIC, Upload};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::trace::{TraceContextExt, TracerProvider};
@@ -11,7 +14,15 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use otel_actix::OtelMiddleware;
 use otel_core::config::HttpServerConfig;
+use otel_kafka::TracedFutureProducer;
+use otel_redis::TracedConnection;
 use otel_reqwest::UrlTemplate;
+use rdkafka::ClientConfig;
+use rdkafka::client::DefaultClientContext;
+use rdkafka::producer::FutureRecord;
+use rdkafka::util::DefaultRuntime;
+use redis::AsyncCommands;
+use redis::aio::MultiplexedConnection;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use serde::Serialize;
 use std::io;
@@ -22,6 +33,50 @@ struct DocumentService {
     client: ClientWithMiddleware,
     embed_url: String,
     tracer: SdkTracer,
+    store: Store,
+    /// With `--services`: the cache in front of lookups, and the producer of stored events.
+    cache: Option<TracedConnection<MultiplexedConnection, SdkTracer>>,
+    events: Option<TracedFutureProducer<DefaultClientContext, DefaultRuntime, SdkTracer>>,
+    /// This run's id, the payload of its events (the indexer skips other runs').
+    run: String,
+}
+
+impl DocumentService {
+    /// Opens the store, and with `--services` the cache and the producer, on the service's own
+    /// runtime.
+    async fn connect(provider: &SdkTracerProvider, ml: SocketAddr, backends: &Backends) -> io::Result<Self> {
+        let client = ClientBuilder::new(reqwest::Client::new())
+            .with(otel_reqwest::OtelMiddleware::builder().tracer_provider(provider).build())
+            .build();
+        let store = Store::open(&backends.database, provider).await.map_err(io::Error::other)?;
+        let cache = match &backends.redis {
+            Some(url) => {
+                let client = redis::Client::open(url.as_str()).map_err(io::Error::other)?;
+                let info = client.get_connection_info().clone();
+                let connection = client.get_multiplexed_async_connection().await.map_err(io::Error::other)?;
+                Some(TracedConnection::builder().tracer_provider(provider).connection_info(&info).build(connection))
+            }
+            None => None,
+        };
+        let events = match &backends.kafka {
+            Some(brokers) => {
+                let config =
+                    ClientConfig::new().set("bootstrap.servers", brokers).set("message.timeout.ms", "10000").clone();
+                let producer = config.create().map_err(io::Error::other)?;
+                Some(TracedFutureProducer::builder().tracer_provider(provider).client_config(&config).build(producer))
+            }
+            None => None,
+        };
+        Ok(Self {
+            client,
+            embed_url: format!("http://{ml}/embed"),
+            tracer: provider.tracer("document-pipeline"),
+            store,
+            cache,
+            events,
+            run: backends.run.clone(),
+        })
+    }
 }
 
 /// The actix-web system the service runs on, on its own thread.
@@ -37,11 +92,17 @@ impl Running {
 }
 
 /// Starts the service on a thread of its own (actix-web runs its own runtime).
-pub(crate) fn serve(provider: SdkTracerProvider, port: u16, ml: SocketAddr) -> io::Result<(SocketAddr, Running)> {
+pub(crate) fn serve(
+    provider: SdkTracerProvider,
+    port: u16,
+    ml: SocketAddr,
+    backends: Backends,
+) -> io::Result<(SocketAddr, Running)> {
     let (started, receive) = std::sync::mpsc::channel();
     std::thread::Builder::new().name("document-service".into()).spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            match server(&provider, port, ml) {
+            let service = DocumentService::connect(&provider, ml, &backends).await;
+            match service.and_then(|service| server(&provider, port, service)) {
                 Ok((address, server)) => {
                     let _ = started.send(Ok((address, actix_web::rt::System::current())));
                     let _ = server.await;
@@ -56,15 +117,12 @@ pub(crate) fn serve(provider: SdkTracerProvider, port: u16, ml: SocketAddr) -> i
     Ok((address, Running { system }))
 }
 
-fn server(provider: &SdkTracerProvider, port: u16, ml: SocketAddr) -> io::Result<(SocketAddr, actix_web::dev::Server)> {
-    let client = ClientBuilder::new(reqwest::Client::new())
-        .with(otel_reqwest::OtelMiddleware::builder().tracer_provider(provider).build())
-        .build();
-    let service = web::Data::new(DocumentService {
-        client,
-        embed_url: format!("http://{ml}/embed"),
-        tracer: provider.tracer("document-pipeline"),
-    });
+fn server(
+    provider: &SdkTracerProvider,
+    port: u16,
+    service: DocumentService,
+) -> io::Result<(SocketAddr, actix_web::dev::Server)> {
+    let service = web::Data::new(service);
     let middleware = OtelMiddleware::builder()
         .tracer_provider(provider)
         .config(HttpServerConfig::builder().exclude_path("/health"))
@@ -74,6 +132,7 @@ fn server(provider: &SdkTracerProvider, port: u16, ml: SocketAddr) -> io::Result
             .app_data(service.clone())
             .wrap(middleware.clone())
             .route("/process", web::post().to(process))
+            .route("/lookup/{name}", web::get().to(lookup))
             .route("/health", web::get().to(|| async { "ok" }))
     })
     .workers(1)
@@ -96,6 +155,7 @@ struct Summary {
 enum PipelineError {
     Unreadable,
     Embedding(String),
+    Storing(String),
 }
 
 impl std::fmt::Display for PipelineError {
@@ -103,6 +163,7 @@ impl std::fmt::Display for PipelineError {
         match self {
             Self::Unreadable => f.write_str("the scan could not be read"),
             Self::Embedding(reason) => write!(f, "embedding failed: {reason}"),
+            Self::Storing(reason) => write!(f, "storing failed: {reason}"),
         }
     }
 }
@@ -114,6 +175,7 @@ impl StepError for PipelineError {
         match self {
             Self::Unreadable => "unreadable_document",
             Self::Embedding(_) => "embedding_failed",
+            Self::Storing(_) => "storing_failed",
         }
     }
 }
@@ -185,5 +247,55 @@ async fn pipeline(service: &DocumentService, name: &str) -> Result<Summary, Pipe
         Ok(body.vectors)
     })
     .await?;
+    // The SQL spans (and the pool's wait, when the connection is busy) are the service's own
+    // children: no step span around them.
+    let stored = Stored { kind: kind.to_owned(), chunks, vectors, indexed: false };
+    service.store.save(tracer, name, &stored).await.map_err(|e| PipelineError::Storing(e.to_string()))?;
+    if let Some(mut cache) = service.cache.clone() {
+        // A lookup cached before this upload would be stale.
+        cache.del::<_, ()>(cache_key(name)).await.map_err(|e| PipelineError::Storing(e.to_string()))?;
+    }
+    if let Some(events) = &service.events {
+        // The indexer picks the document up from the topic, in the same trace.
+        let record = FutureRecord::to(DOCUMENTS_TOPIC).key(name).payload(&service.run);
+        events
+            .send(record, Duration::from_secs(10))
+            .await
+            .map_err(|(error, _)| PipelineError::Storing(error.to_string()))?;
+    }
     Ok(Summary { name: name.to_owned(), kind, chunks, vectors })
+}
+
+/// `GET /lookup/{name}`: the stored document, from the cache when it holds it (`--services`).
+async fn lookup(service: web::Data<DocumentService>, name: web::Path<String>) -> HttpResponse {
+    let key = cache_key(&name);
+    let mut cache = service.cache.clone();
+    if let Some(cache) = &mut cache {
+        match cache.get::<_, Option<String>>(&key).await {
+            Ok(Some(cached)) => return HttpResponse::Ok().content_type("application/json").body(cached),
+            Ok(None) => {}
+            Err(error) => tracing::warn!(error = %error, "cache unavailable"),
+        }
+    }
+    match service.store.find(&name).await {
+        Ok(Some(stored)) => {
+            let body = serde_json::to_string(&stored).unwrap_or_default();
+            if let Some(cache) = &mut cache
+                && let Err(error) = cache.set_ex::<_, _, ()>(&key, &body, 60).await
+            {
+                tracing::warn!(error = %error, "cache unavailable");
+            }
+            HttpResponse::Ok().content_type("application/json").body(body)
+        }
+        Ok(None) => HttpResponse::NotFound().body("no such document"),
+        Err(error) => {
+            tracing::error!(error = %error, "lookup failed");
+            HttpResponse::InternalServerError().body("lookup failed")
+        }
+    }
+}
+
+/// The cache key of the document named `name`.
+fn cache_key(name: &str) -> String {
+    format!("demo:document:{name}")
 }

@@ -1,8 +1,8 @@
 //! `api-gateway` (axum + otel-tower): accepts uploads, puts the user's tier in the baggage, and
-//! forwards them to `document-service` (reqwest + otel-reqwest).
+//! forwards them to `document-service` (reqwest + otel-reqwest); looks documents up there.
 
 use super::Upload;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -21,6 +21,7 @@ use std::sync::Arc;
 struct Gateway {
     client: ClientWithMiddleware,
     process_url: String,
+    lookup_url: String,
     tracer: SdkTracer,
 }
 
@@ -31,10 +32,12 @@ pub(crate) async fn serve(provider: SdkTracerProvider, port: u16, documents: Soc
     let gateway = Arc::new(Gateway {
         client,
         process_url: format!("http://{documents}/process"),
+        lookup_url: format!("http://{documents}/lookup"),
         tracer: provider.tracer("api-gateway"),
     });
     let app = Router::new()
         .route("/documents", post(upload))
+        .route("/documents/{name}", get(lookup))
         .route("/health", get(|| async { "ok" }))
         .with_state(gateway)
         .layer(
@@ -78,6 +81,25 @@ async fn upload(
         Ok(response) => {
             tracing::warn!(status = response.status().as_u16(), "document-service failed");
             (StatusCode::BAD_GATEWAY, "document processing failed".into())
+        }
+        Err(error) => {
+            tracing::error!(error = %error, "document-service unreachable");
+            (StatusCode::BAD_GATEWAY, "document-service unreachable".into())
+        }
+    }
+}
+
+async fn lookup(State(gateway): State<Arc<Gateway>>, Path(name): Path<String>) -> (StatusCode, String) {
+    let sent = gateway
+        .client
+        .get(format!("{}/{name}", gateway.lookup_url))
+        .with_extension(UrlTemplate::new("/lookup/{name}"))
+        .send()
+        .await;
+    match sent {
+        Ok(response) => {
+            let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            (status, response.text().await.unwrap_or_default())
         }
         Err(error) => {
             tracing::error!(error = %error, "document-service unreachable");
