@@ -445,3 +445,29 @@ impl RpcCallMetrics {
         self.duration.record(call.start.elapsed().as_secs_f64(), attributes.as_slice());
     }
 }
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+    use crate::testing::MetricRecorder;
+    use opentelemetry::metrics::MeterProvider;
+
+    #[test]
+    fn a_bound_duration_records_on_the_instruments_it_was_bound_on_and_falls_back_on_others() {
+        let (first, second) = (MetricRecorder::new(), MetricRecorder::new());
+        let on_first = DbClientMetrics::new(&first.provider().meter("test"));
+        let on_second = DbClientMetrics::new(&second.provider().meter("test"));
+        let attributes = || {
+            let mut attributes = AttributeList::<1>::new();
+            attributes.push(KeyValue::new("db.query.summary", "SELECT users"));
+            attributes
+        };
+        let bound = on_first.bind(attributes().as_slice());
+        on_first.record_bound(&bound, Instant::now(), attributes);
+        // Instruments rebuilt for another provider: the handle bound on the first is not used.
+        on_second.record_bound(&bound, Instant::now(), attributes);
+        let point = [("db.query.summary=SELECT users".to_owned(), 1)];
+        assert_eq!(first.histogram("db.client.operation.duration"), point);
+        assert_eq!(second.histogram("db.client.operation.duration"), point);
+    }
+}
