@@ -4,59 +4,22 @@
 //! them, the pool-wait span of uploads sent at once, and the metrics the summary reads. A binary of
 //! its own: the meter provider is the global one.
 
-use opentelemetry::KeyValue;
-use opentelemetry::global;
-use opentelemetry::propagation::TextMapCompositePropagator;
-use opentelemetry::trace::{SpanKind, TraceId};
-use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::propagation::BaggagePropagator;
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use otel_core::propagation::StrictTraceContextPropagator;
+mod support;
+
+use opentelemetry::trace::SpanKind;
 use otel_core::testing::{FinishedSpans, SpanView};
-use otel_examples::demo::{Backends, Demo, MetricsSummary, Ports, Providers};
+use otel_examples::demo::{Backends, Providers};
 use std::time::Duration;
-
-fn service(name: &'static str) -> (SdkTracerProvider, InMemorySpanExporter) {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_resource(Resource::builder_empty().with_attribute(KeyValue::new("service.name", name)).build())
-        .with_simple_exporter(exporter.clone())
-        .build();
-    (provider, exporter)
-}
-
-fn spans_of(exporter: &InMemorySpanExporter, trace: TraceId) -> FinishedSpans {
-    FinishedSpans(
-        exporter
-            .get_finished_spans()
-            .unwrap()
-            .into_iter()
-            .filter(|s: &SpanData| s.span_context.trace_id() == trace)
-            .collect(),
-    )
-}
+use support::{service, spans_of};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scenario_is_one_trace_per_request_across_three_services() {
-    global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
-        Box::new(StrictTraceContextPropagator::new()),
-        Box::new(BaggagePropagator::new()),
-    ]));
     let (gateway, gateway_spans) = service("api-gateway");
     let (documents, document_spans) = service("document-service");
     let (ml, ml_spans) = service("ml-service");
     let (indexer, _) = service("indexer");
     let providers = Providers { gateway, documents, ml, indexer };
-    let metrics = MetricsSummary::new();
-    otel_core::global::set_meter_provider(metrics.provider().clone());
-    let demo = Demo::start(&providers, Ports::ANY, Backends::embedded()).await.expect("the demo starts");
-    assert!(!demo.services);
-    let outcomes = demo.run_scenario(|_| std::thread::sleep(Duration::from_millis(50))).await;
-    providers.flush();
-    demo.stop();
-
-    let statuses: Vec<u16> = outcomes.iter().map(|o| o.status).collect();
-    assert_eq!(statuses, [200, 200, 200, 502, 200, 200, 200, 200, 200, 200], "{outcomes:?}");
+    let metrics = support::run_scenario(&providers, Backends::embedded()).await;
 
     // The excluded health check left no span anywhere.
     let all_gateway = FinishedSpans(gateway_spans.get_finished_spans().unwrap());

@@ -4,39 +4,15 @@
 //! and its SQL; a lookup is a cache miss (GET, SELECT, SETEX), then a hit (GET alone). A binary
 //! of its own: the meter provider is the global one.
 
-use opentelemetry::KeyValue;
-use opentelemetry::global;
-use opentelemetry::trace::{SpanKind, TraceId};
-use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use otel_core::propagation::StrictTraceContextPropagator;
+mod support;
+
+use opentelemetry::trace::SpanKind;
 use otel_core::testing::FinishedSpans;
-use otel_examples::demo::{Backends, DOCUMENTS_TOPIC, Demo, MetricsSummary, Ports, Providers};
-use std::time::Duration;
-
-fn service(name: &'static str) -> (SdkTracerProvider, InMemorySpanExporter) {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_resource(Resource::builder_empty().with_attribute(KeyValue::new("service.name", name)).build())
-        .with_simple_exporter(exporter.clone())
-        .build();
-    (provider, exporter)
-}
-
-fn spans_of(exporter: &InMemorySpanExporter, trace: TraceId) -> FinishedSpans {
-    FinishedSpans(
-        exporter
-            .get_finished_spans()
-            .unwrap()
-            .into_iter()
-            .filter(|s: &SpanData| s.span_context.trace_id() == trace)
-            .collect(),
-    )
-}
+use otel_examples::demo::{Backends, DOCUMENTS_TOPIC, Providers};
+use support::{service, spans_of};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_services_an_upload_is_one_trace_through_sql_cache_and_queue() {
-    global::set_text_map_propagator(StrictTraceContextPropagator::new());
     let backends = Backends::services().await.unwrap_or_else(|missing| {
         panic!("cannot reach {}: start the services with `scripts/services.sh start`", missing.join(", "))
     });
@@ -45,16 +21,7 @@ async fn with_services_an_upload_is_one_trace_through_sql_cache_and_queue() {
     let (ml, _) = service("ml-service");
     let (indexer, indexer_spans) = service("indexer");
     let providers = Providers { gateway, documents, ml, indexer };
-    let metrics = MetricsSummary::new();
-    otel_core::global::set_meter_provider(metrics.provider().clone());
-    let demo = Demo::start(&providers, Ports::ANY, backends).await.expect("the demo starts");
-    assert!(demo.services);
-    let outcomes = demo.run_scenario(|_| std::thread::sleep(Duration::from_millis(50))).await;
-    providers.flush();
-    demo.stop();
-
-    let statuses: Vec<u16> = outcomes.iter().map(|o| o.status).collect();
-    assert_eq!(statuses, [200, 200, 200, 502, 200, 200, 200, 200, 200, 200], "{outcomes:?}");
+    let metrics = support::run_scenario(&providers, backends).await;
 
     // The first upload: through PostgreSQL, the cache's invalidation and the topic, to the
     // indexer, in one trace. The scenario waited for the indexer, so its spans are there.
