@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo run --bin demo               # fires a few requests, prints their waterfalls, exits
-//! cargo run --bin demo -- --services # PostgreSQL, a Redis cache and a Kafka topic too
+//! cargo run --bin demo -- --services # PostgreSQL and a Redis cache too
+//! cargo run --features kafka --bin demo -- --services # and a Kafka topic to an indexer
 //! cargo run --bin demo -- --serve    # keeps serving on 127.0.0.1:8080 (gateway), 8081, 8082
 //! ```
 //!
@@ -16,7 +17,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use otel_core::propagation::StrictTraceContextPropagator;
 use otel_core::setup::waterfall::Waterfall;
 use otel_core::setup::{Setup, TracesExporter};
-use otel_examples::demo::{Backends, Demo, MetricsSummary, Ports, Providers};
+use otel_examples::demo::{Backends, Demo, KAFKA, MetricsSummary, Ports, Providers};
 use std::io::IsTerminal;
 use std::time::Duration;
 use tracing_subscriber::EnvFilter;
@@ -61,6 +62,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let metrics = MetricsSummary::new();
     otel_core::global::set_meter_provider(metrics.provider().clone());
 
+    if services && !KAFKA {
+        eprintln!(
+            "--services: without Kafka (build with `--features kafka`: librdkafka needs cmake, libcurl and zlib headers)\n"
+        );
+    }
     let backends = if services {
         Backends::services().await.unwrap_or_else(|missing| {
             eprintln!("--services: cannot reach {}.", missing.join(", "));
@@ -76,7 +82,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("document-service http://{}  (actix-web + otel-actix; otel-sqlx on {database})", demo.documents);
     eprintln!("ml-service       http://{}  (axum + otel-tower)", demo.ml);
     if demo.services {
-        eprintln!("indexer          (otel-kafka consumer of the stored documents; otel-redis caches lookups)");
+        eprintln!("                 otel-redis caches lookups");
+    }
+    if KAFKA && demo.services {
+        eprintln!("indexer          (otel-kafka consumer of the stored documents)");
     }
 
     let outcomes = demo

@@ -6,7 +6,7 @@
 use super::ml::{EmbedRequest, EmbedResponse};
 use super::pipeline::{StepError, attribute, event, step};
 use super::store::{Store, Stored};
-use super::{Backends, DOCUMENTS_TOPIC, Upload};
+use super::{Backends, Upload};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::trace::{TraceContextExt, TracerProvider};
@@ -14,13 +14,8 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use otel_actix::OtelMiddleware;
 use otel_core::config::HttpServerConfig;
-use otel_kafka::TracedFutureProducer;
 use otel_redis::TracedConnection;
 use otel_reqwest::UrlTemplate;
-use rdkafka::ClientConfig;
-use rdkafka::client::DefaultClientContext;
-use rdkafka::producer::FutureRecord;
-use rdkafka::util::DefaultRuntime;
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
@@ -36,9 +31,8 @@ struct DocumentService {
     store: Store,
     /// With `--services`: the cache in front of lookups, and the producer of stored events.
     cache: Option<TracedConnection<MultiplexedConnection, SdkTracer>>,
-    events: Option<TracedFutureProducer<DefaultClientContext, DefaultRuntime, SdkTracer>>,
-    /// This run's id, the payload of its events (the indexer skips other runs').
-    run: String,
+    #[cfg(feature = "kafka")]
+    events: Option<super::indexer::Events>,
 }
 
 impl DocumentService {
@@ -58,13 +52,9 @@ impl DocumentService {
             }
             None => None,
         };
+        #[cfg(feature = "kafka")]
         let events = match &backends.kafka {
-            Some(brokers) => {
-                let config =
-                    ClientConfig::new().set("bootstrap.servers", brokers).set("message.timeout.ms", "10000").clone();
-                let producer = config.create().map_err(io::Error::other)?;
-                Some(TracedFutureProducer::builder().tracer_provider(provider).client_config(&config).build(producer))
-            }
+            Some(brokers) => Some(super::indexer::Events::connect(provider, brokers, &backends.run)?),
             None => None,
         };
         Ok(Self {
@@ -73,8 +63,8 @@ impl DocumentService {
             tracer: provider.tracer("document-pipeline"),
             store,
             cache,
+            #[cfg(feature = "kafka")]
             events,
-            run: backends.run.clone(),
         })
     }
 }
@@ -255,13 +245,10 @@ async fn pipeline(service: &DocumentService, name: &str) -> Result<Summary, Pipe
         // A lookup cached before this upload would be stale.
         cache.del::<_, ()>(cache_key(name)).await.map_err(|e| PipelineError::Storing(e.to_string()))?;
     }
+    #[cfg(feature = "kafka")]
     if let Some(events) = &service.events {
         // The indexer picks the document up from the topic, in the same trace.
-        let record = FutureRecord::to(DOCUMENTS_TOPIC).key(name).payload(&service.run);
-        events
-            .send(record, Duration::from_secs(10))
-            .await
-            .map_err(|(error, _)| PipelineError::Storing(error.to_string()))?;
+        events.announce(name).await.map_err(PipelineError::Storing)?;
     }
     Ok(Summary { name: name.to_owned(), kind, chunks, vectors })
 }

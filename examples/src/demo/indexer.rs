@@ -5,17 +5,42 @@
 
 use super::DOCUMENTS_TOPIC;
 use super::store::Store;
-use opentelemetry_sdk::trace::SdkTracerProvider;
-use otel_kafka::ConsumerTracing;
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+use otel_kafka::{ConsumerTracing, TracedFutureProducer};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
+use rdkafka::producer::FutureRecord;
 use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::util::DefaultRuntime;
 use std::io;
 use std::time::Duration;
 use tokio::sync::mpsc;
+
+/// `document-service`'s side: announces each stored document on the topic.
+pub(crate) struct Events {
+    producer: TracedFutureProducer<DefaultClientContext, DefaultRuntime, SdkTracer>,
+    /// This run's id, the payload of its events (the indexer skips other runs').
+    run: String,
+}
+
+impl Events {
+    /// A producer traced with `provider`.
+    pub(crate) fn connect(provider: &SdkTracerProvider, brokers: &str, run: &str) -> io::Result<Self> {
+        let config = ClientConfig::new().set("bootstrap.servers", brokers).set("message.timeout.ms", "10000").clone();
+        let producer = config.create().map_err(io::Error::other)?;
+        let producer = TracedFutureProducer::builder().tracer_provider(provider).client_config(&config).build(producer);
+        Ok(Self { producer, run: run.to_owned() })
+    }
+
+    /// Sends `name`'s event, under the current span.
+    pub(crate) async fn announce(&self, name: &str) -> Result<(), String> {
+        let record = FutureRecord::to(DOCUMENTS_TOPIC).key(name).payload(&self.run);
+        self.producer.send(record, Duration::from_secs(10)).await.map(|_| ()).map_err(|(error, _)| error.to_string())
+    }
+}
 
 /// Creates the topic when the broker does not have it yet.
 pub(crate) async fn create_topic(brokers: &str) -> io::Result<()> {

@@ -17,6 +17,7 @@
 
 mod documents;
 mod gateway;
+#[cfg(feature = "kafka")]
 mod indexer;
 mod ml;
 mod pipeline;
@@ -35,6 +36,10 @@ use tokio::sync::{Mutex, mpsc};
 
 /// The topic `document-service` announces stored documents on, and `indexer` consumes.
 pub const DOCUMENTS_TOPIC: &str = "demo-documents";
+
+/// Whether this build has the Kafka part of `--services` (the `kafka` feature: librdkafka is built
+/// from source, which needs cmake and the headers of libcurl and zlib).
+pub const KAFKA: bool = cfg!(feature = "kafka");
 
 /// Where the demo keeps its data.
 #[derive(Clone, Debug)]
@@ -55,16 +60,18 @@ impl Backends {
         Self { database: EMBEDDED_DATABASE.to_owned(), redis: None, kafka: None, run: run_id() }
     }
 
-    /// The services `scripts/services.sh start` runs: PostgreSQL, Redis and Kafka on 127.0.0.1
-    /// (`DATABASE_URL`, `REDIS_URL` and `KAFKA_BROKERS` name others). `Err` lists those that cannot
-    /// be reached.
+    /// The services `scripts/services.sh start` runs: PostgreSQL, Redis and (with the `kafka`
+    /// feature) Kafka on 127.0.0.1 (`DATABASE_URL`, `REDIS_URL` and `KAFKA_BROKERS` name others).
+    /// `Err` lists those that cannot be reached.
     pub async fn services() -> Result<Self, Vec<String>> {
         let env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
         let database = env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test");
         let redis = env("REDIS_URL", "redis://127.0.0.1:6379");
-        let kafka = env("KAFKA_BROKERS", "127.0.0.1:9092");
+        let kafka = KAFKA.then(|| env("KAFKA_BROKERS", "127.0.0.1:9092"));
         let mut missing = Vec::new();
-        for (name, url, port) in [("PostgreSQL", &database, 5432), ("Redis", &redis, 6379), ("Kafka", &kafka, 9092)] {
+        let mut wanted = vec![("PostgreSQL", &database, 5432), ("Redis", &redis, 6379)];
+        wanted.extend(kafka.as_ref().map(|kafka| ("Kafka", kafka, 9092)));
+        for (name, url, port) in wanted {
             let address = address_of(url, port);
             let connect = tokio::net::TcpStream::connect(&address);
             if !matches!(tokio::time::timeout(Duration::from_secs(1), connect).await, Ok(Ok(_))) {
@@ -74,7 +81,7 @@ impl Backends {
         if !missing.is_empty() {
             return Err(missing);
         }
-        Ok(Self { database, redis: Some(redis), kafka: Some(kafka), run: run_id() })
+        Ok(Self { database, redis: Some(redis), kafka, run: run_id() })
     }
 }
 
@@ -172,6 +179,7 @@ pub struct Outcome {
 impl Demo {
     /// Starts the services, with their data in `backends`.
     pub async fn start(providers: &Providers, ports: Ports, backends: Backends) -> io::Result<Self> {
+        #[cfg(feature = "kafka")]
         let indexed = match &backends.kafka {
             Some(brokers) => {
                 indexer::create_topic(brokers).await?;
@@ -182,6 +190,8 @@ impl Demo {
             }
             None => None,
         };
+        #[cfg(not(feature = "kafka"))]
+        let indexed = None;
         let services = backends.redis.is_some();
         let ml = ml::serve(providers.ml.clone(), ports.ml).await?;
         let (documents, documents_server) =

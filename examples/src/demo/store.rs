@@ -120,6 +120,7 @@ impl Store {
     }
 
     /// Marks the document named `name` as indexed.
+    #[cfg(feature = "kafka")]
     pub(crate) async fn mark_indexed(&self, name: &str) -> Result<(), sqlx::Error> {
         sqlx::query("UPDATE documents SET indexed = 1 WHERE name = $1").bind(name).execute(&self.pool).await?;
         Ok(())
