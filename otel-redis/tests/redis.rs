@@ -280,6 +280,64 @@ async fn a_restarted_server_is_recorded_as_an_error_without_panic() {
     assert!(spans.named("SET").iter().any(|s| s.attr("error.type").is_none() && s.attr("db.query.text").is_some()));
 }
 
+/// The server killed while a pipeline waits on it, then restarted: the pipeline fails with
+/// redis's own error, its span records it, nothing hangs, and once the server is back the next
+/// pipeline is traced as usual.
+#[tokio::test]
+async fn a_server_killed_during_a_pipeline_fails_it_with_the_clients_error_and_the_next_is_traced() {
+    let server = RedisServer::start(None, None);
+    let port = server.port;
+    let recorder = SpanRecorder::new();
+    let client = redis::Client::open(server.url()).unwrap();
+    let inner = ConnectionManager::new(client.clone()).await.unwrap();
+    let mut con = TracedConnection::builder()
+        .tracer_provider(recorder.provider())
+        .connection_info(client.get_connection_info())
+        .build(inner);
+    // The pipeline waits on BLPOP (5 s) while the server is killed under it.
+    let mut waiting = redis::pipe();
+    waiting.set("otel-redis:restart:k", "v").ignore().blpop("otel-redis:restart:empty", 5.0);
+    let kill = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        drop(server);
+    });
+    let failed = tokio::time::timeout(Duration::from_secs(10), waiting.query_async::<redis::Value>(&mut con))
+        .await
+        .expect("the pipeline returns once its server is gone");
+    kill.join().unwrap();
+    let error = failed.expect_err("the pipeline fails with its server");
+    assert!(error.is_io_error() || error.is_connection_dropped(), "redis's own connection error: {error:?}");
+
+    let _server = RedisServer::start(Some(port), None);
+    let mut recovered = false;
+    for _ in 0..50 {
+        let again = redis::pipe().set("otel-redis:restart:k", "w").ignore().get("otel-redis:restart:k").to_owned();
+        match again.query_async::<(String,)>(&mut con).await {
+            Ok((value,)) => {
+                assert_eq!(value, "w");
+                recovered = true;
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    assert!(recovered, "the connection manager reconnects");
+
+    let spans = recorder.spans();
+    let pipelines = spans.named("PIPELINE");
+    let first = &pipelines[0];
+    assert!(first.attr("db.query.text").is_some_and(|text| text.as_str().contains("BLPOP")), "{}", spans.describe());
+    first.assert_status_error();
+    let error_type = first.attr("error.type").expect("error.type").to_string();
+    assert!(
+        ["connection_dropped", "io"].contains(&error_type.as_str()),
+        "a low-cardinality error.type: {error_type:?}"
+    );
+    let last = pipelines.last().expect("the pipeline after the restart");
+    last.assert_status_unset();
+    assert!(last.attr("error.type").is_none());
+}
+
 #[tokio::test]
 async fn spans_nest_under_the_current_span_and_clones_share_settings() {
     let recorder = SpanRecorder::new();

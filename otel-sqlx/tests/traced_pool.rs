@@ -895,3 +895,53 @@ async fn operation_durations_carry_the_summary_and_the_outcome() {
         ]
     );
 }
+
+/// A connection the server kills mid-query (`pg_terminate_backend`): the query fails with sqlx's
+/// own error, its span records the server's code as the conventions ask, nothing hangs, and the
+/// pool's next query (on a new connection) is traced as usual.
+#[tokio::test]
+async fn a_backend_terminated_mid_query_fails_with_sqlxs_error_and_the_next_query_is_traced() {
+    let (raw, flavor) = postgres().await;
+    let recorder = SpanRecorder::new();
+    let pool = traced(&raw, &flavor, &recorder, |b| b);
+    let mut connection = pool.acquire().await.unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut *connection).await.unwrap();
+    let killer = raw.clone();
+    let kill = tokio::spawn(async move {
+        // Once the long query runs: it shows in pg_stat_activity as active.
+        for _ in 0..100 {
+            let active: Option<String> = sqlx::query_scalar("SELECT state FROM pg_stat_activity WHERE pid = $1")
+                .bind(pid)
+                .fetch_optional(&killer)
+                .await
+                .unwrap();
+            if active.as_deref() == Some("active") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        sqlx::query("SELECT pg_terminate_backend($1)").bind(pid).execute(&killer).await.unwrap();
+    });
+    let failed =
+        tokio::time::timeout(Duration::from_secs(20), sqlx::query("SELECT pg_sleep(30)").execute(&mut *connection))
+            .await
+            .expect("the query returns once its connection is killed");
+    kill.await.unwrap();
+    drop(connection);
+    let error = failed.expect_err("a killed connection fails the query");
+    let code = error.as_database_error().and_then(|e| e.code()).map(|code| code.into_owned());
+    assert_eq!(code.as_deref(), Some("57P01"), "sqlx's own error (admin_shutdown): {error:?}");
+
+    sqlx::query("SELECT 1").execute(&pool).await.expect("the pool opens a new connection");
+    let spans = recorder.spans();
+    let by_text = |text: &str| {
+        let found = spans.named("SELECT");
+        let span = found.into_iter().find(|s| s.attr(semconv::DB_QUERY_TEXT) == Some(&Value::from(text.to_owned())));
+        span.unwrap_or_else(|| panic!("no span for {text}: {}", spans.describe()))
+    };
+    by_text("SELECT pg_sleep(?)")
+        .assert_status_error()
+        .assert_attr(semconv::DB_RESPONSE_STATUS_CODE, "57P01")
+        .assert_attr(semconv::ERROR_TYPE, "57P01");
+    by_text("SELECT ?").assert_status_unset();
+}
