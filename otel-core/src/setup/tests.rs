@@ -108,17 +108,26 @@ fn each_exporter_none_turns_its_signal_off_and_disabled_turns_off_all_three() {
 }
 
 #[test]
-fn the_guard_shuts_down_within_its_timeout_when_the_collector_never_answers() {
-    // A listener that accepts (the kernel's backlog) and never answers.
+fn the_guard_shuts_down_within_its_timeout_whatever_the_collector_does() {
+    // A listener that accepts (the kernel's backlog) and never answers; a port that refuses; an
+    // address that is not routed (TEST-NET-1: the SYNs go unanswered, or the network says at once
+    // that it is unreachable).
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}", silent.local_addr().unwrap());
-    let guard = Setup::new()
-        .environment(env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint), ("OTEL_EXPORTER_OTLP_TIMEOUT", "500")]))
-        .build_guard();
-    assert_eq!(guard.shutdown_timeout(), Duration::from_millis(1500));
-    guard.provider().expect("enabled").tracer("t").in_span("never exported", |_| {});
-    let started = std::time::Instant::now();
-    drop(guard);
-    // The bound is the guard's timeout; generous for a loaded machine: timeout + 5 s.
-    assert!(started.elapsed() < Duration::from_millis(1500) + Duration::from_secs(5), "{:?}", started.elapsed());
+    let refusing = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    for (case, endpoint) in [
+        ("never answers", format!("http://{}", silent.local_addr().unwrap())),
+        ("refuses", format!("http://{refusing}")),
+        ("unreachable", "http://192.0.2.1:4318".to_owned()),
+    ] {
+        let guard = Setup::new()
+            .environment(env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint), ("OTEL_EXPORTER_OTLP_TIMEOUT", "500")]))
+            .build_guard();
+        assert_eq!(guard.shutdown_timeout(), Duration::from_millis(1500));
+        guard.provider().expect("enabled").tracer("t").in_span("never exported", |_| {});
+        let started = std::time::Instant::now();
+        drop(guard);
+        // The bound is the guard's timeout; generous for a loaded machine: timeout + 5 s.
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(1500) + Duration::from_secs(5), "a collector that {case}: {took:?}");
+    }
 }
