@@ -45,6 +45,25 @@ pub mod setup;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+/// Entry points of the fuzz targets (`fuzz/`), compiled only in cargo-fuzz's builds
+/// (`--cfg fuzzing`): the public API of a normal build does not have them.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Forgets the invalid settings reported so far (see `config::reported_problems`), so that a
+    /// long run does not keep every value it tried.
+    pub fn forget_reported_problems() {
+        crate::config::forget_reported();
+    }
+
+    /// Every `OTEL_*` parser of [`crate::setup::Setup`] on the variables `lookup` gives,
+    /// building nothing.
+    #[cfg(feature = "setup")]
+    pub fn parse_setup_environment(lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static) {
+        crate::setup::Setup::new().environment(lookup).parse_environment();
+    }
+}
+
 // The READMEs' examples are compiled and run as doctests, so they stay true.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

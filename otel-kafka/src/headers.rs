@@ -4,14 +4,105 @@
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use otel_core::propagation::{ByteInjector, HeaderSource, Propagation};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{BorrowedHeaders, Header, Headers, Message, OwnedHeaders};
+use std::any::TypeId;
+use std::marker::PhantomData;
+
+/// One header as librdkafka holds it: the key's bytes (UTF-8 or not) and the value (`None` when null).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RawHeader<'a> {
+    pub(crate) key: &'a [u8],
+    pub(crate) value: Option<&'a [u8]>,
+}
+
+impl<'a> RawHeader<'a> {
+    /// The header as rdkafka's `Header`, when its key is UTF-8.
+    pub(crate) fn utf8(self) -> Option<Header<'a, &'a [u8]>> {
+        Some(Header { key: std::str::from_utf8(self.key).ok()?, value: self.value })
+    }
+}
+
+/// The header at `index`, `None` past the end; never a panic, whatever the key's bytes.
+///
+/// rdkafka 0.39's accessor (`Headers::try_get`, and `get`, `get_as` and `iter` on top of it)
+/// unwraps the key's UTF-8 check: a consumed header whose key is not UTF-8 (librdkafka takes any
+/// bytes, and so may a producer that is not ours) panics in the consumer. rdkafka's two header
+/// types are read straight from librdkafka here instead; another `Headers` implementation through
+/// its own `try_get`.
+pub(crate) fn raw_header<H: Headers + ?Sized>(headers: &H, index: usize) -> Option<RawHeader<'_>> {
+    match native(headers) {
+        Some(native) => native_header(native, index),
+        None => headers.try_get(index).map(|header| RawHeader { key: header.key.as_bytes(), value: header.value }),
+    }
+}
+
+/// `headers` as the librdkafka header list it is, when it is one of rdkafka's two header types.
+#[allow(unsafe_code)]
+fn native<H: ?Sized>(headers: &H) -> Option<&BorrowedHeaders> {
+    let id = type_id::<H>();
+    if id == TypeId::of::<BorrowedHeaders>() {
+        // SAFETY: `H` is `BorrowedHeaders` (the same type id; `BorrowedHeaders` has no lifetime).
+        Some(unsafe { &*std::ptr::from_ref(headers).cast::<BorrowedHeaders>() })
+    } else if id == TypeId::of::<OwnedHeaders>() {
+        // SAFETY: `H` is `OwnedHeaders`, as above.
+        Some(unsafe { &*std::ptr::from_ref(headers).cast::<OwnedHeaders>() }.as_borrowed())
+    } else {
+        None
+    }
+}
+
+/// The header at `index` of librdkafka's list, read with librdkafka's own accessor.
+#[allow(unsafe_code)]
+fn native_header(headers: &BorrowedHeaders, index: usize) -> Option<RawHeader<'_>> {
+    use rdkafka::bindings::{rd_kafka_header_get_all, rd_kafka_headers_t};
+    use rdkafka::types::RDKafkaRespErr;
+    // A `&BorrowedHeaders` is the address of librdkafka's list (rdkafka's own cast).
+    let list = std::ptr::from_ref(headers).cast::<rd_kafka_headers_t>();
+    let (mut name, mut value, mut size) = (std::ptr::null(), std::ptr::null(), 0);
+    // SAFETY: `list` is a live header list for the borrow of `headers`; the out-pointers are ours.
+    let err = unsafe { rd_kafka_header_get_all(list, index, &mut name, &mut value, &mut size) };
+    if err != RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR || name.is_null() {
+        return None;
+    }
+    // SAFETY: librdkafka's key is NUL-terminated and its value `size` bytes long (or null); both
+    // live as long as the list, which `headers` borrows.
+    let key = unsafe { std::ffi::CStr::from_ptr(name) }.to_bytes();
+    let value = (!value.is_null()).then(|| unsafe { std::slice::from_raw_parts(value.cast::<u8>(), size) });
+    Some(RawHeader { key, value })
+}
+
+/// The `TypeId` of `T` with its lifetimes erased: `TypeId::of` wants `T: 'static`, which the
+/// headers of a generic `Message` are not known to be (rdkafka's are). Compared only with types
+/// that have no lifetime, so equal ids mean the same type. (The technique of the `typeid` crate.)
+#[allow(unsafe_code)]
+fn type_id<T: ?Sized>() -> TypeId {
+    trait NonStaticAny {
+        fn type_id(&self) -> TypeId
+        where
+            Self: 'static;
+    }
+    impl<T: ?Sized> NonStaticAny for PhantomData<T> {
+        fn type_id(&self) -> TypeId
+        where
+            Self: 'static,
+        {
+            TypeId::of::<T>()
+        }
+    }
+    let phantom = PhantomData::<T>;
+    let object: &dyn NonStaticAny = &phantom;
+    // SAFETY: only the trait object's lifetime bound changes; `type_id` reads no data of `T`.
+    let object = unsafe { std::mem::transmute::<&dyn NonStaticAny, &(dyn NonStaticAny + 'static)>(object) };
+    object.type_id()
+}
 
 /// Any rdkafka [`Headers`] (a consumed message's `BorrowedHeaders`, an `OwnedHeaders`) as an
 /// otel-core [`HeaderSource`], so that every propagator and the strict W3C rules apply to them.
 ///
 /// Every value of a repeated header is reported, in order; a header with a null value is
 /// present with an empty value (a propagator rejects it: a new trace). Keys compare exactly
-/// (Kafka header keys are case-sensitive).
+/// (Kafka header keys are case-sensitive). A key that is not UTF-8 matches no name (and is not
+/// listed by `names`); reading it never panics, though rdkafka's own accessor does.
 #[derive(Debug)]
 pub struct KafkaHeaders<'a, H: ?Sized>(pub &'a H);
 
@@ -22,14 +113,16 @@ impl<H: Headers + ?Sized> HeaderSource for KafkaHeaders<'_, H> {
     {
         let headers = self.0;
         (0..headers.count())
-            .filter_map(move |index| headers.try_get(index))
-            .filter(move |header| header.key == name)
+            .filter_map(move |index| raw_header(headers, index))
+            .filter(move |header| header.key == name.as_bytes())
             .map(|header| header.value.unwrap_or_default())
     }
 
     fn names(&self) -> impl Iterator<Item = &str> {
         let headers = self.0;
-        (0..headers.count()).filter_map(move |index| headers.try_get(index)).map(|header| header.key)
+        (0..headers.count())
+            .filter_map(move |index| raw_header(headers, index))
+            .filter_map(|header| std::str::from_utf8(header.key).ok())
     }
 
     // One walk over the headers (each read is a call into librdkafka), not one per name.
@@ -37,10 +130,10 @@ impl<H: Headers + ?Sized> HeaderSource for KafkaHeaders<'_, H> {
         let headers = self.0;
         otel_core::internal::trace_headers(
             (0..headers.count())
-                .filter_map(|index| headers.try_get(index))
+                .filter_map(|index| raw_header(headers, index))
                 .map(|header| (header.key, header.value.unwrap_or_default())),
-            |key| key == otel_core::propagation::TRACEPARENT_HEADER,
-            |key| key == otel_core::propagation::TRACESTATE_HEADER,
+            |key: &[u8]| key == otel_core::propagation::TRACEPARENT_HEADER.as_bytes(),
+            |key: &[u8]| key == otel_core::propagation::TRACESTATE_HEADER.as_bytes(),
         )
     }
 }
@@ -140,15 +233,17 @@ impl HeaderSource for RecordInjector<'_> {
         let headers = self.headers.as_ref();
         let count = headers.map_or(0, |h| h.count());
         (0..count)
-            .filter_map(move |index| headers.and_then(|h| h.try_get(index)))
-            .filter(move |header| header.key == name)
+            .filter_map(move |index| headers.and_then(|h| raw_header(h, index)))
+            .filter(move |header| header.key == name.as_bytes())
             .map(|header| header.value.unwrap_or_default())
     }
 
     fn names(&self) -> impl Iterator<Item = &str> {
         let headers = self.headers.as_ref();
         let count = headers.map_or(0, |h| h.count());
-        (0..count).filter_map(move |index| headers.and_then(|h| h.try_get(index))).map(|header| header.key)
+        (0..count)
+            .filter_map(move |index| headers.and_then(|h| raw_header(h, index)))
+            .filter_map(|header| std::str::from_utf8(header.key).ok())
     }
 }
 
@@ -163,5 +258,92 @@ impl ByteInjector for RecordInjector<'_> {
     fn set_bytes(&mut self, key: &str, value: &[u8]) {
         let headers = self.headers.take().unwrap_or_else(|| OwnedHeaders::new_with_capacity(2));
         *self.headers = Some(headers.insert(Header { key, value: Some(value) }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hooks::ConsumedMessage;
+    use opentelemetry::trace::TraceContextExt;
+    use otel_core::propagation::StrictTraceContextPropagator;
+    use rdkafka::message::{OwnedMessage, Timestamp};
+
+    const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    /// Adds a header by librdkafka's own API, which takes any bytes as the key, as a consumed
+    /// message from a non-conforming producer has them (rdkafka's `insert` takes a `&str`).
+    #[allow(unsafe_code)]
+    fn add_raw(headers: OwnedHeaders, key: &[u8], value: &[u8]) -> OwnedHeaders {
+        let list = std::ptr::from_ref(headers.as_borrowed()).cast_mut().cast::<rdkafka::bindings::rd_kafka_headers_t>();
+        // SAFETY: `list` is the writable list `headers` owns; librdkafka copies key and value.
+        let err = unsafe {
+            rdkafka::bindings::rd_kafka_header_add(
+                list,
+                key.as_ptr().cast(),
+                key.len() as isize,
+                value.as_ptr().cast(),
+                value.len() as isize,
+            )
+        };
+        assert_eq!(err, rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR);
+        headers
+    }
+
+    fn message_with(headers: OwnedHeaders) -> OwnedMessage {
+        OwnedMessage::new(None, None, "orders".into(), Timestamp::NotAvailable, 0, 0, Some(headers))
+    }
+
+    /// The `kafka_headers` fuzz target's first crash (issue 27): a header key `0x94` made
+    /// rdkafka's `try_get` panic in every read of the message's headers.
+    #[test]
+    fn a_header_key_that_is_not_utf8_is_skipped_not_a_panic() {
+        let headers = add_raw(OwnedHeaders::new(), b"\x94", b"");
+        let source = KafkaHeaders(&headers);
+        assert_eq!(source.names().count(), 0);
+        assert_eq!(source.values("traceparent").count(), 0);
+        assert_eq!(source.trace_headers(), None);
+        let strict = Propagation::new(StrictTraceContextPropagator::new());
+        assert!(!strict.extract_with_context(&Context::new(), &source).has_active_span());
+        let message = message_with(headers.clone());
+        let cx = StrictTraceContextPropagator::new().extract(&MessageExtractor::new(&message));
+        assert!(!cx.has_active_span());
+        let consumed = ConsumedMessage::new(&message);
+        assert_eq!((consumed.headers.len(), consumed.headers.iter().count()), (1, 0));
+        assert!(consumed.headers.get(0).is_none());
+
+        // Beside it, the other headers read as usual, from a borrowed list too.
+        let headers = add_raw(add_raw(OwnedHeaders::new(), b"\xff\xfe", b"x"), b"traceparent", TRACEPARENT.as_bytes());
+        for source in [KafkaHeaders(headers.as_borrowed()).trace_headers(), KafkaHeaders(&headers).trace_headers()] {
+            assert_eq!(source, Some((TRACEPARENT.as_bytes(), false)));
+        }
+        assert_eq!(KafkaHeaders(&headers).names().collect::<Vec<_>>(), ["traceparent"]);
+        let cx = strict.extract_with_context(&Context::new(), &KafkaHeaders(&headers));
+        assert!(cx.span().span_context().is_remote());
+        let message = message_with(headers);
+        let consumed = ConsumedMessage::new(&message);
+        assert_eq!(consumed.headers.value("traceparent"), Some(TRACEPARENT.as_bytes()));
+    }
+
+    /// rdkafka's own header types are recognized (read from librdkafka); another `Headers`
+    /// implementation is read through its `try_get`.
+    #[test]
+    fn rdkafka_header_types_are_read_from_librdkafka() {
+        struct Mine;
+        impl Headers for Mine {
+            fn count(&self) -> usize {
+                1
+            }
+            fn try_get(&self, index: usize) -> Option<Header<'_, &[u8]>> {
+                (index == 0).then_some(Header { key: "k", value: Some(b"v") })
+            }
+        }
+        let owned = OwnedHeaders::new();
+        assert!(native(&owned).is_some());
+        assert!(native(owned.as_borrowed()).is_some());
+        assert!(native(&Mine).is_none());
+        let header = raw_header(&Mine, 0).unwrap();
+        assert_eq!((header.key, header.value), (&b"k"[..], Some(&b"v"[..])));
+        assert!(raw_header(&Mine, 1).is_none());
     }
 }

@@ -187,9 +187,10 @@ pub enum ProcessOutcome<'a> {
 /// The headers of a record or message, as hooks see them. Reading them costs a call into
 /// librdkafka per header, made only when the hook asks.
 ///
-/// Header keys are strings; values are bytes, or null. A consumed message whose header *key* is
-/// not valid UTF-8 (only a non-conforming producer sends one) makes rdkafka's accessor panic when
-/// that header is read.
+/// Header keys are strings; values are bytes, or null. A header whose *key* is not valid UTF-8
+/// (only a non-conforming producer sends one) is skipped: [`get`](Self::get) gives `None` for it
+/// and [`iter`](Self::iter) leaves it out. (rdkafka's own accessor panics on such a key; these
+/// read librdkafka's bytes.)
 #[derive(Clone, Copy)]
 pub struct HeadersView<'a> {
     source: Source<'a>,
@@ -221,11 +222,11 @@ impl<'a> HeadersView<'a> {
         self.len() == 0
     }
 
-    /// The header at `index`, `None` past the end.
+    /// The header at `index`, `None` past the end or when its key is not UTF-8.
     pub fn get(&self, index: usize) -> Option<Header<'a, &'a [u8]>> {
         match self.source {
             Source::None => None,
-            Source::Record(headers) => headers.try_get(index),
+            Source::Record(headers) => crate::headers::raw_header(headers, index)?.utf8(),
             Source::Message(message) => message.header(index),
         }
     }
@@ -245,7 +246,7 @@ impl<'a> HeadersView<'a> {
 
 impl fmt::Debug for HeadersView<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Not the headers themselves: reading a key can panic (see above), and Debug must not.
+        // Not the headers themselves: how many there are.
         f.debug_struct("HeadersView").field("len", &self.len()).finish()
     }
 }
@@ -263,7 +264,7 @@ impl<M: Message> MessageHeaders for M {
     }
 
     fn header(&self, index: usize) -> Option<Header<'_, &[u8]>> {
-        self.headers()?.try_get(index)
+        crate::headers::raw_header(self.headers()?, index)?.utf8()
     }
 }
 

@@ -46,6 +46,17 @@ pub use hooks::{
 pub use producer::{TracedFutureProducer, TracedFutureProducerBuilder, TracedProducerBuilder};
 pub use send_future::SendFuture;
 
+/// Entry points of the fuzz targets (`fuzz/`), compiled only in cargo-fuzz's builds
+/// (`--cfg fuzzing`): the public API of a normal build does not have them.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// `message` as a consumer's request hook sees it (its `headers` among the rest).
+    pub fn consumed<M: rdkafka::Message>(message: &M) -> crate::ConsumedMessage<'_> {
+        crate::ConsumedMessage::new(message)
+    }
+}
+
 // The README's examples are compiled as doctests, so they stay true.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -27,6 +27,30 @@ mod query;
 
 pub use connection::{RedisRequest, RedisResponse, TracedConnection, TracedConnectionBuilder};
 
+/// Entry points of the fuzz targets (`fuzz/`), compiled only in cargo-fuzz's builds
+/// (`--cfg fuzzing`): the public API of a normal build does not have them.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::query::{Described, command_text, pipeline_name, pipeline_text, write_command};
+
+    /// A command's span name, `db.stored_procedure.name` and `db.query.text` (at most `max`
+    /// bytes), by the fast path and by the careful one.
+    pub fn describe(cmd: &redis::Cmd, max: usize) -> (String, Option<String>, String, String) {
+        let described = Described::new(cmd);
+        let name = described.name();
+        let text = command_text(described, &name, max);
+        let mut careful = String::new();
+        write_command(described, &mut careful, max);
+        (name.into_owned(), described.stored_procedure(), text.as_str().to_owned(), careful)
+    }
+
+    /// A pipeline's span name and `db.query.text` (at most `max` bytes).
+    pub fn describe_pipeline(pipeline: &redis::Pipeline, max: usize) -> (String, String) {
+        (pipeline_name(pipeline).into_owned(), pipeline_text(pipeline, max).as_str().to_owned())
+    }
+}
+
 // The README's examples are compiled as doctests, so they stay true.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -27,14 +27,15 @@ impl<'a> Described<'a> {
         Self { cmd, known }
     }
 
-    /// The command name (span name and `db.operation.name`): static for every known command.
+    /// The command name (span name and `db.operation.name`): static for every known command;
+    /// `COMMAND` when there is none (no argument, a cursor, or an empty one).
     #[inline]
     pub(crate) fn name(&self) -> Cow<'static, str> {
         if let Some(command) = self.known {
             return Cow::Borrowed(command.name);
         }
         match self.cmd.args_iter().next() {
-            Some(Arg::Simple(name)) => {
+            Some(Arg::Simple(name)) if !name.is_empty() => {
                 let name = &name[..name.len().min(MAX_UNKNOWN_NAME)];
                 Cow::Owned(String::from_utf8_lossy(name).to_ascii_uppercase())
             }
@@ -246,6 +247,17 @@ mod tests {
         let mut out = String::new();
         write_command(Described::new(cmd), &mut out, 1024);
         out
+    }
+
+    /// The `redis_command` fuzz target's first find (issue 27): an empty first argument gave an
+    /// empty span name and `db.operation.name`.
+    #[test]
+    fn an_empty_command_name_is_named_command() {
+        let empty = redis::cmd("");
+        assert_eq!(command_name(&empty), "COMMAND");
+        assert_eq!(text(redis::cmd("").arg("k")), "COMMAND ?");
+        let described = Described::new(&empty);
+        assert_eq!(command_text(described, &described.name(), 64).as_str(), "COMMAND");
     }
 
     #[test]

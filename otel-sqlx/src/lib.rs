@@ -65,6 +65,41 @@ pub use hooks::{SqlRequest, SqlResponse};
 pub use operation::{POOL_WAIT_ATTRIBUTE, POOL_WAIT_SPAN_NAME};
 pub use pool::{TracedPool, TracedPoolBuilder};
 
+/// Entry points of the fuzz targets (`fuzz/`), compiled only in cargo-fuzz's builds
+/// (`--cfg fuzzing`): the public API of a normal build does not have them.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::sql::Dialect;
+
+    /// The longest `db.query.summary`, in bytes.
+    pub const MAX_SUMMARY: usize = crate::sql::MAX_SUMMARY;
+
+    /// What the spans take from a statement text (the crate's `sql::Analysis`).
+    #[derive(Debug)]
+    pub struct Analysis {
+        /// `db.query.summary`.
+        pub summary: String,
+        /// The text with its literals replaced by `?`, when it has any.
+        pub sanitized: Option<String>,
+        /// Whether the text takes bind parameters.
+        pub parameterized: bool,
+        /// Whether the text holds a comment.
+        pub has_comment: bool,
+    }
+
+    /// Analyses `sql` as the spans do.
+    pub fn analyze(sql: &str, dialect: Dialect) -> Analysis {
+        let crate::sql::Analysis { summary, sanitized, parameterized, has_comment } = crate::sql::analyze(sql, dialect);
+        Analysis { summary, sanitized, parameterized, has_comment }
+    }
+
+    /// `text` cut to at most `max` bytes, as the recorded query text is.
+    pub fn truncate(text: &str, max: usize) -> String {
+        crate::sql::truncate(text, max).into_owned()
+    }
+}
+
 /// A traced PostgreSQL pool (`PgPool`).
 #[cfg(feature = "postgres")]
 pub type TracedPgPool<T = otel_core::global::GlobalTracer> = TracedPool<sqlx::Postgres, T>;

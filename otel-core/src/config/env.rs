@@ -65,6 +65,13 @@ pub(crate) fn report(source: &str, value: &str, reason: impl Into<String>) {
     reported.push(problem);
 }
 
+/// Forgets every reported setting: a fuzzing run reports a new value with nearly every input, and
+/// would otherwise keep them all (and compare each new one with them all).
+#[cfg(fuzzing)]
+pub(crate) fn forget_reported() {
+    REPORTED.lock().unwrap_or_else(PoisonError::into_inner).clear();
+}
+
 /// Every invalid setting reported so far in this process, in the order reported.
 pub fn reported_problems() -> Vec<ConfigProblem> {
     REPORTED.lock().unwrap_or_else(PoisonError::into_inner).clone()

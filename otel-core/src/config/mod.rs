@@ -28,6 +28,8 @@ pub use exclusion::RequestTarget;
 use exclusion::UrlExclusion;
 
 use crate::semconv::http::{HeaderCapture, KnownMethods, SensitiveHeaders, SensitiveQueryParameters, is_token};
+#[cfg(fuzzing)]
+pub(crate) use env::forget_reported;
 pub(crate) use env::{Env, report};
 use regex::RegexSet;
 use std::fmt;

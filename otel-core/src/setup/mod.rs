@@ -290,6 +290,25 @@ impl Setup {
         }
     }
 
+    /// Runs every `OTEL_*` parser of the setup on this setup's environment and builds nothing
+    /// (no exporter, no provider, no global): the entry point of the `env` fuzz target.
+    #[cfg(fuzzing)]
+    pub(crate) fn parse_environment(&self) {
+        let env = &self.env;
+        let _ = self.is_disabled();
+        let _ = sampler::from_env(env);
+        let _ = propagator::from_env(env);
+        if let Some(value) = env.get(resource::RESOURCE_ATTRIBUTES) {
+            let _ = resource::parse_attributes(&value);
+        }
+        for on_terminal in [false, true] {
+            let traces = ExporterPlan::resolve(None, None, &self.otlp, env, on_terminal);
+            let metrics = MetricsPlan::resolve(None, &self.otlp, env, on_terminal);
+            let logs = LogsPlan::resolve(None, &self.otlp, env, on_terminal);
+            let _ = [traces.shutdown_timeout(), metrics.shutdown_timeout(), logs.shutdown_timeout()];
+        }
+    }
+
     /// Installs the propagator (always), and the tracer and meter providers (unless disabled, or
     /// the signal goes nowhere) globally, and returns the guard that flushes and shuts the
     /// providers down when dropped. The logger provider is the guard's: add

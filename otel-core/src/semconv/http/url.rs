@@ -111,7 +111,12 @@ pub fn redact_url<'a>(url: &'a str, sensitive: &SensitiveQueryParameters) -> Cow
     if !url.bytes().any(|b| b == b'@' || b == b'?') {
         return Cow::Borrowed(url);
     }
-    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    // A scheme holds no `/`, `?` or `#`: a `://` after one (`/cb?next=http://a@b`) is in the path,
+    // query or fragment of a URL without a scheme, and starts no authority.
+    let authority_start = match url.find("://") {
+        Some(i) if !url[..i].contains(['/', '?', '#']) => i + 3,
+        _ => 0,
+    };
     let after_scheme = &url[authority_start..];
     let authority_len = after_scheme.find(['/', '?', '#']).unwrap_or(after_scheme.len());
     let userinfo = after_scheme[..authority_len].rfind('@').map(|at| &after_scheme[..at]);
@@ -169,6 +174,21 @@ pub fn percent_decode(value: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `env` fuzz target's crash (issue 27): a `://` after the `?` was taken for the scheme's,
+    /// and the userinfo found after it made the query start before the rest of the URL: a slice
+    /// out of order, and a panic.
+    #[test]
+    fn a_scheme_separator_inside_the_query_starts_no_authority() {
+        let sensitive = SensitiveQueryParameters::default();
+        assert_eq!(redact_url("?:/://H@%", &sensitive), "?:/://H@%");
+        assert_eq!(redact_url("/cb?next=http://alice@example.com", &sensitive), "/cb?next=http://alice@example.com");
+        assert_eq!(redact_url("/cb?sig=abc&next=http://a:b@c", &sensitive), "/cb?sig=REDACTED&next=http://a:b@c");
+        assert_eq!(
+            redact_url("https://alice@example.com/?next=http://a@b", &sensitive),
+            "https://REDACTED@example.com/?next=http://a@b"
+        );
+    }
 
     #[test]
     fn query_values_are_redacted_keys_kept() {
