@@ -239,17 +239,22 @@ async fn auth_and_hello_never_record_credentials() {
     assert_nowhere(&recorder, PASSWORD);
 }
 
+/// A traced `ConnectionManager` (it reconnects) to `server`.
+async fn managed(server: &RedisServer, recorder: &SpanRecorder) -> TracedConnection<ConnectionManager, SdkTracer> {
+    let client = redis::Client::open(server.url()).unwrap();
+    let inner = ConnectionManager::new(client.clone()).await.unwrap();
+    TracedConnection::builder()
+        .tracer_provider(recorder.provider())
+        .connection_info(client.get_connection_info())
+        .build(inner)
+}
+
 #[tokio::test]
 async fn a_restarted_server_is_recorded_as_an_error_without_panic() {
     let server = RedisServer::start(None, None);
     let port = server.port;
     let recorder = SpanRecorder::new();
-    let client = redis::Client::open(server.url()).unwrap();
-    let inner = ConnectionManager::new(client.clone()).await.unwrap();
-    let mut con = TracedConnection::builder()
-        .tracer_provider(recorder.provider())
-        .connection_info(client.get_connection_info())
-        .build(inner);
+    let mut con = managed(&server, &recorder).await;
     let _: () = con.set("k", "before").await.unwrap();
 
     drop(server); // the server goes away mid-run
@@ -288,12 +293,7 @@ async fn a_server_killed_during_a_pipeline_fails_it_with_the_clients_error_and_t
     let server = RedisServer::start(None, None);
     let port = server.port;
     let recorder = SpanRecorder::new();
-    let client = redis::Client::open(server.url()).unwrap();
-    let inner = ConnectionManager::new(client.clone()).await.unwrap();
-    let mut con = TracedConnection::builder()
-        .tracer_provider(recorder.provider())
-        .connection_info(client.get_connection_info())
-        .build(inner);
+    let mut con = managed(&server, &recorder).await;
     // The pipeline waits on BLPOP (5 s) while the server is killed under it.
     let mut waiting = redis::pipe();
     waiting.set("otel-redis:restart:k", "v").ignore().blpop("otel-redis:restart:empty", 5.0);

@@ -115,9 +115,9 @@ impl Metrics {
     }
 
     /// Counts one request waiting for a connection until the guard drops.
-    pub(crate) fn pending(self: &Arc<Self>) -> Pending {
+    pub(crate) fn pending(&self) -> Pending<'_> {
         self.pending.add(1);
-        Pending(Arc::clone(self))
+        Pending(self)
     }
 
     pub(crate) fn waited(&self, wait: Duration, timed_out: bool) {
@@ -133,9 +133,9 @@ impl Metrics {
 }
 
 /// One request waiting for a connection.
-pub(crate) struct Pending(Arc<Metrics>);
+pub(crate) struct Pending<'a>(&'a Metrics);
 
-impl Drop for Pending {
+impl Drop for Pending<'_> {
     fn drop(&mut self) {
         self.0.pending.add(-1);
     }

@@ -158,14 +158,16 @@ pub(crate) async fn acquire<DB: Database, T>(
     shared: &Shared<T>,
     pool: &Pool<DB>,
 ) -> (Result<(PoolConnection<DB>, UseTime), Error>, Duration) {
-    let pending = shared.metrics.with(|metrics| metrics.pending());
+    // One look at the instruments for the wait and the use that follows.
+    let metrics = shared.metrics.with(Arc::clone);
+    let pending = metrics.as_deref().map(Metrics::pending);
     let start = Instant::now();
     let connection = pool.acquire().await;
     // One clock read ends the wait and starts the use.
     let acquired = Instant::now();
     drop(pending);
     let wait = acquired.saturating_duration_since(start);
-    (connection.map(|c| (c, UseTime::start(shared.metrics.with(Arc::clone), acquired))), wait)
+    (connection.map(|c| (c, UseTime::start(metrics, acquired))), wait)
 }
 
 /// Settings of a [`TracedPool`].
