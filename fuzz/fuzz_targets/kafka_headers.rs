@@ -2,7 +2,7 @@
 //! arbitrary keys and values: keys that are not UTF-8 (only librdkafka's raw API writes those, as
 //! a non-conforming producer would), null values, repeated `traceparent`s. Never panics; the
 //! `HeaderSource` and the `Extractor` paths give the same context; a consumer hook reads every
-//! header whose key is UTF-8.
+//! header whose key is UTF-8; a rejected record's headers go back to the user unchanged.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,29 +11,12 @@ use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TraceContextExt;
 use otel_core::propagation::{HeaderSource, Propagation, StrictTraceContextPropagator};
 use otel_kafka::{KafkaHeaders, MessageExtractor};
-use rdkafka::message::{BorrowedHeaders, Headers, OwnedHeaders, OwnedMessage, Timestamp};
-
-/// Adds a header by librdkafka's own API, which takes any bytes as the key (as the wire does).
-fn add_raw(headers: &OwnedHeaders, key: &[u8], value: Option<&[u8]>) {
-    let native = headers.as_borrowed() as *const BorrowedHeaders as *mut rdkafka::bindings::rd_kafka_headers_t;
-    let (value_ptr, value_len) = value.map_or((std::ptr::null(), 0), |v| (v.as_ptr(), v.len() as isize));
-    // SAFETY: `native` is the librdkafka header list `headers` owns (`OwnedHeaders` is writable);
-    // key and value are valid for their lengths, and librdkafka copies both.
-    unsafe {
-        rdkafka::bindings::rd_kafka_header_add(
-            native,
-            key.as_ptr().cast(),
-            key.len() as isize,
-            value_ptr.cast(),
-            value_len,
-        );
-    }
-}
+use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage, Timestamp};
 
 /// One header per line: the first byte picks the key (`traceparent`, `tracestate`, or `key:value`
 /// with any bytes), bit 7 of it makes the value null.
 fn headers(data: &[u8]) -> OwnedHeaders {
-    let headers = OwnedHeaders::new();
+    let mut headers = OwnedHeaders::new();
     for line in data.split(|&b| b == b'\n') {
         let Some((&first, rest)) = line.split_first() else { continue };
         let (key, value): (&[u8], &[u8]) = match first % 4 {
@@ -44,7 +27,7 @@ fn headers(data: &[u8]) -> OwnedHeaders {
                 (&rest[..at], rest.get(at + 1..).unwrap_or_default())
             }
         };
-        add_raw(&headers, key, (first & 0x80 == 0).then_some(value));
+        headers = otel_kafka::fuzzing::append_raw(headers, key, (first & 0x80 == 0).then_some(value));
     }
     headers
 }
@@ -68,4 +51,9 @@ fuzz_target!(|data: &[u8]| {
     assert!(consumed.headers.iter().count() <= owned.count());
     let _ = consumed.headers.value("traceparent");
     let _ = otel_kafka::extract_context(&message);
+
+    // A rejected send hands the user's headers back exactly, without the context written after them.
+    let sent = owned.clone().insert(Header { key: "traceparent", value: Some("injected") });
+    let back = otel_kafka::fuzzing::rejected_headers(sent, owned.count());
+    assert_eq!(otel_kafka::fuzzing::raw_headers(&back), otel_kafka::fuzzing::raw_headers(&owned), "headers changed");
 });

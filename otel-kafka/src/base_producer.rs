@@ -182,13 +182,15 @@ where
 
 /// The user's headers without the ones injected after them (`user_count` of them, `None`
 /// when the record had none).
-fn without_injected(headers: Option<OwnedHeaders>, user_count: Option<usize>) -> Option<OwnedHeaders> {
+pub(crate) fn without_injected(headers: Option<OwnedHeaders>, user_count: Option<usize>) -> Option<OwnedHeaders> {
     let (headers, count) = (headers?, user_count?);
     if headers.count() == count {
         return Some(headers);
     }
-    let user = (0..count).filter_map(|index| headers.try_get(index));
-    Some(user.fold(OwnedHeaders::new_with_capacity(count), |kept, header| kept.insert(header)))
+    // Read and copied as librdkafka holds them: forwarded headers may have keys that are not
+    // UTF-8, on which rdkafka's `try_get` panics.
+    let user = (0..count).filter_map(|index| crate::headers::raw_header(&headers, index));
+    Some(user.fold(OwnedHeaders::new_with_capacity(count), crate::headers::append))
 }
 
 /// A [`ThreadedProducer`] whose every [`send`](Self::send) is a `send {topic}` PRODUCER span,
@@ -433,5 +435,41 @@ impl<T> TracedProducerBuilder<T> {
         Part: Partitioner,
     {
         TracedBaseProducer { inner, shared: self.shared() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::headers::{RawHeader, append, raw_header};
+
+    fn raw(headers: &OwnedHeaders) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        (0..headers.count())
+            .filter_map(|index| raw_header(headers, index))
+            .map(|header| (header.key.to_vec(), header.value.map(<[u8]>::to_vec)))
+            .collect()
+    }
+
+    /// A rejected record goes back to the user with the headers they gave, as librdkafka holds
+    /// them: forwarded headers whose keys are not UTF-8 (on which rdkafka's `try_get` panics) and
+    /// null values included; the context written after them is gone.
+    #[test]
+    fn a_rejected_record_gets_its_own_headers_back_whatever_their_keys() {
+        let user = [
+            RawHeader { key: b"\x94\xff", value: Some(b"forwarded") },
+            RawHeader { key: b"tenant", value: None },
+            RawHeader { key: b"traceparent", value: Some(b"upstream") },
+        ];
+        let headers = user.into_iter().fold(OwnedHeaders::new(), append);
+        let sent = headers.clone().insert(rdkafka::message::Header { key: "traceparent", value: Some("ours") });
+        assert_eq!(sent.count(), 4);
+
+        let back = without_injected(Some(sent), Some(3)).unwrap();
+        assert_eq!(raw(&back), raw(&headers));
+        assert_eq!(raw(&back)[0], (b"\x94\xff".to_vec(), Some(b"forwarded".to_vec())));
+        assert_eq!(raw(&back)[1], (b"tenant".to_vec(), None));
+
+        assert_eq!(raw(&without_injected(Some(headers.clone()), Some(3)).unwrap()), raw(&headers));
+        assert!(without_injected(None, None).is_none());
     }
 }

@@ -36,6 +36,29 @@ pub(crate) fn raw_header<H: Headers + ?Sized>(headers: &H, index: usize) -> Opti
     }
 }
 
+/// `headers` with `header` added at the end, by librdkafka's own API, which takes any bytes as
+/// the key (rdkafka's `insert` takes a `&str`): a header read with [`raw_header`] is copied
+/// whole, whatever its key.
+#[allow(unsafe_code)]
+pub(crate) fn append(headers: OwnedHeaders, header: RawHeader<'_>) -> OwnedHeaders {
+    // rdkafka's own `insert` writes through the same address: the list `headers` owns.
+    let list = std::ptr::from_ref(headers.as_borrowed()).cast_mut().cast::<rdkafka::bindings::rd_kafka_headers_t>();
+    let (value, size) = header.value.map_or((std::ptr::null(), 0), |value| (value.as_ptr(), value.len()));
+    // SAFETY: `list` is the writable list `headers` owns (only a consumed message's is read-only);
+    // librdkafka copies the key's `key.len()` bytes and the value's `size` (none for null).
+    // Its one error is for a read-only list, which this is not.
+    unsafe {
+        rdkafka::bindings::rd_kafka_header_add(
+            list,
+            header.key.as_ptr().cast(),
+            header.key.len() as isize,
+            value.cast(),
+            size as isize,
+        );
+    }
+    headers
+}
+
 /// `headers` as the librdkafka header list it is, when it is one of rdkafka's two header types.
 #[allow(unsafe_code)]
 fn native<H: ?Sized>(headers: &H) -> Option<&BorrowedHeaders> {
@@ -271,23 +294,8 @@ mod tests {
 
     const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
-    /// Adds a header by librdkafka's own API, which takes any bytes as the key, as a consumed
-    /// message from a non-conforming producer has them (rdkafka's `insert` takes a `&str`).
-    #[allow(unsafe_code)]
     fn add_raw(headers: OwnedHeaders, key: &[u8], value: &[u8]) -> OwnedHeaders {
-        let list = std::ptr::from_ref(headers.as_borrowed()).cast_mut().cast::<rdkafka::bindings::rd_kafka_headers_t>();
-        // SAFETY: `list` is the writable list `headers` owns; librdkafka copies key and value.
-        let err = unsafe {
-            rdkafka::bindings::rd_kafka_header_add(
-                list,
-                key.as_ptr().cast(),
-                key.len() as isize,
-                value.as_ptr().cast(),
-                value.len() as isize,
-            )
-        };
-        assert_eq!(err, rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR);
-        headers
+        append(headers, RawHeader { key, value: Some(value) })
     }
 
     fn message_with(headers: OwnedHeaders) -> OwnedMessage {

@@ -55,6 +55,30 @@ pub mod fuzzing {
     pub fn consumed<M: rdkafka::Message>(message: &M) -> crate::ConsumedMessage<'_> {
         crate::ConsumedMessage::new(message)
     }
+
+    /// The headers a rejected record goes back to the user with: `sent` without what was written
+    /// after its first `user_count` headers.
+    pub fn rejected_headers(sent: rdkafka::message::OwnedHeaders, user_count: usize) -> rdkafka::message::OwnedHeaders {
+        crate::base_producer::without_injected(Some(sent), Some(user_count)).unwrap_or_default()
+    }
+
+    /// `headers` with a header added by librdkafka's own API, which takes any bytes as the key
+    /// (as the wire does; rdkafka's `insert` takes a `&str`), and a null value as `None`.
+    pub fn append_raw(
+        headers: rdkafka::message::OwnedHeaders,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> rdkafka::message::OwnedHeaders {
+        crate::headers::append(headers, crate::headers::RawHeader { key, value })
+    }
+
+    /// Every header as librdkafka holds it: key bytes, and value (`None` when null).
+    pub fn raw_headers<H: rdkafka::message::Headers>(headers: &H) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        (0..headers.count())
+            .filter_map(|index| crate::headers::raw_header(headers, index))
+            .map(|header| (header.key.to_vec(), header.value.map(<[u8]>::to_vec)))
+            .collect()
+    }
 }
 
 // The README's examples are compiled as doctests, so they stay true.
