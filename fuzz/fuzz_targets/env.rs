@@ -13,14 +13,26 @@ use std::sync::Arc;
 /// Every variable's value: the whole input (first byte even), or one of its lines, picked by a
 /// hash of the variable's name (first byte odd). The TLS file variables are left unset: their
 /// values are paths, which setup reads.
+///
+/// The lists of regular expressions (URL exclusion, header redaction) are not the input: they
+/// come from [`PATTERNS`], for one input in 32 (the first byte's bits 1 to 5 set; its bits 6 and 7
+/// and the second byte's bit 0 pick the list): given the input, the run would fuzz the regex
+/// crate's compiler (fuzzed by its own project) instead of these parsers, and compiling even
+/// these lists costs more than the rest of an execution.
 fn lookup(data: &[u8]) -> impl Fn(&str) -> Option<String> + Clone + Send + Sync + 'static {
     let text = String::from_utf8_lossy(data.get(1..).unwrap_or_default()).into_owned();
-    let whole = data.first().is_none_or(|b| b % 2 == 0);
+    let first = data.first().copied().unwrap_or_default();
+    let whole = first % 2 == 0;
+    let pick = usize::from(first >> 6) * 2 + usize::from(data.get(1).copied().unwrap_or_default() & 1);
+    let patterns = (first & 0b11_1110 == 0b11_1110).then(|| PATTERNS[pick]);
     let lines: Arc<Vec<String>> =
         Arc::new(if whole { vec![text] } else { text.split('\n').map(str::to_owned).collect() });
     move |name: &str| {
         if name.ends_with("CERTIFICATE") || name.ends_with("CLIENT_KEY") {
             return None;
+        }
+        if name.ends_with("EXCLUDED_URLS") || name.ends_with("SANITIZE_FIELDS") {
+            return patterns.map(str::to_owned);
         }
         let hash =
             name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
@@ -28,6 +40,19 @@ fn lookup(data: &[u8]) -> impl Fn(&str) -> Option<String> + Clone + Send + Sync 
         (!line.is_empty()).then(|| line.clone())
     }
 }
+
+/// Lists of regular expressions as users write them: valid, invalid, mixed, with spaces and
+/// empty entries, anchored or not, matching everything.
+const PATTERNS: [&str; 8] = [
+    "/health",
+    "^/ready$,/live",
+    "(unclosed, /ok",
+    " x-.*-token , session ,",
+    ",,",
+    ".*",
+    "[bad,^/users/[0-9]+$",
+    "(?i)^/API/.*\\?debug=",
+];
 
 fuzz_target!(|data: &[u8]| {
     let lookup = lookup(data);

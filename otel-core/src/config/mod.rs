@@ -392,17 +392,29 @@ fn sensitive_headers(code: Option<Vec<String>>, env: &Env) -> SensitiveHeaders {
         Some(list) => ("code", list),
         None => (CAPTURE_HEADERS_SANITIZE_FIELDS, env.list(CAPTURE_HEADERS_SANITIZE_FIELDS).unwrap_or_default()),
     };
-    for pattern in &patterns {
-        if let Err(e) = regex::Regex::new(pattern) {
-            report(source, pattern, format!("not a valid regular expression: {e}"));
+    let sensitive = SensitiveHeaders::new(&patterns);
+    if sensitive.pattern_count() < patterns.len() {
+        for pattern in &patterns {
+            if let Err(e) = regex::Regex::new(pattern) {
+                report(source, pattern, format!("not a valid regular expression: {e}"));
+            }
         }
     }
-    SensitiveHeaders::new(patterns)
+    sensitive
 }
 
 /// Compiles the valid expressions into one set, reporting each invalid one with its source.
 fn compile<'a>(regexes: impl Iterator<Item = (&'a str, &'a str)>) -> Option<RegexSet> {
+    let regexes: Vec<(&str, &str)> = regexes.collect();
+    if regexes.is_empty() {
+        return None;
+    }
+    // One compilation when every expression is valid; each on its own only to find the others.
+    if let Ok(set) = RegexSet::new(regexes.iter().map(|(_, pattern)| pattern)) {
+        return Some(set);
+    }
     let valid: Vec<&str> = regexes
+        .into_iter()
         .filter(|(source, pattern)| match regex::Regex::new(pattern) {
             Ok(_) => true,
             Err(e) => {

@@ -39,12 +39,22 @@ impl SensitiveHeaders {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let anchored: Vec<String> = patterns
-            .into_iter()
-            .map(|p| format!("(?i)^(?:{})$", p.as_ref().trim()))
-            .filter(|p| regex::Regex::new(p).is_ok())
-            .collect();
-        Self { patterns: (!anchored.is_empty()).then(|| RegexSet::new(&anchored).ok()).flatten() }
+        let mut anchored: Vec<String> =
+            patterns.into_iter().map(|p| format!("(?i)^(?:{})$", p.as_ref().trim())).collect();
+        if anchored.is_empty() {
+            return Self::default();
+        }
+        // One compilation when every pattern is valid; each on its own only to drop the others.
+        let patterns = RegexSet::new(&anchored).ok().or_else(|| {
+            anchored.retain(|p| regex::Regex::new(p).is_ok());
+            (!anchored.is_empty()).then(|| RegexSet::new(&anchored).ok()).flatten()
+        });
+        Self { patterns }
+    }
+
+    /// How many patterns were kept (the valid ones), beside the defaults.
+    pub(crate) fn pattern_count(&self) -> usize {
+        self.patterns.as_ref().map_or(0, RegexSet::len)
     }
 
     /// Whether the values of header `name` are redacted.

@@ -159,9 +159,10 @@ pub fn percent_decode(value: &str) -> Option<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            // Two hex digits exactly: `from_str_radix` alone would also take a sign (`%+f`).
+            let &[high, low] = bytes.get(i + 1..i + 3)? else { return None };
+            let digit = |b: u8| char::from(b).to_digit(16);
+            out.push((digit(high)? * 16 + digit(low)?) as u8);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -174,6 +175,16 @@ pub fn percent_decode(value: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An escape is `%` and two hex digits, nothing else (`%+f` would be a signed number).
+    #[test]
+    fn percent_decode_takes_two_hex_digits_only() {
+        assert_eq!(percent_decode("a%20b%2Fc%c3%A9"), Some("a b/cé".into()));
+        for broken in ["%+f", "%-1", "%g0", "%0", "%", "a%2", "%\u{e9}"] {
+            assert_eq!(percent_decode(broken), None, "{broken}");
+        }
+        assert_eq!(percent_decode("%ff"), None, "not UTF-8");
+    }
 
     /// The `env` fuzz target's crash (issue 27): a `://` after the `?` was taken for the scheme's,
     /// and the userinfo found after it made the query start before the rest of the URL: a slice
