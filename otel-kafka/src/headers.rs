@@ -333,6 +333,21 @@ mod tests {
         assert_eq!(consumed.headers.value("traceparent"), Some(TRACEPARENT.as_bytes()));
     }
 
+    /// The `kafka_headers` fuzz target's second finding (issue 27): a later-version `traceparent`
+    /// followed by bytes that are not UTF-8 gave a context through `KafkaHeaders` and none
+    /// through `MessageExtractor`. Both now reject it (otel-core's parser takes ASCII only).
+    #[test]
+    fn a_traceparent_with_bytes_that_are_not_utf8_is_rejected_both_ways() {
+        let value = b"99-22222222222222222222222222222222-2222222222222222-22-\xff";
+        let headers = add_raw(OwnedHeaders::new(), b"traceparent", value);
+        let strict = StrictTraceContextPropagator::new();
+        let by_source = Propagation::new(strict.clone()).extract_with_context(&Context::new(), &KafkaHeaders(&headers));
+        let message = message_with(headers);
+        let by_extractor = strict.extract_with_context(&Context::new(), &MessageExtractor::new(&message));
+        assert!(!by_source.span().span_context().is_valid());
+        assert!(!by_extractor.span().span_context().is_valid());
+    }
+
     /// rdkafka's own header types are recognized (read from librdkafka); another `Headers`
     /// implementation is read through its `try_get`.
     #[test]

@@ -33,7 +33,9 @@ impl Traceparent {
     }
 
     /// [`Traceparent::parse`] on the raw header bytes: a valid value is ASCII, so no UTF-8
-    /// check is needed first.
+    /// check is needed first. What a later version appends must be ASCII too: a value that is
+    /// not UTF-8 reaches a propagator's `&str` carriers as undecodable, and both ways in must
+    /// agree.
     pub fn parse_bytes(value: &[u8]) -> Option<Self> {
         let bytes = trim_ows(value);
         if bytes.len() < LEN {
@@ -44,7 +46,7 @@ impl Traceparent {
             return None;
         }
         // Version 00 has exactly four fields; a later version may append `-...` after them.
-        if (version == 0 && bytes.len() != LEN) || (bytes.len() > LEN && bytes[LEN] != b'-') {
+        if (version == 0 && bytes.len() != LEN) || (bytes.len() > LEN && (bytes[LEN] != b'-' || !bytes.is_ascii())) {
             return None;
         }
         if bytes[2] != b'-' || bytes[35] != b'-' || bytes[52] != b'-' {
@@ -332,5 +334,19 @@ mod tests {
         ] {
             assert!(Traceparent::parse(good).is_some(), "{good:?} was rejected");
         }
+    }
+
+    /// The `kafka_headers` fuzz target's second finding (issue 27): a later version followed by
+    /// bytes that are not UTF-8 was accepted from bytes, but rejected through `&str` carriers
+    /// (where it is undecodable), so the two ways in disagreed. A value is ASCII, whole.
+    #[test]
+    fn what_a_later_version_appends_is_ascii() {
+        let value = b"99-22222222222222222222222222222222-2222222222222222-22-\xff";
+        assert_eq!(Traceparent::parse_bytes(value), None);
+        assert_eq!(
+            Traceparent::parse_bytes(&value[..value.len() - 1]).map(|t| t.span_id),
+            Some(SpanId::from(0x2222_2222_2222_2222))
+        );
+        assert_eq!(Traceparent::parse("cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-é"), None);
     }
 }
