@@ -26,9 +26,9 @@ use std::sync::OnceLock;
 /// A `traceparent`/`tracestate` propagator that enforces the W3C Trace Context rules exactly.
 ///
 /// - `traceparent`: exact field lengths, lowercase hex, version `ff` and all-zero ids rejected,
-///   higher versions parsed by their first four fields, repeated headers rejected, leading and
-///   trailing spaces and tabs tolerated. A rejected `traceparent` means a new trace, and its
-///   `tracestate` is ignored.
+///   higher versions parsed by their first four fields (what follows must be ASCII, as the whole
+///   value must), repeated headers rejected, leading and trailing spaces and tabs tolerated. A
+///   rejected `traceparent` means a new trace, and its `tracestate` is ignored.
 /// - Flags: the sampled bit and the random-trace-id bit are kept; other bits are zeroed. The
 ///   random bit received is sent on by every span of the same trace, sampled or not.
 /// - `tracestate`: repeated headers are joined in order; the Level 2 key grammar, 256-character
