@@ -341,7 +341,7 @@ mod tests {
         let value = b"99-22222222222222222222222222222222-2222222222222222-22-\xff";
         let headers = add_raw(OwnedHeaders::new(), b"traceparent", value);
         let strict = StrictTraceContextPropagator::new();
-        let by_source = Propagation::new(strict.clone()).extract_with_context(&Context::new(), &KafkaHeaders(&headers));
+        let by_source = Propagation::new(strict).extract_with_context(&Context::new(), &KafkaHeaders(&headers));
         let message = message_with(headers);
         let by_extractor = strict.extract_with_context(&Context::new(), &MessageExtractor::new(&message));
         assert!(!by_source.span().span_context().is_valid());
